@@ -1,4 +1,4 @@
-"""The CIS benchmark catalogues shipped with the package, looked up by (platform, version, check ID).
+"""The CIS benchmark catalogues shipped with the package, by (platform, version, check ID).
 
 Data comes from ``pipeline/data/cis/`` (see ``SOURCES.md`` there for provenance and doubts).
 Also owns the two normalisations every consumer must share: check IDs and titles.
@@ -109,7 +109,9 @@ def load(platform: Platform | str, version: str | None = None) -> Catalogue:
     name = _FILES.get((plat, ver))
     if name is None:
         have = ", ".join(f"{p.value} {v}" for p, v in supported())
-        raise ConfigError(f"no CIS catalogue for {plat.value} benchmark version {ver} (have: {have})")
+        raise ConfigError(
+            f"no CIS catalogue for {plat.value} benchmark version {ver} (have: {have})"
+        )
     raw: dict[str, Any] = json.loads(
         resources.files("pipeline").joinpath("data", "cis", name).read_text(encoding="utf-8")
     )
@@ -147,6 +149,6 @@ _NON_WORD = re.compile(r"[^0-9a-z]+")
 
 
 def normalise_title(title: str) -> str:
-    """Compare titles ignoring case, white space, punctuation and a trailing (Automated)/(Manual)."""
+    """Title for comparison: no case, white space, punctuation or trailing (Automated)/(Manual)."""
     stripped = _SUFFIX.sub("", title.strip())
     return _NON_WORD.sub(" ", stripped.lower()).strip()

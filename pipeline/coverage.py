@@ -60,9 +60,7 @@ class CoverageManifest:
         return {s: tally.get(s, 0) for s in CoverageState}
 
     def gaps(self, level: int) -> list[catalog.Recommendation]:
-        return [
-            r for r in self.automated_in_scope(level) if self.state(r.id) is CoverageState.GAP
-        ]
+        return [r for r in self.automated_in_scope(level) if self.state(r.id) is CoverageState.GAP]
 
 
 def manifest_path(platform: Platform) -> str:
@@ -99,7 +97,7 @@ def parse_manifest(raw: Any, *, source: str) -> CoverageManifest:
             problems.append(f"{path}: expected a mapping with 'state'")
             continue
         try:
-            state = CoverageState(body.get("state"))
+            state = CoverageState(str(body.get("state")))
         except ValueError:
             problems.append(f"{path}.state: {body.get('state')!r} is not a coverage state")
             continue

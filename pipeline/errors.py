@@ -16,7 +16,9 @@ class ExitCode(IntEnum):
     UNEXPECTED = 1  # a bug or an unexpected AWS/tool failure
     INVALID_INPUT = 2  # invalid input, policy or configuration
     GATE_BLOCKED = 3  # FAILED checks without a valid exception
-    UNTRUSTED_SCAN = 4  # no trustworthy scan result (zero checks, scan FAILED, SSM never online, ...)
+    UNTRUSTED_SCAN = (
+        4  # no trustworthy scan result (zero checks, scan FAILED, SSM never online, ...)
+    )
 
 
 class PipelineError(Exception):

@@ -1,0 +1,321 @@
+"""The gate: pure judgement of per-check results against the approved exceptions policy.
+
+No I/O and no clock: ``today`` is passed in. A FAILED check blocks unless a valid exception
+matches its exact check ID (and level, when the exception is scoped to levels) and its title
+has not drifted. Anything that is not a trustworthy scan makes the verdict ERROR.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from enum import StrEnum
+
+from pipeline.catalog import Platform, normalise_title
+from pipeline.errors import ConfigError, ExitCode
+from pipeline.policy import EXPIRY_WARNING_DAYS, ExceptionsPolicy, PolicyException
+from pipeline.results import CheckResult, CheckStatus
+
+
+class Outcome(StrEnum):
+    PASS = "PASS"
+    FAIL = "FAIL"
+    ERROR = "ERROR"
+
+    @property
+    def exit_code(self) -> ExitCode:
+        return _EXIT[self]
+
+
+_EXIT = {
+    Outcome.PASS: ExitCode.OK,
+    Outcome.FAIL: ExitCode.GATE_BLOCKED,
+    Outcome.ERROR: ExitCode.UNTRUSTED_SCAN,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """A judged FAILED or SKIPPED result, with why it blocks or what covers it."""
+
+    result: CheckResult
+    message: str
+    exception: PolicyException | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ExceptionNote:
+    """An exception worth a reviewer's attention (expired, unused, expiring soon)."""
+
+    exception: PolicyException
+    policy: ExceptionsPolicy
+    target: str | None = None  # the target whose failure it no longer covers, for expired ones
+
+
+@dataclass(frozen=True, slots=True)
+class TargetVerdict:
+    target: str
+    platform: str | None
+    verdict: Outcome
+    passed: int
+    failed: int
+    skipped: int
+    blocking: int
+    errors: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The one verdict model; ``pipeline.report`` renders it as JSON, JUnit, Markdown, console."""
+
+    verdict: Outcome
+    today: date
+    targets: tuple[TargetVerdict, ...]
+    failed_unexcepted: tuple[Finding, ...]
+    failed_excepted: tuple[Finding, ...]
+    skipped: tuple[Finding, ...]
+    passed: tuple[CheckResult, ...]
+    expired_exceptions: tuple[ExceptionNote, ...]
+    unused_exceptions: tuple[ExceptionNote, ...]
+    expiring_soon: tuple[ExceptionNote, ...]
+    policies: tuple[ExceptionsPolicy, ...]
+    errors: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
+    context: Mapping[str, object] = field(default_factory=dict)
+
+    @property
+    def exit_code(self) -> ExitCode:
+        return self.verdict.exit_code
+
+    @property
+    def total(self) -> int:
+        return (
+            len(self.passed)
+            + len(self.skipped)
+            + len(self.failed_excepted)
+            + len(self.failed_unexcepted)
+        )
+
+
+def select_policies(
+    results: Iterable[CheckResult],
+    available: Mapping[Platform, ExceptionsPolicy],
+    explicit: ExceptionsPolicy | None = None,
+) -> dict[str, ExceptionsPolicy]:
+    """Map each target to its policy: the explicit one, else the one of the results' platform.
+
+    Raises ConfigError (exit 2) for a platform with no policy, a target with no platform and
+    no explicit policy, or results whose platform contradicts the explicit policy.
+    """
+    chosen: dict[str, ExceptionsPolicy] = {}
+    for row in results:
+        if row.target in chosen:
+            continue
+        if explicit is not None:
+            if row.platform is not None and row.platform != explicit.platform.value:
+                raise ConfigError(
+                    f"{explicit.source}: $.benchmark.platform: policy is for "
+                    f"{explicit.platform.value} but {row.target} reports platform {row.platform}"
+                )
+            chosen[row.target] = explicit
+            continue
+        if row.platform is None:
+            raise ConfigError(
+                f"results for {row.target} carry no platform: pass --policy to choose the policy"
+            )
+        try:
+            platform = Platform(row.platform)
+        except ValueError:
+            platform = None
+        policy = available.get(platform) if platform else None
+        if policy is None:
+            have = ", ".join(sorted(p.value for p in available)) or "none"
+            raise ConfigError(
+                f"no exceptions policy for platform {row.platform} (of {row.target}); "
+                f"policies loaded for: {have}"
+            )
+        chosen[row.target] = policy
+    return chosen
+
+
+def evaluate(
+    results: Sequence[CheckResult],
+    policies: Mapping[str, ExceptionsPolicy],
+    today: date,
+    *,
+    expected_targets: Collection[str] = (),
+    problems: Sequence[str] = (),
+) -> Verdict:
+    """Judge ``results`` (rows of every target) with the policy chosen for each target.
+
+    ``expected_targets``: targets that must have rows (a scanned instance with none is an
+    error). ``problems``: rows that could not be parsed; each is an error.
+    """
+    errors: list[str] = list(problems)
+    warnings: list[str] = []
+    by_target: dict[str, list[CheckResult]] = defaultdict(list)
+    for row in results:
+        by_target[row.target].append(row)
+    if not results:
+        errors.append("the scan returned no results at all: nothing was proven")
+    for target in expected_targets:
+        if target not in by_target:
+            errors.append(f"{target}: no results for this target: nothing was proven")
+
+    unexcepted: list[Finding] = []
+    excepted: list[Finding] = []
+    skipped: list[Finding] = []
+    passed: list[CheckResult] = []
+    used: set[tuple[str, str]] = set()  # (policy source, check id) that covered a failure
+    expired: list[ExceptionNote] = []
+    targets: list[TargetVerdict] = []
+
+    for target, rows in by_target.items():
+        policy = policies.get(target)
+        if policy is None:
+            raise ConfigError(f"no exceptions policy chosen for {target}")
+        judged = _judge_target(target, rows, policy, today)
+        unexcepted += judged.unexcepted
+        excepted += judged.excepted
+        skipped += judged.skipped
+        passed += judged.passed
+        expired += judged.expired
+        warnings += judged.warnings
+        used.update((policy.source, f.result.check_id) for f in judged.excepted)
+        target_errors = tuple(judged.errors)
+        errors += target_errors
+        outcome = (
+            Outcome.ERROR if target_errors else Outcome.FAIL if judged.unexcepted else Outcome.PASS
+        )
+        targets.append(
+            TargetVerdict(
+                target=target,
+                platform=policy.platform.value,
+                verdict=outcome,
+                passed=len(judged.passed),
+                failed=len(judged.unexcepted) + len(judged.excepted),
+                skipped=len(judged.skipped),
+                blocking=len(judged.unexcepted),
+                errors=target_errors,
+            )
+        )
+    for target in expected_targets:
+        if target not in by_target:
+            targets.append(
+                TargetVerdict(
+                    target,
+                    None,
+                    Outcome.ERROR,
+                    0,
+                    0,
+                    0,
+                    0,
+                    (f"{target}: no results for this target: nothing was proven",),
+                )
+            )
+
+    distinct = {p.source: p for p in policies.values()}.values()
+    expired_ids = {(n.policy.source, n.exception.check_id) for n in expired}
+    unused: list[ExceptionNote] = []
+    soon: list[ExceptionNote] = []
+    for policy in distinct:
+        for exc in policy.exceptions:
+            key = (policy.source, exc.check_id)
+            if not exc.active_on(today):
+                if key not in expired_ids:
+                    expired.append(ExceptionNote(exc, policy))
+                continue
+            if key not in used:
+                unused.append(ExceptionNote(exc, policy))
+            if exc.expires_within(today, EXPIRY_WARNING_DAYS):
+                soon.append(ExceptionNote(exc, policy))
+
+    verdict = Outcome.ERROR if errors else Outcome.FAIL if unexcepted else Outcome.PASS
+    return Verdict(
+        verdict=verdict,
+        today=today,
+        targets=tuple(targets),
+        failed_unexcepted=tuple(unexcepted),
+        failed_excepted=tuple(excepted),
+        skipped=tuple(skipped),
+        passed=tuple(passed),
+        expired_exceptions=tuple(expired),
+        unused_exceptions=tuple(unused),
+        expiring_soon=tuple(soon),
+        policies=tuple(distinct),
+        errors=tuple(errors),
+        warnings=tuple(warnings),
+    )
+
+
+@dataclass
+class _Judged:
+    unexcepted: list[Finding] = field(default_factory=list)
+    excepted: list[Finding] = field(default_factory=list)
+    skipped: list[Finding] = field(default_factory=list)
+    passed: list[CheckResult] = field(default_factory=list)
+    expired: list[ExceptionNote] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+def _judge_target(
+    target: str, rows: list[CheckResult], policy: ExceptionsPolicy, today: date
+) -> _Judged:
+    out = _Judged()
+    cat = policy.catalogue
+    platforms = {r.platform for r in rows if r.platform is not None}
+    if len(platforms) > 1:
+        out.errors.append(f"{target}: results mix platforms {sorted(platforms)}")
+    unknown = sorted({r.check_id for r in rows if r.check_id not in cat})
+    if unknown:
+        shown = ", ".join(unknown[:10]) + (" ..." if len(unknown) > 10 else "")
+        out.errors.append(
+            f"{target}: {len(unknown)} check ID(s) not in {cat.label}: {shown} "
+            "(a different benchmark version? the policy's IDs would point at other controls)"
+        )
+    for row in rows:
+        if row.status is CheckStatus.PASSED:
+            out.passed.append(row)
+        elif row.status is CheckStatus.SKIPPED:
+            out.skipped.append(Finding(row, row.status_reason or "skipped by the scanner"))
+        else:
+            _judge_failure(row, policy, today, out)
+    return out
+
+
+def _judge_failure(row: CheckResult, policy: ExceptionsPolicy, today: date, out: _Judged) -> None:
+    exc = policy.by_check.get(row.check_id)
+    if exc is None:
+        out.unexcepted.append(Finding(row, "no approved exception"))
+        return
+    if not exc.active_on(today):
+        out.unexcepted.append(Finding(row, f"exception expired on {exc.expires}", exc))
+        out.expired.append(ExceptionNote(exc, policy, row.target))
+        return
+    if not exc.covers_level(row.level):
+        scope = ", ".join(sorted(exc.levels or ()))
+        out.unexcepted.append(
+            Finding(
+                row, f"exception covers only {scope}; result is {row.level or 'unlevelled'}", exc
+            )
+        )
+        return
+    if row.title is None:
+        out.warnings.append(
+            f"{row.target}: {row.check_id} has no title in the results; "
+            "covered by its exception on the check ID alone"
+        )
+    elif normalise_title(row.title) != normalise_title(exc.title):
+        out.unexcepted.append(
+            Finding(
+                row,
+                f"title drift: the exception approves {exc.title!r} but the scan reports "
+                f"{row.title!r} (renumbered benchmark?)",
+                exc,
+            )
+        )
+        return
+    out.excepted.append(Finding(row, exc.reason, exc))

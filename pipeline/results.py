@@ -1,0 +1,150 @@
+"""Per-check results of an Inspector CIS scan, in the API's own shape, read into typed rows.
+
+Accepted input: the items of ``GetCisScanResultDetails.scanResultDetails``, as one response
+object, a list of response pages, or a bare list of items. Only ``scanArn`` is guaranteed by
+the API; a row without a usable ``checkId`` or ``status`` cannot be judged and is reported as
+a problem (the scan is then not trustworthy), never skipped.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from pipeline.catalog import normalise_check_id
+from pipeline.errors import ConfigError
+
+RESULTS_KEY = "scanResultDetails"
+NO_TARGET = "(no targetResourceId)"
+
+
+class CheckStatus(StrEnum):
+    """``CisFindingStatus`` in the Inspector model."""
+
+    PASSED = "PASSED"
+    FAILED = "FAILED"
+    SKIPPED = "SKIPPED"
+
+
+@dataclass(frozen=True, slots=True)
+class CheckResult:
+    """One row of ``GetCisScanResultDetails``: one check on one target."""
+
+    check_id: str
+    status: CheckStatus
+    target: str
+    title: str | None = None
+    level: str | None = None
+    platform: str | None = None
+    scan_arn: str | None = None
+    account_id: str | None = None
+    status_reason: str | None = None
+    finding_arn: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedResults:
+    """Rows that could be judged, and one line per row that could not."""
+
+    rows: tuple[CheckResult, ...]
+    problems: tuple[str, ...]
+
+
+def parse_items(items: Iterable[tuple[str, Any]]) -> ParsedResults:
+    """Turn ``(json_path, item)`` pairs into rows; unusable items become problems."""
+    rows: list[CheckResult] = []
+    problems: list[str] = []
+    for path, item in items:
+        row = _row(item)
+        if isinstance(row, str):
+            problems.append(f"{path}: {row}")
+        else:
+            rows.append(row)
+    return ParsedResults(tuple(rows), tuple(problems))
+
+
+def _row(item: Any) -> CheckResult | str:
+    if not isinstance(item, Mapping):
+        return f"expected a result object, got {type(item).__name__}"
+    raw_id = item.get("checkId")
+    if not isinstance(raw_id, str) or not raw_id.strip():
+        return "result has no checkId"
+    check_id = normalise_check_id(raw_id)
+    if check_id is None:
+        return f"checkId {raw_id!r} is not a CIS recommendation number"
+    raw_status = item.get("status")
+    try:
+        status = CheckStatus(str(raw_status))
+    except ValueError:
+        return f"check {check_id} has status {raw_status!r}, not one of PASSED, FAILED, SKIPPED"
+    return CheckResult(
+        check_id=check_id,
+        status=status,
+        target=_text(item.get("targetResourceId")) or NO_TARGET,
+        title=_text(item.get("title")),
+        level=_text(item.get("level")),
+        platform=_text(item.get("platform")),
+        scan_arn=_text(item.get("scanArn")),
+        account_id=_text(item.get("accountId")),
+        status_reason=_text(item.get("statusReason")),
+        finding_arn=_text(item.get("findingArn")),
+    )
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def iter_items(document: Any, source: str) -> Iterator[tuple[str, Any]]:
+    """Walk one of the accepted shapes, yielding each item with its JSON path.
+
+    Raises ConfigError (exit 2) when the document is none of the accepted shapes.
+    """
+    if isinstance(document, Mapping):
+        yield from _page_items(document, "$", source)
+    elif isinstance(document, list):
+        if all(isinstance(x, Mapping) and RESULTS_KEY in x for x in document) and document:
+            for i, page in enumerate(document):
+                yield from _page_items(page, f"$[{i}]", source)
+        else:
+            for i, item in enumerate(document):
+                if isinstance(item, Mapping) and RESULTS_KEY in item:
+                    raise ConfigError(
+                        f"{source}: $[{i}]: mixes response pages and result items in one list"
+                    )
+                yield f"{source}: $[{i}]", item
+    else:
+        raise ConfigError(
+            f"{source}: $: expected a GetCisScanResultDetails response, a list of pages or a list "
+            f"of results, got {type(document).__name__}"
+        )
+
+
+def _page_items(page: Mapping[str, Any], path: str, source: str) -> Iterator[tuple[str, Any]]:
+    if RESULTS_KEY not in page:
+        # The model declares the list with min=1, so an empty page may omit the key.
+        if set(page) <= {"nextToken", "ResponseMetadata"}:
+            return
+        raise ConfigError(f"{source}: {path}: no {RESULTS_KEY!r} in this response object")
+    items = page[RESULTS_KEY]
+    if not isinstance(items, list):
+        raise ConfigError(f"{source}: {path}.{RESULTS_KEY}: expected a list")
+    for i, item in enumerate(items):
+        yield f"{source}: {path}.{RESULTS_KEY}[{i}]", item
+
+
+def load(path: str | Path) -> ParsedResults:
+    """Read a results file (JSON). Unreadable or malformed → ConfigError (exit 2)."""
+    source = str(path)
+    try:
+        with open(path, encoding="utf-8") as handle:
+            document = json.load(handle)
+    except OSError as exc:
+        raise ConfigError(f"{source}: cannot read results: {exc.strerror or exc}") from exc
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{source}: not valid JSON: {exc}") from exc
+    return parse_items(iter_items(document, source))
