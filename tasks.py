@@ -1,0 +1,100 @@
+"""Invoke tasks: the CLI release engineers and CI use. Thin: parse flags, call ``pipeline``.
+
+Exit codes (the contract, mapped in one place, ``_exit_codes``): 0 pass; 1 unexpected error;
+2 invalid input or configuration; 3 gate blocked; 4 no trustworthy scan result.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+
+from invoke import Collection, Context, Exit, task
+
+ROOT = Path(__file__).resolve().parent
+sys.path.insert(0, str(ROOT))
+
+from pipeline.errors import ExitCode, PipelineError  # noqa: E402
+
+
+def _echo(line: str) -> None:
+    print(line, flush=True)
+
+
+@contextmanager
+def _exit_codes() -> Iterator[None]:
+    """The single place where pipeline errors become exit codes (no tracebacks for users)."""
+    try:
+        yield
+    except PipelineError as err:
+        for line in err.lines():
+            print(f"error: {line}", file=sys.stderr, flush=True)
+        raise Exit(code=int(err.exit_code)) from None
+    except KeyboardInterrupt:
+        raise Exit("interrupted", code=130) from None
+
+
+def _today() -> datetime:
+    return datetime.now(UTC)
+
+
+def _cfg(c: Context, name: str, given: object = None) -> object:
+    """Flag, else ``invoke.yaml`` (``pipeline.<name>``), else None."""
+    if given not in (None, ""):
+        return given
+    return c.config.get("pipeline", {}).get(name)
+
+
+@task(
+    help={
+        "policy": "Policy file to validate (repeatable; default: all under policies/exceptions/).",
+        "today": "Judge expiry as of this date, YYYY-MM-DD (default: today, UTC).",
+    },
+    iterable=["policy"],
+)
+def policy_validate(c: Context, policy: list[str], today: str | None = None) -> None:
+    """Validate exceptions policies: YAML, schema, CIS catalogue, expiry. Exit 0 or 2."""
+    from pipeline import commands
+
+    with _exit_codes():
+        paths = commands.policy_paths(policy, ROOT / str(_cfg(c, "policy_dir")))
+        day = commands.parse_today(today, _today().date())
+        commands.validate_policies(paths, day, _echo)
+
+
+@task(
+    help={
+        "results": "GetCisScanResultDetails output: one response, a list of pages or of items.",
+        "policy": "Exceptions policy to judge with (default: by the results' platform).",
+        "today": "Judge expiry as of this date, YYYY-MM-DD (default: today, UTC).",
+        "out": "Folder for verdict.json, junit.xml and summary.md (default: ./out).",
+    },
+    iterable=["policy"],
+)
+def gate(
+    c: Context, results: str, policy: list[str], today: str | None = None, out: str | None = None
+) -> None:
+    """Gate Inspector CIS results on the exceptions policy. Exit 0 pass, 2, 3 blocked, 4."""
+    from pipeline import commands
+
+    with _exit_codes():
+        verdict = commands.run_gate(
+            results,
+            policy,
+            commands.parse_today(today, _today().date()),
+            str(_cfg(c, "out", out)),
+            ROOT / str(_cfg(c, "policy_dir")),
+            _echo,
+        )
+    if verdict.exit_code != ExitCode.OK:
+        raise Exit(code=int(verdict.exit_code))
+
+
+policy_ns = Collection("policy")
+policy_ns.add_task(policy_validate, name="validate")
+
+ns = Collection(gate)
+ns.add_collection(policy_ns)
