@@ -93,8 +93,58 @@ def gate(
         raise Exit(code=int(verdict.exit_code))
 
 
+def _run_all(c: Context, commands: list[str]) -> None:
+    """Run every command, then fail if any failed (so one run shows every problem)."""
+    failed = []
+    for command in commands:
+        print(f"$ {command}", flush=True)
+        if not c.run(command, warn=True, pty=False).ok:
+            failed.append(command)
+    if failed:
+        raise Exit("failed: " + "; ".join(failed), code=1)
+
+
+def _shell_scripts() -> list[str]:
+    scripts = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "packer/scripts").rglob("*.sh"))
+    return scripts + ["scripts/bootstrap", ".ci/run"]
+
+
+@task
+def lint(c: Context) -> None:
+    """Static checks: ruff, mypy --strict, shellcheck, actionlint, zizmor, packer fmt, policies."""
+    bin_ = Path(sys.executable).parent
+    workflows = sorted(str(p) for p in (ROOT / ".github/workflows").glob("*.yml"))
+    packer_dirs = sorted({str(p.parent) for p in (ROOT / "packer").rglob("*.pkr.hcl")})
+    commands = [
+        f"{bin_}/ruff check .",
+        f"{bin_}/ruff format --check .",
+        f"{bin_}/mypy",
+        "shellcheck -x " + " ".join(_shell_scripts()),
+        f"{bin_}/invoke policy.validate",
+    ]
+    if workflows:
+        commands.append(f"{bin_}/actionlint " + " ".join(workflows))
+        commands.append(f"{bin_}/zizmor --offline --no-progress .github/workflows")
+    commands += [f"packer fmt -check {d}" for d in packer_dirs]
+    with c.cd(str(ROOT)):
+        _run_all(c, commands)
+
+
+@task(help={"k": "Only tests matching this pytest -k expression.", "args": "Extra pytest args."})
+def test(c: Context, k: str | None = None, args: str = "") -> None:
+    """Run the test suite (pytest; never reaches real AWS)."""
+    select = f" -k '{k}'" if k else ""
+    with c.cd(str(ROOT)):
+        c.run(f"{Path(sys.executable).parent}/pytest{select} {args}", pty=False)
+
+
+@task(pre=[lint, test])
+def ci(c: Context) -> None:
+    """Everything CI runs: lint, then the tests."""
+
+
 policy_ns = Collection("policy")
 policy_ns.add_task(policy_validate, name="validate")
 
-ns = Collection(gate)
+ns = Collection(gate, lint, test, ci)
 ns.add_collection(policy_ns)

@@ -12,6 +12,7 @@ import json
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -54,17 +55,20 @@ class ParsedResults:
     problems: tuple[str, ...]
 
 
-def parse_items(items: Iterable[tuple[str, Any]]) -> ParsedResults:
-    """Turn ``(json_path, item)`` pairs into rows; unusable items become problems."""
+def parse_items(items: Iterable[tuple[str, int, Any]]) -> ParsedResults:
+    """Turn ``(list_path, index, item)`` triples into rows; unusable items become problems."""
     rows: list[CheckResult] = []
     problems: list[str] = []
-    for path, item in items:
+    for path, index, item in items:
         row = _row(item)
         if isinstance(row, str):
-            problems.append(f"{path}: {row}")
+            problems.append(f"{path}[{index}]: {row}")
         else:
             rows.append(row)
     return ParsedResults(tuple(rows), tuple(problems))
+
+
+_STATUS = {s.value: s for s in CheckStatus}
 
 
 def _row(item: Any) -> CheckResult | str:
@@ -73,13 +77,12 @@ def _row(item: Any) -> CheckResult | str:
     raw_id = item.get("checkId")
     if not isinstance(raw_id, str) or not raw_id.strip():
         return "result has no checkId"
-    check_id = normalise_check_id(raw_id)
+    check_id = _check_id(raw_id)
     if check_id is None:
         return f"checkId {raw_id!r} is not a CIS recommendation number"
     raw_status = item.get("status")
-    try:
-        status = CheckStatus(str(raw_status))
-    except ValueError:
+    status = _STATUS.get(raw_status) if isinstance(raw_status, str) else None
+    if status is None:
         return f"check {check_id} has status {raw_status!r}, not one of PASSED, FAILED, SKIPPED"
     return CheckResult(
         check_id=check_id,
@@ -95,12 +98,15 @@ def _row(item: Any) -> CheckResult | str:
     )
 
 
+_check_id = lru_cache(maxsize=8192)(normalise_check_id)
+
+
 def _text(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
-def iter_items(document: Any, source: str) -> Iterator[tuple[str, Any]]:
-    """Walk one of the accepted shapes, yielding each item with its JSON path.
+def iter_items(document: Any, source: str) -> Iterator[tuple[str, int, Any]]:
+    """Walk one of the accepted shapes, yielding each item with its list's JSON path and index.
 
     Raises ConfigError (exit 2) when the document is none of the accepted shapes.
     """
@@ -116,7 +122,7 @@ def iter_items(document: Any, source: str) -> Iterator[tuple[str, Any]]:
                     raise ConfigError(
                         f"{source}: $[{i}]: mixes response pages and result items in one list"
                     )
-                yield f"{source}: $[{i}]", item
+                yield f"{source}: $", i, item
     else:
         raise ConfigError(
             f"{source}: $: expected a GetCisScanResultDetails response, a list of pages or a list "
@@ -124,7 +130,7 @@ def iter_items(document: Any, source: str) -> Iterator[tuple[str, Any]]:
         )
 
 
-def _page_items(page: Mapping[str, Any], path: str, source: str) -> Iterator[tuple[str, Any]]:
+def _page_items(page: Mapping[str, Any], path: str, source: str) -> Iterator[tuple[str, int, Any]]:
     if RESULTS_KEY not in page:
         # The model declares the list with min=1, so an empty page may omit the key.
         if set(page) <= {"nextToken", "ResponseMetadata"}:
@@ -133,8 +139,9 @@ def _page_items(page: Mapping[str, Any], path: str, source: str) -> Iterator[tup
     items = page[RESULTS_KEY]
     if not isinstance(items, list):
         raise ConfigError(f"{source}: {path}.{RESULTS_KEY}: expected a list")
+    list_path = f"{source}: {path}.{RESULTS_KEY}"
     for i, item in enumerate(items):
-        yield f"{source}: {path}.{RESULTS_KEY}[{i}]", item
+        yield list_path, i, item
 
 
 def load(path: str | Path) -> ParsedResults:

@@ -1,4 +1,4 @@
-"""The gate, driven by data: one file per case in tests/cases/gate/ (adding a regression = a file)."""
+"""The gate, driven by data: one file per case in tests/cases/gate/ (a regression = a file)."""
 
 from __future__ import annotations
 
@@ -61,7 +61,9 @@ def test_gate_case(path: Path, tmp_path: Path) -> None:
     got: dict[str, Any] = {"verdict": verdict.verdict.value}
     got["failed_unexcepted"] = _ids(verdict.failed_unexcepted)
     got["failed_excepted"] = _ids(verdict.failed_excepted)
-    got["expired"] = sorted(f"{n.exception.check_id}@{n.target}" for n in verdict.expired_exceptions)
+    got["expired"] = sorted(
+        f"{n.exception.check_id}@{n.target}" for n in verdict.expired_exceptions
+    )
     got["expiring_soon"] = sorted(n.exception.check_id for n in verdict.expiring_soon)
     got["unused"] = sorted(n.exception.check_id for n in verdict.unused_exceptions)
     got["skipped_count"] = len(verdict.skipped)
@@ -121,7 +123,10 @@ def test_an_unexcepted_failure_never_passes(rows: list[results.CheckResult], day
             (exc := SHIPPED.by_check.get(r.check_id)) is not None
             and exc.active_on(day)
             and exc.covers_level(r.level)
-            and (r.title is None or catalog.normalise_title(r.title) == catalog.normalise_title(exc.title))
+            and (
+                r.title is None
+                or catalog.normalise_title(r.title) == catalog.normalise_title(exc.title)
+            )
         )
     ]
     if blocking:

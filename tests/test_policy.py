@@ -27,8 +27,12 @@ def test_shipped_policies_are_valid_and_one_per_platform() -> None:
 def test_al2023_policy_maps_every_seed_exception_by_the_mapping_file() -> None:
     import json
 
-    mapping = json.loads((ROOT / "pipeline/data/cis/mapping-al2-v2.0.0-to-al2023-v1.0.0.json").read_text())
-    mapped = {t["id"] for m in mapping["mappings"] if m["al2_id"] in SEED_AL2 for t in m["al2023"] or []}
+    mapping = json.loads(
+        (ROOT / "pipeline/data/cis/mapping-al2-v2.0.0-to-al2023-v1.0.0.json").read_text()
+    )
+    mapped = {
+        t["id"] for m in mapping["mappings"] if m["al2_id"] in SEED_AL2 for t in m["al2023"] or []
+    }
     al2023 = policy.load(ROOT / "policies/exceptions/amazon-linux-2023.yaml")
     assert {e.check_id for e in al2023.exceptions} == mapped
 
@@ -46,9 +50,9 @@ def test_invalid_policy_reports_every_expected_path(case: Path) -> None:
     got = info.value.lines()
     prefix = f"{case}: "
     assert all(line.startswith(prefix) for line in got), got
-    paths = [line[len(prefix):].split(": ", 1)[0] for line in got]
+    paths = [line[len(prefix) :].split(": ", 1)[0] for line in got]
     assert paths == [p for p, _ in expected], f"GOT {got}"
-    for (path, needle), line in zip(expected, got, strict=True):
+    for (_, needle), line in zip(expected, got, strict=True):
         assert needle in line, f"WANT {needle!r} in {line!r}"
 
 
