@@ -93,6 +93,58 @@ def gate(
         raise Exit(code=int(verdict.exit_code))
 
 
+@task(
+    help={
+        "ami": "AMI ID(s) to validate, comma-separated; all are scanned in one scan.",
+        "level": "CIS level to scan: 1 or 2 (default from invoke.yaml: 2).",
+        "out": "Folder for reports and evidence (default: ./out).",
+        "run_id": "Resume this run: reuse its instances and scan configuration.",
+        "instance_profile": "Instance profile with the SSM core and Inspector CIS policies.",
+        "subnet_id": "Subnet for the test instances (default: the default VPC).",
+        "enable_inspector": "Enable Inspector EC2 scanning if it is not enabled.",
+        "keep": "Keep the test instances after the scan (debugging).",
+        "ssm_timeout": "Seconds to wait for SSM to see the instances Online (900).",
+        "scan_timeout": "Seconds to wait for the scan to finish (2700).",
+    }
+)
+def validate(
+    c: Context,
+    ami: str,
+    level: str | None = None,
+    out: str | None = None,
+    run_id: str | None = None,
+    instance_profile: str | None = None,
+    subnet_id: str | None = None,
+    enable_inspector: bool = False,
+    keep: bool = False,
+    ssm_timeout: str | None = None,
+    scan_timeout: str | None = None,
+) -> None:
+    """Launch test instances from AMIs, run one Inspector CIS scan, gate. Exit 0/1/2/3/4."""
+    from pipeline import settings
+    from pipeline.aws import make_clients
+    from pipeline.validate import Runtime, run_validate
+
+    with _exit_codes():
+        cfg = settings.validate_settings(
+            c.config.get("pipeline", {}),
+            ROOT,
+            ami=ami,
+            level=level,
+            out=out,
+            run_id=run_id,
+            instance_profile=instance_profile,
+            subnet_id=subnet_id,
+            enable_inspector=enable_inspector,
+            keep=keep,
+            ssm_timeout=ssm_timeout,
+            scan_timeout=scan_timeout,
+        )
+        verdict = run_validate(cfg, make_clients(), Runtime(echo=_echo))
+    if verdict.exit_code != ExitCode.OK:
+        raise Exit(code=int(verdict.exit_code))
+
+
 def _run_all(c: Context, commands: list[str]) -> None:
     """Run every command, then fail if any failed (so one run shows every problem)."""
     failed = []
@@ -146,5 +198,5 @@ def ci(c: Context) -> None:
 policy_ns = Collection("policy")
 policy_ns.add_task(policy_validate, name="validate")
 
-ns = Collection(gate, lint, test, ci)
+ns = Collection(gate, validate, lint, test, ci)
 ns.add_collection(policy_ns)

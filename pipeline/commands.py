@@ -82,8 +82,9 @@ def run_gate(
     else:
         available = policy.load_all(policy_paths(policy_files, default_policy_dir))
     chosen = gate.select_policies(parsed.rows, available, explicit)
-    verdict = gate.evaluate(parsed.rows, chosen, today, problems=parsed.problems)
+    verdict = gate.evaluate(
+        parsed.rows, chosen, today, expected_targets=parsed.targets, problems=parsed.problems
+    )
     paths = outputs.write_reports(verdict, out_dir)
     outputs.publish(verdict, paths, echo)
     return verdict
-

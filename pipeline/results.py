@@ -20,6 +20,9 @@ from pipeline.catalog import normalise_check_id
 from pipeline.errors import ConfigError
 
 RESULTS_KEY = "scanResultDetails"
+# Not an API member: ``invoke validate`` adds it to each saved page (evidence/results.json) so a
+# re-run of the gate on the evidence knows which instances were scanned, even with no rows.
+PAGE_TARGET_KEY = "targetResourceId"
 NO_TARGET = "(no targetResourceId)"
 
 
@@ -53,6 +56,7 @@ class ParsedResults:
 
     rows: tuple[CheckResult, ...]
     problems: tuple[str, ...]
+    targets: tuple[str, ...] = ()  # targets the document says were scanned
 
 
 def parse_items(items: Iterable[tuple[str, int, Any]]) -> ParsedResults:
@@ -113,7 +117,7 @@ def iter_items(document: Any, source: str) -> Iterator[tuple[str, int, Any]]:
     if isinstance(document, Mapping):
         yield from _page_items(document, "$", source)
     elif isinstance(document, list):
-        if all(isinstance(x, Mapping) and RESULTS_KEY in x for x in document) and document:
+        if document and all(_is_page(x) for x in document):
             for i, page in enumerate(document):
                 yield from _page_items(page, f"$[{i}]", source)
         else:
@@ -130,10 +134,18 @@ def iter_items(document: Any, source: str) -> Iterator[tuple[str, int, Any]]:
         )
 
 
+_PAGE_ONLY_KEYS = frozenset({"nextToken", "ResponseMetadata", PAGE_TARGET_KEY})
+
+
+def _is_page(value: Any) -> bool:
+    """A response page: has the results list, or (empty) only page-level keys."""
+    return isinstance(value, Mapping) and (RESULTS_KEY in value or set(value) <= _PAGE_ONLY_KEYS)
+
+
 def _page_items(page: Mapping[str, Any], path: str, source: str) -> Iterator[tuple[str, int, Any]]:
     if RESULTS_KEY not in page:
         # The model declares the list with min=1, so an empty page may omit the key.
-        if set(page) <= {"nextToken", "ResponseMetadata"}:
+        if set(page) <= _PAGE_ONLY_KEYS:
             return
         raise ConfigError(f"{source}: {path}: no {RESULTS_KEY!r} in this response object")
     items = page[RESULTS_KEY]
@@ -142,6 +154,13 @@ def _page_items(page: Mapping[str, Any], path: str, source: str) -> Iterator[tup
     list_path = f"{source}: {path}.{RESULTS_KEY}"
     for i, item in enumerate(items):
         yield list_path, i, item
+
+
+def declared_targets(document: Any) -> list[str]:
+    """Targets named by saved pages (``PAGE_TARGET_KEY``), in order; none for API documents."""
+    pages = document if isinstance(document, list) else [document]
+    found = [p.get(PAGE_TARGET_KEY) for p in pages if isinstance(p, Mapping)]
+    return list(dict.fromkeys(t for t in found if isinstance(t, str) and t))
 
 
 def load(path: str | Path) -> ParsedResults:
@@ -154,4 +173,5 @@ def load(path: str | Path) -> ParsedResults:
         raise ConfigError(f"{source}: cannot read results: {exc.strerror or exc}") from exc
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{source}: not valid JSON: {exc}") from exc
-    return parse_items(iter_items(document, source))
+    parsed = parse_items(iter_items(document, source))
+    return ParsedResults(parsed.rows, parsed.problems, tuple(declared_targets(document)))

@@ -40,7 +40,7 @@ def _run(case: dict[str, Any], tmp_path: Path) -> gate.Verdict:
         parsed.rows,
         chosen,
         date.fromisoformat(case["today"]),
-        expected_targets=case.get("expected_targets", ()),
+        expected_targets=case.get("expected_targets") or results.declared_targets(case["results"]),
         problems=parsed.problems,
     )
 

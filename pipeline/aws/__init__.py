@@ -8,6 +8,8 @@ project. Whether that endpoint is AWS or the project's local AWS is not this cod
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from threading import Lock
 from typing import TYPE_CHECKING, Any
@@ -119,6 +121,17 @@ def error_code(exc: Exception) -> str | None:
     return None
 
 
+@contextmanager
+def boundary(action: str) -> Iterator[None]:
+    """Turn any botocore error that escaped a function into a one-line AwsError/ConfigError."""
+    try:
+        yield
+    except NoCredentialsError as exc:
+        raise ConfigError(f"{action}: {describe_error(exc)}") from exc
+    except (ClientError, BotoCoreError) as exc:
+        raise aws_error(action, exc) from exc
+
+
 def aws_error(action: str, exc: Exception) -> AwsError:
     """Wrap a botocore failure with what the pipeline was doing."""
     return AwsError(f"{action}: {describe_error(exc)}")
@@ -130,6 +143,7 @@ __all__ = [
     "CallCounter",
     "ClientError",
     "aws_error",
+    "boundary",
     "describe_error",
     "error_code",
     "make_clients",

@@ -1,0 +1,241 @@
+"""EC2 for validation: the per-run security group and tagged, self-terminating test instances."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from botocore.exceptions import WaiterError
+
+from pipeline.aws import AwsClients, ClientError, aws_error, error_code
+from pipeline.aws._paginate import collect
+from pipeline.errors import AwsError, ConfigError
+
+if TYPE_CHECKING:
+    from types_boto3_ec2.type_defs import EbsBlockDeviceTypeDef, TagTypeDef
+
+IAM_ACTIONS: tuple[str, ...] = (
+    "ec2:DescribeVpcs",
+    "ec2:DescribeSubnets",
+    "ec2:CreateSecurityGroup",
+    "ec2:RevokeSecurityGroupEgress",
+    "ec2:DeleteSecurityGroup",
+    "ec2:DescribeSecurityGroups",
+    "ec2:RunInstances",
+    "ec2:CreateTags",
+    "ec2:DescribeInstances",
+    "ec2:TerminateInstances",
+)
+RUN_TAG = "cis-validate:run-id"
+
+
+@dataclass(frozen=True, slots=True)
+class LaunchSpec:
+    """Everything one test instance is launched with."""
+
+    ami_id: str
+    instance_type: str
+    instance_profile: str
+    subnet_id: str
+    security_group_id: str
+    tags: Mapping[str, str]
+    ttl_minutes: int
+    public_ip: bool = False
+    kms_key_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Instance:
+    id: str
+    state: str
+    ami_id: str
+    tags: Mapping[str, str]
+
+
+def default_subnet(clients: AwsClients) -> tuple[str, str]:
+    """(vpc_id, subnet_id) of the default VPC's first default subnet. None → ConfigError."""
+    vpcs = collect(
+        clients.ec2, "describe_vpcs", "Vpcs", Filters=[{"Name": "is-default", "Values": ["true"]}]
+    )
+    if not vpcs:
+        raise ConfigError("no default VPC in this region: pass --subnet-id")
+    vpc_id = str(vpcs[0]["VpcId"])
+    subnets = collect(
+        clients.ec2,
+        "describe_subnets",
+        "Subnets",
+        Filters=[{"Name": "vpc-id", "Values": [vpc_id]}],
+    )
+    if not subnets:
+        raise ConfigError(f"default VPC {vpc_id} has no subnet: pass --subnet-id")
+    subnets.sort(key=lambda s: (not s.get("DefaultForAz", False), str(s["SubnetId"])))
+    return vpc_id, str(subnets[0]["SubnetId"])
+
+
+def subnet_vpc(clients: AwsClients, subnet_id: str) -> str:
+    """The VPC of a subnet; an unknown subnet is a ConfigError naming the flag."""
+    try:
+        subnets = clients.ec2.describe_subnets(SubnetIds=[subnet_id])["Subnets"]
+    except ClientError as exc:
+        if error_code(exc) in {"InvalidSubnetID.NotFound", "InvalidSubnetID.Malformed"}:
+            raise ConfigError(f"--subnet-id {subnet_id}: no such subnet") from exc
+        raise aws_error(f"ec2:DescribeSubnets {subnet_id}", exc) from exc
+    return str(subnets[0]["VpcId"])
+
+
+def find_security_group(clients: AwsClients, vpc_id: str, name: str) -> str | None:
+    groups = collect(
+        clients.ec2,
+        "describe_security_groups",
+        "SecurityGroups",
+        Filters=[
+            {"Name": "vpc-id", "Values": [vpc_id]},
+            {"Name": "group-name", "Values": [name]},
+        ],
+    )
+    return str(groups[0]["GroupId"]) if groups else None
+
+
+def create_security_group(
+    clients: AwsClients, vpc_id: str, name: str, tags: Mapping[str, str]
+) -> str:
+    """A security group with no ingress (egress open: SSM and Inspector endpoints need HTTPS)."""
+    try:
+        resp = clients.ec2.create_security_group(
+            GroupName=name,
+            Description="EKS CIS AMI pipeline test instance: no ingress",
+            VpcId=vpc_id,
+            TagSpecifications=[
+                {
+                    "ResourceType": "security-group",
+                    "Tags": [{"Key": k, "Value": v} for k, v in tags.items()],
+                }
+            ],
+        )
+    except ClientError as exc:
+        raise aws_error(f"ec2:CreateSecurityGroup {name}", exc) from exc
+    return resp["GroupId"]
+
+
+def delete_security_group(clients: AwsClients, group_id: str) -> bool:
+    """Delete a security group; False if already gone."""
+    try:
+        clients.ec2.delete_security_group(GroupId=group_id)
+    except ClientError as exc:
+        if error_code(exc) == "InvalidGroup.NotFound":
+            return False
+        raise aws_error(f"ec2:DeleteSecurityGroup {group_id}", exc) from exc
+    return True
+
+
+def dead_mans_switch(ttl_minutes: int) -> str:
+    """User data that powers the instance off after the TTL (shutdown behaviour: terminate)."""
+    return (
+        "#!/bin/sh\n"
+        "# eks-cis-ami-pipeline: never outlive the pipeline that launched this test instance\n"
+        f"shutdown -P +{int(ttl_minutes)} 'CIS validation TTL reached'\n"
+    )
+
+
+def launch(clients: AwsClients, spec: LaunchSpec) -> str:
+    """Launch a test instance: IMDSv2 only, no key pair, encrypted root, terminate on power-off."""
+    tags: list[TagTypeDef] = [{"Key": k, "Value": v} for k, v in spec.tags.items()]
+    ebs: EbsBlockDeviceTypeDef = {"Encrypted": True, "DeleteOnTermination": True}
+    if spec.kms_key_id:
+        ebs["KmsKeyId"] = spec.kms_key_id
+    try:
+        resp = clients.ec2.run_instances(
+            ImageId=spec.ami_id,
+            InstanceType=spec.instance_type,  # type: ignore[arg-type]
+            MinCount=1,
+            MaxCount=1,
+            IamInstanceProfile={"Name": spec.instance_profile},
+            NetworkInterfaces=[
+                {
+                    "DeviceIndex": 0,
+                    "SubnetId": spec.subnet_id,
+                    "Groups": [spec.security_group_id],
+                    "AssociatePublicIpAddress": spec.public_ip,
+                    "DeleteOnTermination": True,
+                }
+            ],
+            MetadataOptions={
+                "HttpTokens": "required",
+                "HttpPutResponseHopLimit": 1,
+                "HttpEndpoint": "enabled",
+                "InstanceMetadataTags": "enabled",
+            },
+            BlockDeviceMappings=[{"DeviceName": "/dev/xvda", "Ebs": ebs}],
+            InstanceInitiatedShutdownBehavior="terminate",
+            UserData=base64.b64encode(dead_mans_switch(spec.ttl_minutes).encode()).decode(),
+            TagSpecifications=[
+                {"ResourceType": "instance", "Tags": tags},
+                {"ResourceType": "volume", "Tags": tags},
+            ],
+        )
+    except ClientError as exc:
+        raise aws_error(f"ec2:RunInstances {spec.ami_id}", exc) from exc
+    return resp["Instances"][0]["InstanceId"]
+
+
+def run_instances(clients: AwsClients, run_id: str) -> list[Instance]:
+    """Instances tagged with ``run_id`` that are not terminated (for resume and cleanup)."""
+    reservations = collect(
+        clients.ec2,
+        "describe_instances",
+        "Reservations",
+        Filters=[
+            {"Name": f"tag:{RUN_TAG}", "Values": [run_id]},
+            {
+                "Name": "instance-state-name",
+                "Values": ["pending", "running", "stopping", "stopped"],
+            },
+        ],
+    )
+    return [
+        Instance(
+            id=str(i["InstanceId"]),
+            state=str(i["State"]["Name"]),
+            ami_id=str(i["ImageId"]),
+            tags={t["Key"]: t["Value"] for t in i.get("Tags", [])},
+        )
+        for r in reservations
+        for i in r.get("Instances", [])
+    ]
+
+
+def wait_running(clients: AwsClients, instance_ids: Sequence[str], timeout_s: int = 600) -> None:
+    """Waiter ``instance_running`` with an explicit budget."""
+    try:
+        clients.ec2.get_waiter("instance_running").wait(
+            InstanceIds=list(instance_ids),
+            WaiterConfig={"Delay": 5, "MaxAttempts": max(1, timeout_s // 5)},
+        )
+    except WaiterError as exc:
+        raise AwsError(f"instances {', '.join(instance_ids)} did not reach running: {exc}") from exc
+
+
+def terminate(clients: AwsClients, instance_ids: Sequence[str]) -> None:
+    """Terminate instances (idempotent: terminating a terminated instance is fine)."""
+    if not instance_ids:
+        return
+    try:
+        clients.ec2.terminate_instances(InstanceIds=list(instance_ids))
+    except ClientError as exc:
+        if error_code(exc) == "InvalidInstanceID.NotFound":
+            return
+        raise aws_error(f"ec2:TerminateInstances {', '.join(instance_ids)}", exc) from exc
+
+
+def wait_terminated(clients: AwsClients, instance_ids: Sequence[str], timeout_s: int = 600) -> None:
+    if not instance_ids:
+        return
+    try:
+        clients.ec2.get_waiter("instance_terminated").wait(
+            InstanceIds=list(instance_ids),
+            WaiterConfig={"Delay": 5, "MaxAttempts": max(1, timeout_s // 5)},
+        )
+    except WaiterError as exc:
+        raise AwsError(f"instances {', '.join(instance_ids)} did not terminate: {exc}") from exc
