@@ -145,6 +145,57 @@ def validate(
         raise Exit(code=int(verdict.exit_code))
 
 
+@task(
+    help={
+        "ami": "The validated AMI to promote.",
+        "share_with": "Comma-separated AWS account IDs to share the AMI with.",
+        "parameter_prefix": "SSM parameter prefix (default /eks-cis-ami).",
+        "max_age_days": "Refuse validations older than this many days (default 30).",
+    }
+)
+def promote(
+    c: Context,
+    ami: str,
+    share_with: str | None = None,
+    parameter_prefix: str | None = None,
+    max_age_days: int = 30,
+) -> None:
+    """Publish a validated AMI (SSM parameter, sharing, tags); refuse anything else. Exit 0/2/3."""
+    from pipeline import promote as promotion
+    from pipeline.aws import make_clients
+
+    with _exit_codes():
+        cfg = promotion.PromoteSettings(
+            ami=ami,
+            policy_dir=ROOT / str(_cfg(c, "policy_dir")),
+            parameter_prefix=str(_cfg(c, "parameter_prefix", parameter_prefix) or "/eks-cis-ami"),
+            share_with=tuple(promotion.split_accounts(share_with)),
+            max_age_days=max_age_days,
+        )
+        promotion.run_promote(cfg, make_clients(), _today(), _echo)
+
+
+@task(
+    help={
+        "max_age_hours": "Also reap tagged instances older than this (default 3).",
+        "dry_run": "Only list what would be deleted.",
+    }
+)
+def reap(c: Context, max_age_hours: float = 3.0, dry_run: bool = False) -> None:
+    """Delete leaked test/build instances, scan configurations and security groups."""
+    from datetime import timedelta
+
+    from pipeline.aws import make_clients
+    from pipeline.reap import run_reap
+
+    with _exit_codes():
+        report = run_reap(
+            make_clients(), _today(), _echo, max_age=timedelta(hours=max_age_hours), dry_run=dry_run
+        )
+    if report.failures:
+        raise Exit(code=int(ExitCode.UNEXPECTED))
+
+
 def _run_all(c: Context, commands: list[str]) -> None:
     """Run every command, then fail if any failed (so one run shows every problem)."""
     failed = []
@@ -198,5 +249,5 @@ def ci(c: Context) -> None:
 policy_ns = Collection("policy")
 policy_ns.add_task(policy_validate, name="validate")
 
-ns = Collection(gate, validate, lint, test, ci)
+ns = Collection(gate, validate, promote, reap, lint, test, ci)
 ns.add_collection(policy_ns)

@@ -22,7 +22,7 @@ from pipeline import gate, outputs, policy, results
 from pipeline.aws import AwsClients, boundary, ec2, iam, inspector, ssm
 from pipeline.aws.images import Image, describe_image, tag_image
 from pipeline.catalog import Platform
-from pipeline.errors import ConfigError, PipelineError, ScanError
+from pipeline.errors import AwsError, ConfigError, PipelineError, ScanError
 from pipeline.polling import poll_until
 
 PIPELINE_NAME = "eks-cis-ami-pipeline"
@@ -123,7 +123,10 @@ def _run(settings: ValidateSettings, clients: AwsClients, rt: Runtime) -> gate.V
 
 
 def _preflight_image(clients: AwsClients, ami_id: str) -> Image:
-    image = describe_image(clients, ami_id)
+    try:
+        image = describe_image(clients, ami_id)
+    except AwsError as exc:
+        raise ConfigError(f"--ami {ami_id}: {exc}") from exc
     if image.state != "available":
         raise ConfigError(f"--ami {ami_id}: image is {image.state}, not available")
     if image.platform is None:
@@ -373,6 +376,13 @@ def _scan_problems(scan: inspector.CisScan, settings: ValidateSettings) -> list[
     return []
 
 
+_REASON_HINT = {
+    "SSM_UNMANAGED": ": Inspector could not reach the instance through SSM (agent, profile, endpoints)",
+    "UNSUPPORTED_OS": ": Inspector has no CIS benchmark for this operating system",
+    "SCAN_IN_PROGRESS": ": the instance never reported back (role without the CIS policy?)",
+}
+
+
 def _target_problems(targets: list[inspector.ScanTarget], instances: list[str]) -> list[str]:
     seen = {t.target: t for t in targets}
     problems = []
@@ -380,9 +390,12 @@ def _target_problems(targets: list[inspector.ScanTarget], instances: list[str]) 
         target = seen.get(instance)
         if target is None:
             problems.append(f"{instance}: not a target of the scan (tags not matched?)")
-        elif target.status != "COMPLETED":
+        elif target.status != "COMPLETED" or target.reason:
+            # The service reports e.g. COMPLETED + SSM_UNMANAGED: a reason means "not scanned".
+            hint = _REASON_HINT.get(target.reason or "", "")
             problems.append(
                 f"{instance}: scan target {target.status} ({target.reason or 'no reason given'})"
+                f"{hint}"
             )
     return problems
 

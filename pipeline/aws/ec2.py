@@ -5,7 +5,8 @@ from __future__ import annotations
 import base64
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import WaiterError
 
@@ -23,10 +24,12 @@ IAM_ACTIONS: tuple[str, ...] = (
     "ec2:RevokeSecurityGroupEgress",
     "ec2:DeleteSecurityGroup",
     "ec2:DescribeSecurityGroups",
+    "ec2:DescribeImages",
     "ec2:RunInstances",
     "ec2:CreateTags",
     "ec2:DescribeInstances",
     "ec2:TerminateInstances",
+    "ec2:ModifyImageAttribute",
 )
 RUN_TAG = "cis-validate:run-id"
 
@@ -52,6 +55,18 @@ class Instance:
     state: str
     ami_id: str
     tags: Mapping[str, str]
+    launched: datetime | None = None
+
+
+def _instance(item: Mapping[str, Any]) -> Instance:
+    launched = item.get("LaunchTime")
+    return Instance(
+        id=str(item["InstanceId"]),
+        state=str(item["State"]["Name"]),
+        ami_id=str(item["ImageId"]),
+        tags={t["Key"]: t["Value"] for t in item.get("Tags", [])},
+        launched=launched if isinstance(launched, datetime) else None,
+    )
 
 
 def default_subnet(clients: AwsClients) -> tuple[str, str]:
@@ -142,7 +157,10 @@ def dead_mans_switch(ttl_minutes: int) -> str:
 def launch(clients: AwsClients, spec: LaunchSpec) -> str:
     """Launch a test instance: IMDSv2 only, no key pair, encrypted root, terminate on power-off."""
     tags: list[TagTypeDef] = [{"Key": k, "Value": v} for k, v in spec.tags.items()]
+    device, size = root_device(clients, spec.ami_id)
     ebs: EbsBlockDeviceTypeDef = {"Encrypted": True, "DeleteOnTermination": True}
+    if size:
+        ebs["VolumeSize"] = size
     if spec.kms_key_id:
         ebs["KmsKeyId"] = spec.kms_key_id
     try:
@@ -167,7 +185,7 @@ def launch(clients: AwsClients, spec: LaunchSpec) -> str:
                 "HttpEndpoint": "enabled",
                 "InstanceMetadataTags": "enabled",
             },
-            BlockDeviceMappings=[{"DeviceName": "/dev/xvda", "Ebs": ebs}],
+            BlockDeviceMappings=[{"DeviceName": device, "Ebs": ebs}],
             InstanceInitiatedShutdownBehavior="terminate",
             UserData=base64.b64encode(dead_mans_switch(spec.ttl_minutes).encode()).decode(),
             TagSpecifications=[
@@ -178,6 +196,20 @@ def launch(clients: AwsClients, spec: LaunchSpec) -> str:
     except ClientError as exc:
         raise aws_error(f"ec2:RunInstances {spec.ami_id}", exc) from exc
     return resp["Instances"][0]["InstanceId"]
+
+
+def root_device(clients: AwsClients, ami_id: str) -> tuple[str, int | None]:
+    """(root device name, root volume size in GiB) of an AMI, to encrypt the root volume."""
+    try:
+        image = clients.ec2.describe_images(ImageIds=[ami_id])["Images"][0]
+    except (ClientError, IndexError) as exc:
+        raise AwsError(f"ec2:DescribeImages {ami_id}: cannot read its root device") from exc
+    name = str(image.get("RootDeviceName") or "/dev/xvda")
+    for mapping in image.get("BlockDeviceMappings", []):
+        if mapping.get("DeviceName") == name and "Ebs" in mapping:
+            size = mapping["Ebs"].get("VolumeSize")
+            return name, int(size) if size else None
+    return name, None
 
 
 def run_instances(clients: AwsClients, run_id: str) -> list[Instance]:
@@ -194,16 +226,7 @@ def run_instances(clients: AwsClients, run_id: str) -> list[Instance]:
             },
         ],
     )
-    return [
-        Instance(
-            id=str(i["InstanceId"]),
-            state=str(i["State"]["Name"]),
-            ami_id=str(i["ImageId"]),
-            tags={t["Key"]: t["Value"] for t in i.get("Tags", [])},
-        )
-        for r in reservations
-        for i in r.get("Instances", [])
-    ]
+    return [_instance(i) for r in reservations for i in r.get("Instances", [])]
 
 
 def wait_running(clients: AwsClients, instance_ids: Sequence[str], timeout_s: int = 600) -> None:
@@ -239,3 +262,44 @@ def wait_terminated(clients: AwsClients, instance_ids: Sequence[str], timeout_s:
         )
     except WaiterError as exc:
         raise AwsError(f"instances {', '.join(instance_ids)} did not terminate: {exc}") from exc
+
+
+def tagged_instances(clients: AwsClients, tag_key: str) -> list[Instance]:
+    """Live instances (not terminated) carrying ``tag_key`` with any value (for the reaper)."""
+    reservations = collect(
+        clients.ec2,
+        "describe_instances",
+        "Reservations",
+        Filters=[
+            {"Name": "tag-key", "Values": [tag_key]},
+            {
+                "Name": "instance-state-name",
+                "Values": ["pending", "running", "stopping", "stopped"],
+            },
+        ],
+    )
+    return [_instance(i) for r in reservations for i in r.get("Instances", [])]
+
+
+def tagged_security_groups(clients: AwsClients, tag_key: str) -> dict[str, dict[str, str]]:
+    """Security groups carrying ``tag_key``: {group id: tags}."""
+    groups = collect(
+        clients.ec2,
+        "describe_security_groups",
+        "SecurityGroups",
+        Filters=[{"Name": "tag-key", "Values": [tag_key]}],
+    )
+    return {str(g["GroupId"]): {t["Key"]: t["Value"] for t in g.get("Tags", [])} for g in groups}
+
+
+def share_image(clients: AwsClients, ami_id: str, accounts: list[str]) -> None:
+    """Grant launch permission on the AMI to ``accounts`` (ec2:ModifyImageAttribute)."""
+    if not accounts:
+        return
+    try:
+        clients.ec2.modify_image_attribute(
+            ImageId=ami_id,
+            LaunchPermission={"Add": [{"UserId": a} for a in accounts]},
+        )
+    except ClientError as exc:
+        raise aws_error(f"ec2:ModifyImageAttribute {ami_id}", exc) from exc

@@ -87,13 +87,20 @@ def enable_ec2_scanning(clients: AwsClients, account_id: str) -> str:
 
 def find_configurations(clients: AwsClients, scan_name: str) -> list[str]:
     """ARNs of scan configurations named ``scan_name`` (ListCisScanConfigurations)."""
+    return list(configurations_named(clients, scan_name, "EQUALS").values())
+
+
+def configurations_named(
+    clients: AwsClients, name: str, comparison: str = "PREFIX"
+) -> dict[str, str]:
+    """{scan name: configuration ARN} of configurations whose name matches ``name``."""
     items = collect(
         clients.inspector2,
         "list_cis_scan_configurations",
         "scanConfigurations",
-        filterCriteria={"scanNameFilters": [{"comparison": "EQUALS", "value": scan_name}]},
+        filterCriteria={"scanNameFilters": [{"comparison": comparison, "value": name}]},
     )
-    return [str(i["scanConfigurationArn"]) for i in items]
+    return {str(i.get("scanName", "")): str(i["scanConfigurationArn"]) for i in items}
 
 
 def create_one_time_scan(

@@ -1,0 +1,143 @@
+"""Fixtures for ``invoke validate`` tests: a local AWS, clients, AMIs, and an instant clock."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+from pipeline.aws import AwsClients, make_clients
+from pipeline.localaws import LocalAws, local_aws
+from pipeline.validate import Runtime, ValidateSettings
+
+ROOT = Path(__file__).resolve().parents[2]
+BASE_PARAM = {
+    ("al2023", "x86_64"): "/aws/service/eks/optimized-ami/1.32/amazon-linux-2023/x86_64/standard/recommended/image_id",
+    ("al2023", "arm64"): "/aws/service/eks/optimized-ami/1.32/amazon-linux-2023/arm64/standard/recommended/image_id",
+    ("al2", "x86_64"): "/aws/service/eks/optimized-ami/1.32/amazon-linux-2/recommended/image_id",
+}  # fmt: skip
+PLATFORM = {"al2023": "AMAZON_LINUX_2023", "al2": "AMAZON_LINUX_2"}
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[LocalAws]:
+    with local_aws() as aws:
+        yield aws
+
+
+@pytest.fixture
+def aws(server: LocalAws, monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalAws]:
+    server.reset()
+    for key, value in server.env().items():
+        monkeypatch.setenv(key, value)
+    yield server
+    assert_nothing_left(server)
+
+
+def assert_nothing_left(server: LocalAws) -> None:
+    """After each test: no running test instance, no scan configuration, no per-run SG."""
+    env = server.env()
+    session = boto3.Session(
+        aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
+        region_name=env["AWS_DEFAULT_REGION"],
+    )
+    ec2 = session.client("ec2", endpoint_url=server.endpoint)
+    insp = session.client("inspector2", endpoint_url=server.endpoint)
+    live = [
+        i["InstanceId"]
+        for r in ec2.describe_instances(
+            Filters=[
+                {"Name": "tag-key", "Values": ["cis-validate:run-id"]},
+                {"Name": "instance-state-name", "Values": ["pending", "running"]},
+            ]
+        )["Reservations"]
+        for i in r["Instances"]
+    ]
+    configs = insp.list_cis_scan_configurations().get("scanConfigurations", [])
+    groups = ec2.describe_security_groups(
+        Filters=[{"Name": "tag-key", "Values": ["cis-validate:run-id"]}]
+    )["SecurityGroups"]
+    assert (live, configs, groups) == ([], [], []), "the run left resources behind"
+
+
+@pytest.fixture
+def clients(aws: LocalAws) -> AwsClients:
+    return make_clients(max_attempts=10)
+
+
+@dataclass
+class FakeTime:
+    """Sleeping advances the local AWS clock and our monotonic clock together: instant waits."""
+
+    aws: LocalAws
+    now: float = 0.0
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+        self.aws.advance(seconds)
+
+    def clock(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def runtime(aws: LocalAws) -> Callable[[list[str] | None], Runtime]:
+    fake = FakeTime(aws)
+
+    def make(lines: list[str] | None = None) -> Runtime:
+        sink = lines if lines is not None else []
+        return Runtime(echo=sink.append, sleep=fake.sleep, clock=fake.clock)
+
+    return make
+
+
+def base_ami(clients: AwsClients, platform: str = "al2023", arch: str = "x86_64") -> str:
+    return clients.ssm.get_parameter(Name=BASE_PARAM[(platform, arch)])["Parameter"]["Value"]
+
+
+def make_ami(
+    clients: AwsClients, platform: str = "al2023", arch: str = "x86_64", level: int | None = 2
+) -> str:
+    """An AMI as ``invoke build`` leaves it: from the EKS base, with the provenance tags."""
+    base = base_ami(clients, platform, arch)
+    instance = clients.ec2.run_instances(
+        ImageId=base, InstanceType="t3.micro", MinCount=1, MaxCount=1
+    )["Instances"][0]["InstanceId"]
+    ami = clients.ec2.create_image(InstanceId=instance, Name=f"cis-test-{platform}-{arch}-{level}")[
+        "ImageId"
+    ]
+    clients.ec2.terminate_instances(InstanceIds=[instance])
+    tags: dict[str, Any] = {
+        "cis-ami:platform": PLATFORM[platform],
+        "cis-ami:architecture": arch,
+        "cis-ami:kubernetes-version": "1.32",
+    }
+    if level:
+        tags["cis-ami:hardening-level"] = str(level)
+    clients.ec2.create_tags(Resources=[ami], Tags=[{"Key": k, "Value": v} for k, v in tags.items()])
+    return ami
+
+
+def settings(tmp_path: Path, *amis: str, **overrides: Any) -> ValidateSettings:
+    base: dict[str, Any] = {
+        "amis": amis,
+        "out_dir": tmp_path / "out",
+        "policy_dir": ROOT / "policies/exceptions",
+        "enable_inspector": True,
+        "instance_types": {"x86_64": "t3.medium", "arm64": "t4g.medium"},
+        "ssm_timeout_s": 900,
+        "scan_timeout_s": 2700,
+    }
+    base.update(overrides)
+    return ValidateSettings(**base)
+
+
+@pytest.fixture(autouse=True)
+def _no_real_endpoint() -> None:
+    assert os.environ.get("AWS_ENDPOINT_URL", "http://127.0.0.1").startswith("http://127.0.0.1")
