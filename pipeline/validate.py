@@ -377,7 +377,7 @@ def _scan_problems(scan: inspector.CisScan, settings: ValidateSettings) -> list[
 
 
 _REASON_HINT = {
-    "SSM_UNMANAGED": ": Inspector could not reach the instance through SSM (agent, profile, endpoints)",
+    "SSM_UNMANAGED": ": Inspector could not reach it through SSM (agent, profile, endpoints)",
     "UNSUPPORTED_OS": ": Inspector has no CIS benchmark for this operating system",
     "SCAN_IN_PROGRESS": ": the instance never reported back (role without the CIS policy?)",
 }

@@ -12,15 +12,13 @@ import boto3
 import pytest
 
 from pipeline.aws import AwsClients, make_clients
+from pipeline.aws.images import eks_ami_parameter
+from pipeline.catalog import Platform
 from pipeline.localaws import LocalAws, local_aws
+from pipeline.packer import Arch
 from pipeline.validate import Runtime, ValidateSettings
 
 ROOT = Path(__file__).resolve().parents[2]
-BASE_PARAM = {
-    ("al2023", "x86_64"): "/aws/service/eks/optimized-ami/1.32/amazon-linux-2023/x86_64/standard/recommended/image_id",
-    ("al2023", "arm64"): "/aws/service/eks/optimized-ami/1.32/amazon-linux-2023/arm64/standard/recommended/image_id",
-    ("al2", "x86_64"): "/aws/service/eks/optimized-ami/1.32/amazon-linux-2/recommended/image_id",
-}  # fmt: skip
 PLATFORM = {"al2023": "AMAZON_LINUX_2023", "al2": "AMAZON_LINUX_2"}
 
 
@@ -98,7 +96,8 @@ def runtime(aws: LocalAws) -> Callable[[list[str] | None], Runtime]:
 
 
 def base_ami(clients: AwsClients, platform: str = "al2023", arch: str = "x86_64") -> str:
-    return clients.ssm.get_parameter(Name=BASE_PARAM[(platform, arch)])["Parameter"]["Value"]
+    name = eks_ami_parameter("1.32", Platform.parse(platform), Arch(arch))
+    return clients.ssm.get_parameter(Name=name)["Parameter"]["Value"]
 
 
 def make_ami(
