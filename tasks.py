@@ -196,6 +196,97 @@ def reap(c: Context, max_age_hours: float = 3.0, dry_run: bool = False) -> None:
         raise Exit(code=int(ExitCode.UNEXPECTED))
 
 
+_BUILD_HELP = {
+    "platform": "al2023 and/or al2, comma-separated (default from invoke.yaml: al2023).",
+    "arch": "x86_64 and/or arm64, comma-separated (default: x86_64).",
+    "k8s_version": "Kubernetes version of the EKS base AMI (default: 1.33 AL2023, 1.32 AL2).",
+    "level": "CIS level to harden (and scan): 1 or 2.",
+    "local": "Run against the local AWS with Debian's packer (no AWS account needed).",
+}
+
+
+@task(help={**_BUILD_HELP, "out": "Folder for the Packer manifests (default: ./out/build)."})
+def build(
+    c: Context,
+    platform: str | None = None,
+    arch: str | None = None,
+    k8s_version: str | None = None,
+    level: str | None = None,
+    local: bool = False,
+    out: str | None = None,
+) -> None:
+    """Build CIS-hardened EKS node AMIs with Packer; print the AMI IDs. Exit 0/1/2."""
+    from pipeline import settings
+    from pipeline.build import run_build
+    from pipeline.chain import split
+
+    with _exit_codes():
+        run_build(
+            split(platform, [str(_cfg(c, "platform"))]),
+            split(arch, [str(_cfg(c, "arch"))]),
+            k8s_version,
+            settings.as_level(_cfg(c, "level", level)),
+            local,
+            Path(out or f"{_cfg(c, 'out')}/build"),
+            _echo,
+        )
+
+
+@task(
+    help={
+        **_BUILD_HELP,
+        "out": "Folder for reports, evidence and manifests (default: ./out).",
+        "scenario": "With --local: a failure scenario for the local AWS (YAML/JSON).",
+        "enable_inspector": "Enable Inspector EC2 scanning if needed (implied by --local).",
+    }
+)
+def build_and_validate(
+    c: Context,
+    platform: str | None = None,
+    arch: str | None = None,
+    k8s_version: str | None = None,
+    level: str | None = None,
+    out: str | None = None,
+    local: bool = False,
+    scenario: str | None = None,
+    enable_inspector: bool = False,
+) -> None:
+    """Build the images, validate them all in one Inspector CIS scan, gate. Exit 0/1/2/3/4."""
+    from pipeline import settings
+    from pipeline.chain import ChainSettings, run_chain, split
+    from pipeline.validate import Runtime
+
+    with _exit_codes():
+        cfg = ChainSettings(
+            platforms=split(platform, [str(_cfg(c, "platform"))]),
+            archs=split(arch, [str(_cfg(c, "arch"))]),
+            k8s_version=k8s_version,
+            level=settings.as_level(_cfg(c, "level", level)),
+            out_dir=Path(str(_cfg(c, "out", out))),
+            policy_dir=ROOT / str(_cfg(c, "policy_dir")),
+            local=local,
+            scenario=Path(scenario) if scenario else None,
+            enable_inspector=enable_inspector,
+        )
+        verdict = run_chain(cfg, Runtime(echo=_echo))
+    if verdict.exit_code != ExitCode.OK:
+        raise Exit(code=int(verdict.exit_code))
+
+
+@task(
+    help={
+        "port": "Port on 127.0.0.1 (default: a free one).",
+        "scenario": "A failure scenario to rehearse (YAML/JSON; see pipeline/localaws/README.md).",
+    }
+)
+def local_aws(c: Context, port: int = 0, scenario: str | None = None) -> None:
+    """Serve the local AWS (moto + Inspector CIS/SSM emulation) until interrupted."""
+    from pipeline.localaws.serve import serve
+
+    with _exit_codes():
+        serve(port, scenario, _echo)
+
+
 def _run_all(c: Context, commands: list[str]) -> None:
     """Run every command, then fail if any failed (so one run shows every problem)."""
     failed = []
@@ -249,5 +340,5 @@ def ci(c: Context) -> None:
 policy_ns = Collection("policy")
 policy_ns.add_task(policy_validate, name="validate")
 
-ns = Collection(gate, validate, promote, reap, lint, test, ci)
+ns = Collection(build, validate, gate, build_and_validate, promote, reap, local_aws, lint, test, ci)
 ns.add_collection(policy_ns)

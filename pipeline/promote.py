@@ -77,7 +77,7 @@ def refusals(
             "validated under another version of the exceptions policy: validate again "
             "so the current approvals apply"
         )
-    if real_account and tags.get(LOCAL_TAG) == "true":
+    if real_account and "true" in (tags.get(LOCAL_TAG), tags.get("cis:local")):
         out.append("built and validated on the local AWS: its results prove nothing here")
     return out
 

@@ -289,7 +289,8 @@ def _excepted_row(check_id: str, findings: list[Finding]) -> str:
 
 def context_title(verdict: Verdict) -> str:
     run_id = verdict.context.get("run_id")
-    return f" (run {run_id})" if run_id else ""
+    title = f" (run {run_id})" if run_id else ""
+    return title + (" on the local AWS, not a real account" if verdict.context.get("local") else "")
 
 
 def _group_by_check(findings: Iterable[Finding]) -> dict[str, list[Finding]]:

@@ -43,6 +43,7 @@ class ValidateSettings:
     enable_inspector: bool = False
     keep: bool = False
     public_ip: bool = False
+    local: bool = False  # the endpoint is the project's local AWS: reports and tags say so
     instance_types: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_INSTANCE_TYPES))
     ssm_timeout_s: float = 900
     scan_timeout_s: float = 2700
@@ -104,6 +105,7 @@ def _run(settings: ValidateSettings, clients: AwsClients, rt: Runtime) -> gate.V
         "region": clients.region,
         "level": f"LEVEL_{settings.level}",
         "endpoint": clients.endpoint_url,
+        "local": settings.local,
         "amis": [],
     }
     with ExitStack() as cleanup, _signals_raise():
@@ -482,6 +484,8 @@ def _tag_amis(
             "cis:validated-at": rt.now().strftime("%Y-%m-%dT%H:%M:%SZ"),
             "cis:run-id": run_id,
         }
+        if settings.local:
+            tags["cis:local"] = "true"
         try:
             tag_image(clients, image.id, tags)
             rt.echo(f"{image.id}: tagged cis:verdict={result}")

@@ -1,0 +1,1488 @@
+# shellcheck shell=bash
+# Shared primitives of the CIS hardening scripts (sourced by cis-harden.sh, never run directly).
+#
+# Every primitive compares, then acts: it changes a file or calls a command only when the state
+# differs from the wanted one, and then calls `changed`, so that a recommendation reports
+# "applied" or "already compliant". A primitive that cannot do its job calls `cis_fail`, which
+# ends the recommendation (each one runs in its own subshell) with a non-zero status.
+#
+# Every path a primitive takes is a path on the target system ("/etc/login.defs"); it is
+# resolved under the root prefix $R (CIS_ROOT without its trailing slash: "" for the live system).
+# Commands that change the running system (sysctl -w, modprobe -r, mount, augenrules) only run
+# when CIS_LIVE=1 (the default for CIS_ROOT=/), except where noted.
+#
+# Must stay compatible with bash 4.2 (Amazon Linux 2): no namerefs, no ${a[-1]}, no ${v@Q}.
+
+# ---------------------------------------------------------------------------------------------
+# Context
+# ---------------------------------------------------------------------------------------------
+
+R=""               # root prefix, set by cis_init
+CIS_PLATFORM=""    # al2023 | al2
+CIS_LEVEL=1        # 1 | 2
+CIS_LIVE=0         # 1: also change the running system
+CIS_ARCH=""        # x86_64 | aarch64
+CIS_STATE=""       # per-run scratch directory (results, pending actions)
+CIS_VERBOSE=1      # 1: explain every change on stderr
+CIS_ID=""          # the recommendation being applied
+CIS_TITLE=""
+CIS_CHANGED=0
+CIS_REPORTED=0
+CIS_FAIL_REASON=""
+
+# Paths that belong to containerd, the kubelet and the container images. They hold
+# world-writable and unowned files by design (https://github.com/awslabs/amazon-eks-ami/issues/846);
+# file-system wide searches never descend into them.
+CIS_CONTAINER_PATHS=(
+  /var/lib/containerd
+  /run/containerd
+  /var/lib/kubelet/pods
+  /var/lib/kubelet/plugins
+  /var/lib/docker
+  /var/lib/soci-snapshotter-grpc
+  /var/log/pods
+  /var/log/containers
+)
+# Pseudo and volatile file systems that searches skip as well.
+CIS_SKIP_PATHS=(/proc /sys /dev /run /tmp /mnt/cis-data)
+
+cis_init() { # PLATFORM LEVEL
+  CIS_PLATFORM=$1
+  CIS_LEVEL=$2
+  local root=${CIS_ROOT:-/}
+  [[ $root == /* ]] || { echo "cis-harden: CIS_ROOT must be an absolute path: $root" >&2; return 2; }
+  R=${root%/}
+  if [[ -z ${CIS_LIVE:-} ]]; then
+    if [[ -z $R ]]; then CIS_LIVE=1; else CIS_LIVE=0; fi
+  fi
+  CIS_ARCH=${CIS_ARCH:-$(uname -m)}
+  CIS_VERBOSE=${CIS_VERBOSE:-1}
+  CIS_STATE=$(mktemp -d "${TMPDIR:-/tmp}/cis-harden.XXXXXX") || return 2
+  : >"$CIS_STATE/results"
+  _cis_check_os_release
+}
+
+_cis_check_os_release() {
+  local id="" version=""
+  local line
+  if [[ ! -f $R/etc/os-release ]]; then
+    echo "cis-harden: $R/etc/os-release not found: is CIS_ROOT the root of an Amazon Linux system?" >&2
+    return 2
+  fi
+  while IFS= read -r line || [[ -n $line ]]; do
+    case $line in
+    ID=*) id=${line#ID=} ;;
+    VERSION_ID=*) version=${line#VERSION_ID=} ;;
+    esac
+  done <"$R/etc/os-release"
+  id=${id//\"/}
+  version=${version//\"/}
+  local want
+  case $CIS_PLATFORM in
+  al2023) want=2023 ;;
+  al2) want=2 ;;
+  *) want=none ;;
+  esac
+  if [[ $id != amzn || $version != "$want" ]]; then
+    echo "cis-harden: --platform $CIS_PLATFORM does not match $R/etc/os-release (ID=$id VERSION_ID=$version)" >&2
+    return 2
+  fi
+}
+
+# ---------------------------------------------------------------------------------------------
+# Reporting: one line per recommendation on stdout
+# ---------------------------------------------------------------------------------------------
+
+# cis_rec LEVEL TITLE: start the recommendation named after the calling function
+# (cis_1_1_2_3 -> 1.1.2.3). Returns 1 (after reporting "skipped") when LEVEL is above --level.
+cis_rec() {
+  local fn=${FUNCNAME[1]}
+  CIS_ID=${fn#cis_}
+  CIS_ID=${CIS_ID//_/.}
+  CIS_TITLE=$2
+  CIS_CHANGED=0
+  if (($1 > CIS_LEVEL)); then
+    cis_skip "level $1"
+    return 1
+  fi
+  return 0
+}
+
+_cis_report() {
+  printf '%s %s: %s\n' "$CIS_ID" "$CIS_TITLE" "$1"
+  printf '%s\t%s\n' "$CIS_ID" "$1" >>"$CIS_STATE/results"
+  CIS_REPORTED=1
+}
+
+cis_done() {
+  if ((CIS_CHANGED)); then
+    _cis_report applied
+  else
+    _cis_report "already compliant"
+  fi
+}
+
+cis_skip() { _cis_report "skipped ($*)"; }
+
+# cis_skip_excepted REASON: a deviation the exceptions policy approves; nothing is changed.
+cis_skip_excepted() { cis_skip "excepted: $*"; }
+
+changed() { CIS_CHANGED=1; }
+
+cis_detail() {
+  if ((CIS_VERBOSE)); then printf 'cis: %s: %s\n' "$CIS_ID" "$*" >&2; fi
+}
+
+cis_warn() { printf 'cis: %s: warning: %s\n' "$CIS_ID" "$*" >&2; }
+
+cis_fail() {
+  CIS_FAIL_REASON=$*
+  printf 'cis: %s: error: %s\n' "$CIS_ID" "$*" >&2
+  exit 1
+}
+
+_cis_on_exit() {
+  local rc=$1
+  if ((rc != 0)) || ((CIS_REPORTED == 0)); then
+    CIS_REPORTED=0
+    _cis_report "failed (${CIS_FAIL_REASON:-exit status $rc})"
+    exit 1
+  fi
+}
+
+# Run one recommendation function in a subshell with errexit, so that an unexpected failure
+# ends it (and only it) with a "failed" line.
+cis_run_one() {
+  (
+    set -o errexit -o nounset -o pipefail
+    CIS_ID=${1#cis_}
+    CIS_ID=${CIS_ID//_/.}
+    CIS_TITLE="(title not reported)"
+    CIS_REPORTED=0
+    trap '_cis_on_exit $?' EXIT
+    "$1"
+  )
+}
+
+# All functions named cis_<id>, in benchmark order (1.1.2 < 1.1.10).
+cis_functions() {
+  compgen -A function cis_ | grep -E '^cis_[0-9]+(_[0-9]+)*$' |
+    sort -t_ -k2,2n -k3,3n -k4,4n -k5,5n -k6,6n
+}
+
+# ---------------------------------------------------------------------------------------------
+# Small helpers
+# ---------------------------------------------------------------------------------------------
+
+have() { command -v "$1" >/dev/null 2>&1; }
+
+# Read a file into the variable named $1 without forking (empty when the file is missing).
+read_file() {
+  local __content=""
+  if [[ -f $2 ]]; then IFS= read -r -d '' __content <"$2" || true; fi
+  printf -v "$1" '%s' "$__content"
+}
+
+# Escape a literal for use inside an extended regular expression.
+re_escape() {
+  local s=$1 res="" c i
+  for ((i = 0; i < ${#s}; i++)); do
+    c=${s:i:1}
+    case $c in
+    [.\[\]\\\*^\$\(\)\+\?\{\}\|]) res+="\\$c" ;;
+    *) res+=$c ;;
+    esac
+  done
+  printf '%s' "$res"
+}
+
+# uid / gid of a user / group name in the target's /etc/passwd and /etc/group.
+name_to_id() { # passwd|group NAME
+  local db=$R/etc/$1 line
+  while IFS= read -r line || [[ -n $line ]]; do
+    if [[ ${line%%:*} == "$2" ]]; then
+      line=${line#*:}
+      line=${line#*:}
+      printf '%s' "${line%%:*}"
+      return 0
+    fi
+  done <"$db"
+  return 1
+}
+
+# UID_MIN of the target (login.defs), 1000 when unset.
+uid_min() {
+  local line
+  if [[ -f $R/etc/login.defs ]]; then
+    while IFS= read -r line || [[ -n $line ]]; do
+      if [[ $line =~ ^[[:space:]]*UID_MIN[[:space:]]+([0-9]+) ]]; then
+        printf '%s' "${BASH_REMATCH[1]}"
+        return 0
+      fi
+    done <"$R/etc/login.defs"
+  fi
+  printf '1000'
+}
+
+# Replace the content of a file, keeping its inode (and so its mode, owner and SELinux label).
+replace_content() { # PATH(target) CONTENT
+  local path=$R$1
+  printf '%s' "$2" >"$path" || cis_fail "cannot write $1"
+}
+
+lines_to_text() { # print the array elements given as arguments, one per line
+  if (($# > 0)); then printf '%s\n' "$@"; fi
+}
+
+# ---------------------------------------------------------------------------------------------
+# Files, modes and owners
+# ---------------------------------------------------------------------------------------------
+
+# ensure_dir PATH MODE [OWNER] [GROUP]
+ensure_dir() {
+  local path=$R$1
+  if [[ ! -d $path ]]; then
+    mkdir -p "$path" || cis_fail "cannot create $1"
+    changed
+    cis_detail "created directory $1"
+  fi
+  set_mode "$1" "$2" "${3:-root}" "${4:-root}"
+}
+
+# write_file PATH MODE [OWNER] [GROUP] < CONTENT: the whole file, exactly.
+write_file() {
+  local path=$R$1 want have=""
+  IFS= read -r -d '' want || true
+  read_file have "$path"
+  if [[ ! -f $path || $have != "$want" ]]; then
+    if [[ ! -d ${path%/*} ]]; then
+      mkdir -p "${path%/*}" || cis_fail "cannot create ${1%/*}"
+    fi
+    printf '%s' "$want" >"$path" || cis_fail "cannot write $1"
+    changed
+    cis_detail "wrote $1"
+  fi
+  set_mode "$1" "$2" "${3:-root}" "${4:-root}"
+}
+
+# remove_file PATH: make sure the file does not exist.
+remove_file() {
+  if [[ -e $R$1 || -L $R$1 ]]; then
+    rm -f -- "$R$1" || cis_fail "cannot remove $1"
+    changed
+    cis_detail "removed $1"
+  fi
+}
+
+_stat() { # PATH -> "mode uid gid" (octal mode)
+  stat -L -c '%a %u %g' -- "$1"
+}
+
+# set_mode PATH MODE OWNER GROUP: exactly this mode and ownership.
+set_mode() {
+  local path=$R$1 want=$2 owner=${3:-root} group=${4:-root} cur mode uid gid wuid wgid
+  [[ -e $path ]] || cis_fail "$1 does not exist"
+  cur=$(_stat "$path") || cis_fail "cannot stat $1"
+  read -r mode uid gid <<<"$cur"
+  wuid=$(name_to_id passwd "$owner") || cis_fail "no user $owner in /etc/passwd"
+  wgid=$(name_to_id group "$group") || cis_fail "no group $group in /etc/group"
+  if ((8#$mode != 8#$want)); then
+    chmod "$want" -- "$path" || cis_fail "cannot chmod $1"
+    changed
+    cis_detail "chmod $want $1"
+  fi
+  if [[ $uid != "$wuid" || $gid != "$wgid" ]]; then
+    chown "$wuid:$wgid" -- "$path" || cis_fail "cannot chown $1"
+    changed
+    cis_detail "chown $owner:$group $1"
+  fi
+}
+
+# limit_mode PATH MAXMODE OWNER GROUPS [required]: mode no more permissive than MAXMODE (bits
+# outside it are removed), owned by OWNER, group one of GROUPS ("root|ssh_keys"; the first one
+# is set when the group is not allowed). "-" skips a part. A missing file is fine (nothing to
+# restrict) unless the 5th argument is "required".
+limit_mode() {
+  local path=$R$1 max=$2 owner=$3 groups=$4 cur mode uid gid wuid gname allowed=0 g new
+  if [[ ! -e $path ]]; then
+    [[ ${5:-} == required ]] && cis_fail "$1 does not exist"
+    return 0
+  fi
+  cur=$(_stat "$path") || cis_fail "cannot stat $1"
+  read -r mode uid gid <<<"$cur"
+  if [[ $max != - ]]; then
+    new=$((8#$mode & 8#$max))
+    if ((new != 8#$mode)); then
+      chmod "$(printf '%o' "$new")" -- "$path" || cis_fail "cannot chmod $1"
+      changed
+      cis_detail "chmod $(printf '%o' "$new") $1 (was $mode)"
+    fi
+  fi
+  if [[ $owner != - ]]; then
+    wuid=$(name_to_id passwd "$owner") || cis_fail "no user $owner in /etc/passwd"
+    if [[ $uid != "$wuid" ]]; then
+      chown "$wuid" -- "$path" || cis_fail "cannot chown $1"
+      changed
+      cis_detail "chown $owner $1"
+    fi
+  fi
+  if [[ $groups != - ]]; then
+    for g in ${groups//|/ }; do
+      if [[ $(name_to_id group "$g" || true) == "$gid" ]]; then allowed=1; fi
+    done
+    if ((!allowed)); then
+      gname=${groups%%|*}
+      g=$(name_to_id group "$gname") || cis_fail "no group $gname in /etc/group"
+      chgrp "$g" -- "$path" || cis_fail "cannot chgrp $1"
+      changed
+      cis_detail "chgrp $gname $1"
+    fi
+  fi
+}
+
+# limit_mode_glob MAXMODE OWNER GROUPS PATTERN...: limit_mode for every existing match.
+limit_mode_glob() {
+  local max=$1 owner=$2 groups=$3 pat f
+  shift 3
+  for pat in "$@"; do
+    for f in $R$pat; do
+      [[ -e $f ]] || continue
+      limit_mode "${f#"$R"}" "$max" "$owner" "$groups"
+    done
+  done
+}
+
+# ---------------------------------------------------------------------------------------------
+# Key/value configuration files
+# ---------------------------------------------------------------------------------------------
+
+# conf_set FILE KEY LINE [MODE]: FILE sets KEY exactly once, with LINE.
+# Lines setting KEY look like "KEY value", "KEY=value" or "KEY = value" (leading blanks allowed).
+# The first active one is replaced by LINE, later ones are commented out; when none is active,
+# LINE is appended (prepended with CIS_CONF_AT=top). A missing FILE is created (MODE, default 0644).
+conf_set() {
+  local file=$R$1 key line=$3 re i found=-1 out=() l edited=0
+  key=$(re_escape "$2")
+  re="^[[:space:]]*${key}([[:space:]]*=|[[:space:]]|$)"
+  local lines=()
+  if [[ -f $file ]]; then mapfile -t lines <"$file"; fi
+  for i in "${!lines[@]}"; do
+    l=${lines[$i]}
+    if [[ $l =~ $re ]]; then
+      if ((found < 0)); then
+        found=$i
+        if [[ $l != "$line" ]]; then
+          l=$line
+          edited=1
+        fi
+      else
+        l="# $l"
+        edited=1
+      fi
+    fi
+    out+=("$l")
+  done
+  if ((found < 0)); then
+    if [[ ${CIS_CONF_AT:-end} == top ]]; then out=("$line" "${out[@]}"); else out+=("$line"); fi
+    edited=1
+  fi
+  if ((edited)); then
+    if [[ ! -f $file ]]; then
+      { mkdir -p "${file%/*}" && : >"$file"; } || cis_fail "cannot create $1"
+      chmod "${4:-0644}" -- "$file"
+    fi
+    replace_content "$1" "$(lines_to_text "${out[@]}")"$'\n'
+    changed
+    cis_detail "set '$line' in $1"
+  fi
+}
+
+# conf_get FILE KEY: the value of the first active "KEY value" / "KEY=value" line.
+conf_get() {
+  local file=$R$1 key re l
+  key=$(re_escape "$2")
+  re="^[[:space:]]*${key}[[:space:]]*[=[:space:]][[:space:]]*(.*)$"
+  [[ -f $file ]] || return 1
+  while IFS= read -r l || [[ -n $l ]]; do
+    if [[ $l =~ $re ]]; then
+      l=${BASH_REMATCH[1]}
+      l=${l%%[[:space:]]#*}
+      printf '%s' "${l%"${l##*[![:space:]]}"}"
+      return 0
+    fi
+  done <"$file"
+  return 1
+}
+
+# comment_out FILE REGEX [REASON]: comment every active line matching the extended REGEX.
+comment_out() {
+  local file=$R$1 re=$2 out=() l edited=0
+  [[ -f $file ]] || return 0
+  local lines=()
+  mapfile -t lines <"$file"
+  for l in "${lines[@]}"; do
+    if [[ ! $l =~ ^[[:space:]]*# && $l =~ $re ]]; then
+      l="# ${3:-cis:} $l"
+      edited=1
+    fi
+    out+=("$l")
+  done
+  if ((edited)); then
+    replace_content "$1" "$(lines_to_text "${out[@]}")"$'\n'
+    changed
+    cis_detail "commented out lines matching /$re/ in $1"
+  fi
+}
+
+# ini_set FILE SECTION KEY VALUE: "KEY=VALUE" inside [SECTION] (created when missing).
+ini_set() {
+  local file=$R$1 section=$2 key=$3 value=$4 i l sec="" found=-1 end=-1 out=() edited=0 re
+  re="^[[:space:]]*$(re_escape "$key")[[:space:]]*="
+  local lines=()
+  if [[ -f $file ]]; then mapfile -t lines <"$file"; fi
+  for i in "${!lines[@]}"; do
+    l=${lines[$i]}
+    if [[ $l =~ ^[[:space:]]*\[([^]]+)\] ]]; then
+      sec=${BASH_REMATCH[1]}
+      continue
+    fi
+    if [[ $sec == "$section" ]]; then
+      end=$i
+      if [[ $l =~ $re ]]; then
+        if ((found < 0)); then found=$i; else
+          lines[i]="# $l"
+          edited=1
+        fi
+      fi
+    fi
+  done
+  if ((found >= 0)); then
+    if [[ ${lines[$found]} != "$key=$value" ]]; then
+      lines[found]="$key=$value"
+      edited=1
+    fi
+    out=("${lines[@]}")
+  else
+    edited=1
+    if ((end >= 0)); then
+      out=("${lines[@]:0:end+1}" "$key=$value" "${lines[@]:end+1}")
+    else
+      # the section header may exist without keys
+      local hdr=-1
+      for i in "${!lines[@]}"; do
+        [[ ${lines[$i]} =~ ^[[:space:]]*\[$(re_escape "$section")\] ]] && hdr=$i
+      done
+      if ((hdr >= 0)); then
+        out=("${lines[@]:0:hdr+1}" "$key=$value" "${lines[@]:hdr+1}")
+      else
+        out=("${lines[@]}" "[$section]" "$key=$value")
+      fi
+    fi
+  fi
+  if ((edited)); then
+    if [[ ! -f $file ]]; then
+      { mkdir -p "${file%/*}" && : >"$file"; } || cis_fail "cannot create $1"
+      chmod 0644 -- "$file"
+    fi
+    replace_content "$1" "$(lines_to_text "${out[@]}")"$'\n'
+    changed
+    cis_detail "set $key=$value in [$section] of $1"
+  fi
+}
+
+# ---------------------------------------------------------------------------------------------
+# Kernel parameters (sysctl) and kernel modules
+# ---------------------------------------------------------------------------------------------
+
+# Our drop-in sorts after every other file, so its values win at boot; conflicting settings
+# of the same keys in /etc are commented out as well (scanners read every file).
+CIS_SYSCTL_FILE=/etc/sysctl.d/zz-cis-hardening.conf
+
+sysctl_set() { # KEY VALUE
+  local key=$1 value=$2 f re
+  conf_set "$CIS_SYSCTL_FILE" "$key" "$key = $value"
+  re="^[[:space:]]*$(re_escape "$key")[[:space:]]*=[[:space:]]*"
+  for f in "$R/etc/sysctl.conf" "$R"/etc/sysctl.d/*.conf; do
+    [[ -f $f && ${f#"$R"} != "$CIS_SYSCTL_FILE" ]] || continue
+    _comment_conflicting "${f#"$R"}" "$re" "$value"
+  done
+  if ((CIS_LIVE)) && ((CIS_CHANGED)); then
+    sysctl -q -w "$key=$value" >/dev/null 2>&1 || cis_warn "could not set $key at runtime (applied at boot)"
+  fi
+}
+
+# Comment lines matching RE (a "key =" prefix) whose value differs from VALUE.
+_comment_conflicting() { # FILE RE VALUE
+  local file=$R$1 re=$2 value=$3 l v out=() edited=0
+  local lines=()
+  mapfile -t lines <"$file"
+  for l in "${lines[@]}"; do
+    if [[ $l =~ $re ]]; then
+      v=${l#*=}
+      v=${v//[[:space:]]/}
+      if [[ $v != "$value" ]]; then
+        l="# cis: $l"
+        edited=1
+      fi
+    fi
+    out+=("$l")
+  done
+  if ((edited)); then
+    replace_content "$1" "$(lines_to_text "${out[@]}")"$'\n'
+    changed
+    cis_detail "commented out a conflicting setting in $1"
+  fi
+}
+
+# module_disable NAME: the module cannot be loaded (install -> /bin/false, blacklisted),
+# and is unloaded from the running kernel.
+module_disable() {
+  local name=$1
+  write_file "/etc/modprobe.d/cis-$name.conf" 0644 <<EOF
+# CIS: the $name kernel module is not needed on an EKS worker node.
+install $name /bin/false
+blacklist $name
+EOF
+  if ((CIS_LIVE)); then
+    local line mod=${name//-/_}
+    if [[ -r /proc/modules ]]; then
+      while IFS=' ' read -r line _; do
+        if [[ $line == "$mod" ]]; then
+          if modprobe -r "$name" >/dev/null 2>&1; then
+            changed
+            cis_detail "unloaded module $name"
+          else
+            cis_warn "module $name is in use; it will not be loaded after the next boot"
+          fi
+        fi
+      done </proc/modules
+    fi
+  fi
+}
+
+# ---------------------------------------------------------------------------------------------
+# Packages and services
+# ---------------------------------------------------------------------------------------------
+
+_rpm() { if [[ -n $R ]]; then rpm --root "$R" "$@"; else rpm "$@"; fi; }
+
+_pm() {
+  local pm=dnf
+  [[ $CIS_PLATFORM == al2 ]] && pm=yum
+  if [[ -n $R ]]; then "$pm" --installroot="$R" "$@"; else "$pm" "$@"; fi
+}
+
+pkg_installed() { _rpm -q --quiet "$1" >/dev/null 2>&1; }
+
+# pkg_install NAME...: install what is missing.
+pkg_install() {
+  local p missing=()
+  for p in "$@"; do pkg_installed "$p" || missing+=("$p"); done
+  ((${#missing[@]})) || return 0
+  _pm -y -q install "${missing[@]}" >&2 || cis_fail "could not install ${missing[*]}"
+  changed
+  cis_detail "installed ${missing[*]}"
+}
+
+# pkg_remove NAME...: remove what is installed, but never other packages along with them:
+# `rpm -e --test` refuses when an installed package still needs one of them.
+pkg_remove() {
+  local p present=()
+  for p in "$@"; do pkg_installed "$p" && present+=("$p"); done
+  ((${#present[@]})) || return 0
+  if ! _rpm -e --test "${present[@]}" >&2; then
+    cis_fail "removing ${present[*]} would break packages that need them"
+  fi
+  if [[ $CIS_PLATFORM == al2 ]]; then
+    _pm -y -q remove "${present[@]}" >&2 || cis_fail "could not remove ${present[*]}"
+  else
+    _pm -y -q remove --noautoremove "${present[@]}" >&2 || cis_fail "could not remove ${present[*]}"
+  fi
+  changed
+  cis_detail "removed ${present[*]}"
+}
+
+_systemctl() { if [[ -n $R ]]; then systemctl --root="$R" "$@"; else systemctl "$@"; fi; }
+
+unit_exists() {
+  local d
+  for d in /etc/systemd/system /usr/lib/systemd/system /lib/systemd/system; do
+    [[ -e $R$d/$1 ]] && return 0
+  done
+  return 1
+}
+
+unit_state() { _systemctl is-enabled "$1" 2>/dev/null || true; }
+
+# svc_enable UNIT: enabled at boot (not started now: the AMI starts it at first boot).
+svc_enable() {
+  local state
+  unit_exists "$1" || cis_fail "unit $1 is not installed"
+  state=$(unit_state "$1")
+  case $state in
+  enabled | static | alias | indirect | generated) return 0 ;;
+  masked) _systemctl unmask "$1" >&2 || cis_fail "cannot unmask $1" ;;
+  esac
+  _systemctl enable "$1" >&2 || cis_fail "cannot enable $1"
+  changed
+  cis_detail "enabled $1"
+}
+
+# svc_mask UNIT...: masked when installed (stopped as well on the live system).
+svc_mask() {
+  local u
+  for u in "$@"; do
+    unit_exists "$u" || continue
+    [[ $(unit_state "$u") == masked ]] && continue
+    if ((CIS_LIVE)); then systemctl stop "$u" >/dev/null 2>&1 || true; fi
+    _systemctl mask "$u" >&2 || cis_fail "cannot mask $u"
+    changed
+    cis_detail "masked $u"
+  done
+}
+
+# remove_or_mask PACKAGE UNIT...: CIS "not installed, or its service masked". Used where other
+# software may need the package (nfs-utils, rpcbind for NFS client mounts): the units are
+# masked and the package stays.
+mask_services() { svc_mask "$@"; }
+
+# systemd drop-in for a unit: /etc/systemd/system/UNIT.d/NAME.conf
+unit_dropin() { # UNIT NAME < CONTENT
+  write_file "/etc/systemd/system/$1.d/$2.conf" 0644
+}
+
+# ---------------------------------------------------------------------------------------------
+# SSH daemon
+# ---------------------------------------------------------------------------------------------
+
+# sshd takes the FIRST value it reads for a keyword. The hardening keeps its settings in a
+# managed block at the very top of sshd_config (before any Include), and comments out other
+# settings of the same keywords in sshd_config and sshd_config.d/*.conf, so that `sshd -T`
+# and scanners that read the files see the same value. The change is validated with `sshd -t`
+# and rolled back if sshd would reject it. sshd is not reloaded: the running daemon (and so
+# Packer's connection) keeps its configuration until the next boot.
+CIS_SSHD_CONFIG=/etc/ssh/sshd_config
+CIS_SSHD_BEGIN="# BEGIN cis-hardening (managed by cis-harden.sh; sshd uses the first value it reads)"
+CIS_SSHD_END="# END cis-hardening"
+
+sshd_set() { # KEYWORD VALUE
+  local key=$1 value=$2 file=$R$CIS_SSHD_CONFIG re l i in_block=0 have_block=0
+  local block=() rest=() out=() set_in_block=0 edited=0 original
+  [[ -f $file ]] || cis_fail "$CIS_SSHD_CONFIG not found"
+  read_file original "$file"
+  local lines=()
+  mapfile -t lines <"$file"
+  shopt -s nocasematch
+  re="^[[:space:]]*$(re_escape "$key")([[:space:]]|=)"
+  for l in "${lines[@]}"; do
+    if [[ $l == "$CIS_SSHD_BEGIN" ]]; then
+      in_block=1
+      have_block=1
+      continue
+    fi
+    if ((in_block)); then
+      if [[ $l == "$CIS_SSHD_END" ]]; then
+        in_block=0
+        continue
+      fi
+      if [[ $l =~ $re ]]; then
+        if ((set_in_block)); then
+          edited=1
+          continue
+        fi
+        set_in_block=1
+        if [[ $l != "$key $value" ]]; then edited=1; fi
+        l="$key $value"
+      fi
+      block+=("$l")
+      continue
+    fi
+    if [[ $l =~ $re ]]; then
+      l="# cis: $l"
+      edited=1
+    fi
+    rest+=("$l")
+  done
+  shopt -u nocasematch
+  if ((!set_in_block)); then
+    block+=("$key $value")
+    edited=1
+  fi
+  ((have_block)) || edited=1
+  if ((edited)); then
+    out=("$CIS_SSHD_BEGIN" "${block[@]}" "$CIS_SSHD_END" "${rest[@]}")
+    replace_content "$CIS_SSHD_CONFIG" "$(lines_to_text "${out[@]}")"$'\n'
+    changed
+    cis_detail "set '$key $value' in $CIS_SSHD_CONFIG"
+  fi
+  # Included drop-ins: comment out other values of the keyword.
+  for i in "$R"/etc/ssh/sshd_config.d/*.conf; do
+    [[ -f $i ]] || continue
+    shopt -s nocasematch
+    if _file_has_active "$i" "$re"; then
+      shopt -u nocasematch
+      _comment_ci "${i#"$R"}" "$re"
+    fi
+    shopt -u nocasematch
+  done
+  if ((edited)); then _sshd_validate "$original"; fi
+}
+
+_file_has_active() { # FILE RE (caller sets nocasematch as needed)
+  local l
+  while IFS= read -r l || [[ -n $l ]]; do
+    [[ $l =~ ^[[:space:]]*# ]] && continue
+    [[ $l =~ $2 ]] && return 0
+  done <"$1"
+  return 1
+}
+
+_comment_ci() { # FILE(target) RE: comment out active lines matching RE, case-insensitively
+  local file=$R$1 l out=()
+  local lines=()
+  mapfile -t lines <"$file"
+  shopt -s nocasematch
+  for l in "${lines[@]}"; do
+    if [[ ! $l =~ ^[[:space:]]*# && $l =~ $2 ]]; then l="# cis: $l"; fi
+    out+=("$l")
+  done
+  shopt -u nocasematch
+  replace_content "$1" "$(lines_to_text "${out[@]}")"$'\n'
+  changed
+  cis_detail "commented out a conflicting setting in $1"
+}
+
+_sshd_validate() { # ORIGINAL_CONTENT
+  ((CIS_LIVE)) || return 0
+  local sshd=/usr/sbin/sshd
+  have sshd && sshd=$(command -v sshd)
+  [[ -x $sshd ]] || return 0
+  if ! "$sshd" -t -f "$R$CIS_SSHD_CONFIG" >&2; then
+    replace_content "$CIS_SSHD_CONFIG" "$1"
+    cis_fail "sshd rejects the new configuration; $CIS_SSHD_CONFIG restored"
+  fi
+}
+
+# The value of KEYWORD that sshd uses: the first one in sshd_config or the files it includes.
+sshd_effective() { # KEYWORD -> value (status 1 when unset)
+  local re l f inc
+  re="^[[:space:]]*$(re_escape "$1")[[:space:]=]+(.*)$"
+  shopt -s nocasematch
+  while IFS= read -r l || [[ -n $l ]]; do
+    [[ $l =~ ^[[:space:]]*# ]] && continue
+    if [[ $l =~ ^[[:space:]]*Include[[:space:]]+(.*)$ ]]; then
+      inc=${BASH_REMATCH[1]}
+      for f in $R$inc; do
+        [[ -f $f ]] || continue
+        local l2
+        while IFS= read -r l2 || [[ -n $l2 ]]; do
+          [[ $l2 =~ ^[[:space:]]*# ]] && continue
+          if [[ $l2 =~ $re ]]; then
+            shopt -u nocasematch
+            printf '%s' "${BASH_REMATCH[1]}"
+            return 0
+          fi
+        done <"$f"
+      done
+      continue
+    fi
+    if [[ $l =~ ^[[:space:]]*Match[[:space:]] ]]; then break; fi
+    if [[ $l =~ $re ]]; then
+      shopt -u nocasematch
+      printf '%s' "${BASH_REMATCH[1]}"
+      return 0
+    fi
+  done <"$R$CIS_SSHD_CONFIG"
+  shopt -u nocasematch
+  return 1
+}
+
+# sshd_algorithms KEYWORD WEAK_REGEX STRONG_LIST: keep a configured list that has no weak
+# algorithm in it; otherwise set STRONG_LIST.
+sshd_algorithms() {
+  local current item weak=0
+  if current=$(sshd_effective "$1"); then
+    local IFS=,
+    for item in $current; do
+      [[ $item =~ $2 ]] && weak=1
+    done
+    unset IFS
+    if ((!weak)); then
+      cis_detail "$1 already lists only strong algorithms ($current)"
+      return 0
+    fi
+  fi
+  sshd_set "$1" "$3"
+}
+
+# ---------------------------------------------------------------------------------------------
+# PAM
+# ---------------------------------------------------------------------------------------------
+
+# The PAM files the CIS recommendations edit. Symbolic links (AL2: system-auth ->
+# system-auth-ac) are edited through: the link stays, its target changes.
+# shellcheck disable=SC2034  # used by the section scripts
+CIS_PAM_STACKS=(/etc/pam.d/system-auth /etc/pam.d/password-auth)
+
+_pam_target() { # PATH(target) -> real target path (without root prefix)
+  local p=$1 t
+  if [[ -L $R$p ]]; then
+    t=$(readlink "$R$p")
+    if [[ $t == /* ]]; then p=$t; else p=${p%/*}/$t; fi
+  fi
+  printf '%s' "$p"
+}
+
+# authselect manages the PAM stacks when it has a configuration; its files must not be edited.
+authselect_in_use() { [[ -f $R/etc/authselect/authselect.conf ]] && have authselect; }
+
+# pam_line FILE TYPE CONTROL MODULE ARGS POSITION ANCHOR_REGEX
+# Ensure an active "TYPE CONTROL MODULE ARGS" line (the one matching TYPE and MODULE, and
+# for pam_faillock also the first argument) exists, and has exactly CONTROL and ARGS.
+# A new line goes before (POSITION=before) or after (after) the first active line matching
+# ANCHOR_REGEX; when no line matches, before the first / after the last line of TYPE.
+pam_line() {
+  local target type=$2 control=$3 module=$4 args=$5 pos=$6 anchor=$7
+  target=$(_pam_target "$1")
+  local file=$R$target l i idx=-1 match_re want out=() first=-1 last=-1 aidx=-1 edited=0
+  [[ -f $file ]] || cis_fail "$1 not found"
+  local lines=()
+  mapfile -t lines <"$file"
+  match_re="^[[:space:]]*-?${type}[[:space:]]+(\[[^]]*\]|[^[:space:]]+)[[:space:]]+([^[:space:]]*/)?$(re_escape "$module")"
+  if [[ $module == pam_faillock.so ]]; then
+    # preauth / authfail / authsucc lines are distinct lines of the same module
+    match_re+="[[:space:]]+${args%% *}([[:space:]]|$)"
+  else
+    match_re+="([[:space:]]|$)"
+  fi
+  want=$(printf '%-11s %-13s %s' "$type" "$control" "$module")
+  [[ -n $args ]] && want+=" $args"
+  for i in "${!lines[@]}"; do
+    l=${lines[$i]}
+    [[ $l =~ ^[[:space:]]*# ]] && continue
+    if [[ $l =~ ^[[:space:]]*-?${type}[[:space:]] ]]; then
+      ((first < 0)) && first=$i
+      last=$i
+    fi
+    if ((idx < 0)) && [[ $l =~ $match_re ]]; then idx=$i; fi
+    if ((aidx < 0)) && [[ -n $anchor && $l =~ $anchor ]]; then aidx=$i; fi
+  done
+  if ((idx >= 0)); then
+    if [[ $(_pam_norm "${lines[$idx]}") != "$(_pam_norm "$want")" ]]; then
+      lines[idx]=$want
+      edited=1
+    fi
+    out=("${lines[@]}")
+  else
+    edited=1
+    local at
+    if ((aidx >= 0)); then
+      if [[ $pos == before ]]; then at=$aidx; else at=$((aidx + 1)); fi
+    elif ((first >= 0)); then
+      if [[ $pos == before ]]; then at=$first; else at=$((last + 1)); fi
+    else
+      at=${#lines[@]}
+    fi
+    out=("${lines[@]:0:at}" "$want" "${lines[@]:at}")
+  fi
+  if ((edited)); then
+    replace_content "$target" "$(lines_to_text "${out[@]}")"$'\n'
+    changed
+    cis_detail "set '$type $control $module $args' in $target"
+  fi
+}
+
+_pam_norm() { # collapse blanks, so that alignment does not count as a difference
+  local s=$1
+  s=${s//$'\t'/ }
+  while [[ $s == *"  "* ]]; do s=${s//  / }; done
+  s=${s# }
+  printf '%s' "${s% }"
+}
+
+# pam_arg FILE TYPE MODULE ARG [VALUE]: the active TYPE/MODULE lines carry ARG (ARG=VALUE).
+pam_arg() {
+  local target type=$2 module=$3 arg=$4 value=${5-} l out=() edited=0 re new w words
+  target=$(_pam_target "$1")
+  local file=$R$target
+  [[ -f $file ]] || cis_fail "$1 not found"
+  re="^[[:space:]]*-?${type}[[:space:]]+(\[[^]]*\]|[^[:space:]]+)[[:space:]]+([^[:space:]]*/)?$(re_escape "$module")([[:space:]]|$)"
+  local lines=()
+  mapfile -t lines <"$file"
+  for l in "${lines[@]}"; do
+    if [[ ! $l =~ ^[[:space:]]*# && $l =~ $re ]]; then
+      new=""
+      local found=0
+      read -r -a words <<<"$l"
+      for w in "${words[@]}"; do
+        if [[ $w == "$arg" || $w == "$arg="* ]]; then
+          if ((found)); then continue; fi
+          found=1
+          if [[ -n $value ]]; then w="$arg=$value"; else w=$arg; fi
+        fi
+        new+="${new:+ }$w"
+      done
+      if ((!found)); then
+        if [[ -n $value ]]; then new+=" $arg=$value"; else new+=" $arg"; fi
+      fi
+      if [[ $(_pam_norm "$new") != "$(_pam_norm "$l")" ]]; then
+        l=$new
+        edited=1
+      fi
+    fi
+    out+=("$l")
+  done
+  if ((edited)); then
+    replace_content "$target" "$(lines_to_text "${out[@]}")"$'\n'
+    changed
+    cis_detail "set $arg${value:+=$value} on $type $module in $target"
+  fi
+}
+
+# pam_drop_arg FILE TYPE MODULE ARG_REGEX: remove matching arguments from the TYPE/MODULE lines.
+pam_drop_arg() {
+  local target type=$2 module=$3 argre=$4 l out=() edited=0 re new w words
+  target=$(_pam_target "$1")
+  local file=$R$target
+  [[ -f $file ]] || return 0
+  re="^[[:space:]]*-?${type}[[:space:]]+(\[[^]]*\]|[^[:space:]]+)[[:space:]]+([^[:space:]]*/)?$(re_escape "$module")([[:space:]]|$)"
+  local lines=()
+  mapfile -t lines <"$file"
+  for l in "${lines[@]}"; do
+    if [[ ! $l =~ ^[[:space:]]*# && $l =~ $re ]]; then
+      new=""
+      read -r -a words <<<"$l"
+      for w in "${words[@]}"; do
+        if [[ $w =~ $argre ]]; then
+          edited=1
+          continue
+        fi
+        new+="${new:+ }$w"
+      done
+      l=$new
+    fi
+    out+=("$l")
+  done
+  if ((edited)); then
+    replace_content "$target" "$(lines_to_text "${out[@]}")"$'\n'
+    changed
+    cis_detail "removed /$argre/ from $type $module in $target"
+  fi
+}
+
+# ---------------------------------------------------------------------------------------------
+# Kernel command line
+# ---------------------------------------------------------------------------------------------
+
+# kernel_arg ARG: ARG ("audit=1") is on the command line of every boot entry and in
+# GRUB_CMDLINE_LINUX (for entries generated later). kernel_arg_absent ARG removes it.
+kernel_arg() { _kernel_args add "$1"; }
+kernel_arg_absent() { _kernel_args remove "$1"; }
+
+_cmdline_edit() { # MODE ARG "words..." -> new words
+  local mode=$1 arg=$2 w res="" name=${2%%=*} seen=0 words=()
+  read -r -a words <<<"$3"
+  for w in "${words[@]}"; do
+    if [[ ${w%%=*} == "$name" ]]; then
+      if [[ $mode == add && $seen -eq 0 ]]; then
+        res+="${res:+ }$arg"
+        seen=1
+      elif [[ $mode == remove && $w != "$arg" ]]; then
+        res+="${res:+ }$w"
+      fi
+      continue
+    fi
+    res+="${res:+ }$w"
+  done
+  if [[ $mode == add && $seen -eq 0 ]]; then res+="${res:+ }$arg"; fi
+  printf '%s' "$res"
+}
+
+_kernel_args() { # add|remove ARG
+  local mode=$1 arg=$2 grub=/etc/default/grub l cur new out=() found=0 edited=0
+  # 1. /etc/default/grub
+  if [[ -f $R$grub ]]; then
+    local lines=()
+    mapfile -t lines <"$R$grub"
+    for l in "${lines[@]}"; do
+      if [[ $l == GRUB_CMDLINE_LINUX=* ]]; then
+        found=1
+        cur=${l#GRUB_CMDLINE_LINUX=}
+        cur=${cur#[\"\']}
+        cur=${cur%[\"\']}
+        new=$(_cmdline_edit "$mode" "$arg" "$cur")
+        if [[ $new != "$cur" ]]; then
+          l="GRUB_CMDLINE_LINUX=\"$new\""
+          edited=1
+        fi
+      fi
+      out+=("$l")
+    done
+    if ((!found)) && [[ $mode == add ]]; then
+      out+=("GRUB_CMDLINE_LINUX=\"$arg\"")
+      edited=1
+    fi
+    if ((edited)); then
+      replace_content "$grub" "$(lines_to_text "${out[@]}")"$'\n'
+      changed
+      cis_detail "$mode $arg in GRUB_CMDLINE_LINUX ($grub)"
+    fi
+  fi
+  # 2. /etc/kernel/cmdline (kernel-install, AL2023)
+  if [[ -f $R/etc/kernel/cmdline ]]; then
+    read_file cur "$R/etc/kernel/cmdline"
+    cur=${cur%$'\n'}
+    new=$(_cmdline_edit "$mode" "$arg" "$cur")
+    if [[ $new != "$cur" ]]; then
+      replace_content /etc/kernel/cmdline "$new"$'\n'
+      changed
+      cis_detail "$mode $arg in /etc/kernel/cmdline"
+    fi
+  fi
+  # 3. the boot entries
+  local entries=("$R"/boot/loader/entries/*.conf) e need=0
+  if [[ -f ${entries[0]} ]]; then
+    # Boot Loader Specification entries (AL2023): grubby edits their "options" lines.
+    for e in "${entries[@]}"; do
+      while IFS= read -r l || [[ -n $l ]]; do
+        if [[ $l =~ ^options[[:space:]]+(.*)$ ]]; then
+          cur=${BASH_REMATCH[1]}
+          [[ $(_cmdline_edit "$mode" "$arg" "$cur") != "$cur" ]] && need=1
+        fi
+      done <"$e"
+    done
+    if ((need)); then
+      local flag=--args
+      [[ $mode == remove ]] && flag=--remove-args
+      grubby --update-kernel=ALL "$flag=$arg" >&2 || cis_fail "grubby could not update the boot entries"
+      changed
+      cis_detail "grubby: $mode $arg on every boot entry"
+    fi
+  else
+    # A generated grub.cfg (AL2): regenerate it from /etc/default/grub.
+    local cfg
+    for cfg in "$R"/boot/grub2/grub.cfg "$R"/boot/efi/EFI/*/grub.cfg; do
+      [[ -f $cfg ]] || continue
+      need=0
+      while IFS= read -r l || [[ -n $l ]]; do
+        if [[ $l =~ ^[[:space:]]*linux(16|efi)?[[:space:]]+[^[:space:]]+[[:space:]]*(.*)$ ]]; then
+          cur=${BASH_REMATCH[2]}
+          [[ $(_cmdline_edit "$mode" "$arg" "$cur") != "$cur" ]] && need=1
+        fi
+      done <"$cfg"
+      if ((need)); then
+        grub2-mkconfig -o "${cfg#"$R"}" >&2 || cis_fail "grub2-mkconfig failed"
+        changed
+        cis_detail "regenerated ${cfg#"$R"}"
+      fi
+    done
+  fi
+}
+
+# ---------------------------------------------------------------------------------------------
+# Audit rules
+# ---------------------------------------------------------------------------------------------
+
+# audit_rules NAME < RULES: /etc/audit/rules.d/NAME.rules, loaded at the next boot.
+# (Not loaded now: the last file locks the configuration with "-e 2", after which a build
+# step that restarts auditd would fail.) `augenrules` merges them into audit.rules at the end.
+audit_rules() {
+  write_file "/etc/audit/rules.d/$1.rules" 0640
+  if ((CIS_CHANGED)); then : >"$CIS_STATE/audit-rules-changed"; fi
+}
+
+# The syscall architectures to audit: b64 and b32 on x86_64. On aarch64 only b64 (32-bit
+# compat syscalls are absent on recent Graviton CPUs, and auditctl rejects unknown names).
+audit_arches() {
+  if [[ $CIS_ARCH == x86_64 ]]; then echo "b64 b32"; else echo "b64"; fi
+}
+
+# Filter a comma-separated syscall list to the names the architecture has.
+audit_syscalls() { # ARCH(b64|b32) LIST
+  local arch=$1 s res=""
+  local IFS=,
+  for s in $2; do
+    if [[ $CIS_ARCH == aarch64 ]]; then
+      case $s in
+      open | creat | chmod | chown | lchown | unlink | rename | rmdir | stime | create_module | query_module) continue ;;
+      esac
+    elif [[ $arch == b64 && $s == stime ]]; then
+      continue
+    fi
+    res+="${res:+,}$s"
+  done
+  printf '%s' "$res"
+}
+
+# One rule per audited architecture: audit_syscall_rules "SYSCALLS" "FIELDS" KEY
+audit_syscall_rules() {
+  local a list
+  for a in $(audit_arches); do
+    list=$(audit_syscalls "$a" "$1")
+    [[ -n $list ]] || continue
+    printf -- '-a always,exit -F arch=%s -S %s %s-k %s\n' "$a" "$list" "${2:+$2 }" "$3"
+  done
+}
+
+# ---------------------------------------------------------------------------------------------
+# /etc/fstab and the data volume
+# ---------------------------------------------------------------------------------------------
+
+# fstab_entry MOUNTPOINT SPEC FSTYPE OPTIONS: an entry for MOUNTPOINT exists (an existing entry
+# is kept as it is; options are managed by fstab_option).
+fstab_entry() {
+  local mp=$1 line f
+  if [[ -f $R/etc/fstab ]]; then
+    while read -r line || [[ -n $line ]]; do
+      [[ $line =~ ^[[:space:]]*# || -z $line ]] && continue
+      read -r _ f _ <<<"$line"
+      [[ $f == "$mp" ]] && return 0
+    done <"$R/etc/fstab"
+  fi
+  printf '%s\t%s\t%s\t%s\t0 0\n' "$2" "$mp" "$3" "$4" >>"$R/etc/fstab" || cis_fail "cannot write /etc/fstab"
+  changed
+  cis_detail "added $mp to /etc/fstab"
+}
+
+fstab_has() { # MOUNTPOINT
+  local line f
+  [[ -f $R/etc/fstab ]] || return 1
+  while read -r line || [[ -n $line ]]; do
+    [[ $line =~ ^[[:space:]]*# || -z $line ]] && continue
+    read -r _ f _ <<<"$line"
+    [[ $f == "$1" ]] && return 0
+  done <"$R/etc/fstab"
+  return 1
+}
+
+# fstab_option MOUNTPOINT OPTION...: the fstab entry of MOUNTPOINT carries the options.
+# Takes effect at the next mount (the next boot of the AMI); the running system is not
+# remounted, so that the build (which runs scripts from /tmp) keeps working.
+fstab_option() {
+  local mp=$1 line out=() found=0 edited=0 spec f type opts rest o
+  shift
+  local lines=()
+  mapfile -t lines <"$R/etc/fstab"
+  for line in "${lines[@]}"; do
+    if [[ ! $line =~ ^[[:space:]]*# && -n $line ]]; then
+      read -r spec f type opts rest <<<"$line"
+      if [[ $f == "$mp" ]]; then
+        found=1
+        for o in "$@"; do
+          if [[ ,$opts, != *",$o,"* ]]; then
+            opts+=",$o"
+            edited=1
+          fi
+        done
+        line=$(printf '%s\t%s\t%s\t%s\t%s' "$spec" "$f" "$type" "$opts" "${rest:-0 0}")
+      fi
+    fi
+    out+=("$line")
+  done
+  ((found)) || cis_fail "$mp has no entry in /etc/fstab"
+  if ((edited)); then
+    replace_content /etc/fstab "$(lines_to_text "${out[@]}")"$'\n'
+    changed
+    cis_detail "mount options $* on $mp"
+  fi
+}
+
+is_mounted() { # MOUNTPOINT (on the target)
+  local dev mp _rest
+  [[ -r $R/proc/self/mounts ]] || return 1
+  while read -r dev mp _rest; do
+    [[ $mp == "$R$1" || (-z $R && $mp == "$1") ]] && return 0
+  done <"$R/proc/self/mounts"
+  return 1
+}
+
+# The second EBS volume of the build (launch_block_device_mappings /dev/xvdb), partitioned into
+# the separate file systems CIS asks for. /var is the last partition so that it can be grown.
+CIS_DATA_DEVICE=${CIS_DATA_DEVICE:-/dev/xvdb}
+# label:mount point:size in MiB (0 = the rest of the disk), in mount order
+CIS_DATA_LAYOUT=(
+  "cis-var:/var:0"
+  "cis-vartmp:/var/tmp:${CIS_VARTMP_MIB:-4096}"
+  "cis-varlog:/var/log:${CIS_VARLOG_MIB:-12288}"
+  "cis-audit:/var/log/audit:${CIS_AUDIT_MIB:-6144}"
+  "cis-home:/home:${CIS_HOME_MIB:-2048}"
+)
+
+# data_volume MOUNTPOINT: MOUNTPOINT is a separate file system on the data volume (the first
+# call partitions the volume, creates every file system, copies the current content of /var
+# and /home onto them, records them in /etc/fstab and mounts them).
+data_volume() {
+  local mp=$1
+  fstab_has "$mp" && return 0
+  _data_volume_setup
+  fstab_has "$mp" || cis_fail "$mp is not part of the data volume layout"
+}
+
+_data_volume_setup() {
+  local entry label mp size dev real part n=0 stage=/mnt/cis-data script="label: gpt"$'\n'
+  for entry in "${CIS_DATA_LAYOUT[@]}"; do
+    IFS=: read -r label mp size <<<"$entry"
+    if fstab_has "$mp"; then
+      cis_fail "$mp is already in /etc/fstab but the data volume is not set up; refusing to guess"
+    fi
+  done
+  dev=$CIS_DATA_DEVICE
+  if [[ ! -e $R$dev ]]; then
+    cis_fail "data volume $dev not found: the Packer template must attach it (launch_block_device_mappings)"
+  fi
+  real=$(readlink -f "$R$dev")
+  real=${real#"$R"}
+  if [[ -n $(blkid -p -o value -s PTTYPE "$R$real" 2>/dev/null || true) ]] ||
+    [[ -n $(blkid -p -o value -s TYPE "$R$real" 2>/dev/null || true) ]]; then
+    cis_fail "$dev ($real) already holds a partition table or a file system; refusing to overwrite it"
+  fi
+  # The partition table: the fixed-size partitions first, /var (the rest) last.
+  local order=()
+  for entry in "${CIS_DATA_LAYOUT[@]:1}" "${CIS_DATA_LAYOUT[0]}"; do
+    IFS=: read -r label mp size <<<"$entry"
+    if ((size > 0)); then
+      script+="size=${size}MiB, type=linux, name=$label"$'\n'
+    else
+      script+="type=linux, name=$label"$'\n'
+    fi
+    order+=("$label")
+  done
+  sfdisk --quiet --wipe always "$R$real" <<<"$script" >&2 || cis_fail "sfdisk could not partition $real"
+  if have udevadm; then udevadm settle >/dev/null 2>&1 || true; fi
+  local pfx=$real
+  [[ $real =~ [0-9]$ ]] && pfx=${real}p
+  declare -A partof=()
+  for label in "${order[@]}"; do
+    n=$((n + 1))
+    part=$pfx$n
+    local waited=0
+    while [[ ! -e $R$part ]] && ((waited < 20)); do
+      sleep 0.5
+      waited=$((waited + 1))
+    done
+    [[ -e $R$part ]] || cis_fail "partition $part did not appear"
+    mkfs.xfs -q -f -L "$label" "$R$part" >&2 || cis_fail "mkfs.xfs failed on $part"
+    partof[$label]=$part
+  done
+  # Copy the current content (SELinux labels, ACLs and xattrs included) through a staging tree.
+  for entry in "${CIS_DATA_LAYOUT[@]}"; do
+    IFS=: read -r label mp size <<<"$entry"
+    mkdir -p "$R$stage$mp" || cis_fail "cannot create $stage$mp"
+    mount "$R${partof[$label]}" "$R$stage$mp" || cis_fail "cannot mount ${partof[$label]}"
+  done
+  for mp in /var /home; do
+    if [[ -d $R$mp ]]; then
+      cp -ax "$R$mp/." "$R$stage$mp/" || cis_fail "copying $mp to the data volume failed"
+    fi
+  done
+  local i
+  for ((i = ${#CIS_DATA_LAYOUT[@]} - 1; i >= 0; i--)); do
+    IFS=: read -r label mp size <<<"${CIS_DATA_LAYOUT[$i]}"
+    umount "$R$stage$mp" || cis_fail "cannot unmount $stage$mp"
+  done
+  rmdir "$R$stage/var/tmp" "$R$stage/var/log/audit" "$R$stage/var/log" "$R$stage/var" \
+    "$R$stage/home" "$R$stage" 2>/dev/null || true
+  for entry in "${CIS_DATA_LAYOUT[@]}"; do
+    IFS=: read -r label mp size <<<"$entry"
+    fstab_entry "$mp" "LABEL=$label" xfs defaults
+  done
+  # Mount them now, so that the rest of the build (hardening and cleanup) writes to the file
+  # systems that ship in the AMI. Running processes keep their open files on the old tree.
+  for entry in "${CIS_DATA_LAYOUT[@]}"; do
+    IFS=: read -r label mp size <<<"$entry"
+    mount "$R${partof[$label]}" "$R$mp" || cis_fail "cannot mount $mp"
+  done
+  if ((CIS_LIVE)) && have selinuxenabled && selinuxenabled; then
+    restorecon -R /var /home >&2 || cis_warn "restorecon on /var and /home reported errors"
+  fi
+  _data_volume_grow_unit
+  changed
+  cis_detail "data volume $dev: ${order[*]} (separate /var, /var/tmp, /var/log, /var/log/audit, /home)"
+}
+
+# At every boot, grow /var (the last partition) to the size of the volume, so that a launch
+# template can give nodes a bigger data volume for container images.
+_data_volume_grow_unit() {
+  write_file /usr/local/sbin/cis-grow-var 0755 <<'EOF'
+#!/bin/bash
+# Grow /var (last partition of the CIS data volume) to the size of the EBS volume.
+set -u
+src=$(findmnt -no SOURCE /var) || exit 0
+disk=$(lsblk -no PKNAME "$src" | head -n1)
+part=$(cat "/sys/class/block/${src##*/}/partition" 2>/dev/null) || exit 0
+[ -n "$disk" ] && [ -n "$part" ] || exit 0
+growpart "/dev/$disk" "$part" >/dev/null 2>&1   # exit 1 = nothing to grow
+xfs_growfs /var >/dev/null
+EOF
+  write_file /etc/systemd/system/cis-grow-var.service 0644 <<'EOF'
+[Unit]
+Description=Grow /var to the size of the CIS data volume
+RequiresMountsFor=/var
+After=local-fs.target
+Before=containerd.service kubelet.service
+
+[Service]
+Type=oneshot
+ExecStart=/usr/local/sbin/cis-grow-var
+
+[Install]
+WantedBy=multi-user.target
+EOF
+  svc_enable cis-grow-var.service
+}
+
+# ---------------------------------------------------------------------------------------------
+# File-system searches
+# ---------------------------------------------------------------------------------------------
+
+# The local file systems to search (mount points), from the target's mount table, else "/".
+local_mounts() {
+  local dev mp type _rest seen=0
+  if [[ -r $R/proc/self/mounts ]]; then
+    while read -r dev mp type _rest; do
+      case $type in
+      xfs | ext2 | ext3 | ext4 | btrfs | vfat)
+        if [[ -z $R || $mp == "$R" || $mp == "$R"/* ]]; then
+          printf '%s\n' "${mp#"$R"}"
+          seen=1
+        fi
+        ;;
+      esac
+    done <"$R/proc/self/mounts"
+  fi
+  ((seen)) || printf '/\n'
+}
+
+# search EXPRESSION...: find(1) over every local file system of the target, skipping the
+# container paths and pseudo file systems; prints target paths (without the root prefix).
+search() {
+  local prune=() p mp
+  for p in "${CIS_CONTAINER_PATHS[@]}" "${CIS_SKIP_PATHS[@]}"; do
+    prune+=(-path "$R$p" -o)
+  done
+  unset 'prune[${#prune[@]}-1]'
+  while IFS= read -r mp; do
+    [[ -z $mp ]] && mp=/
+    find "$R${mp%/}/" -xdev \( "${prune[@]}" \) -prune -o \( "$@" \) -print 2>/dev/null |
+      while IFS= read -r p; do printf '%s\n' "${p#"$R"}"; done
+  done < <(local_mounts)
+}
+
+# ---------------------------------------------------------------------------------------------
+# Accounts: /etc/passwd, /etc/shadow, /etc/group
+# ---------------------------------------------------------------------------------------------
+
+# Split a colon-separated line into the global array _F, keeping empty fields.
+_split_colon() {
+  local rest=$1
+  _F=()
+  while [[ $rest == *:* ]]; do
+    _F+=("${rest%%:*}")
+    rest=${rest#*:}
+  done
+  _F+=("$rest")
+}
+
+_join_colon() { # -> the global array _F joined with ":"
+  local IFS=:
+  printf '%s' "${_F[*]}"
+}
+
+# Edit one field of a colon-separated file (/etc/passwd, /etc/shadow, /etc/group) for the
+# entries whose first field is one of NAMES.  set_db_field FILE FIELD(1-based) VALUE NAME...
+set_db_field() {
+  local file=$1 field=$2 value=$3 l out=() edited=0
+  shift 3
+  local names=" $* "
+  local lines=()
+  mapfile -t lines <"$R$file"
+  for l in "${lines[@]}"; do
+    if [[ -n $l && $names == *" ${l%%:*} "* ]]; then
+      _split_colon "$l"
+      while ((${#_F[@]} < field)); do _F+=(""); done
+      if [[ ${_F[$((field - 1))]} != "$value" ]]; then
+        _F[field - 1]=$value
+        edited=1
+        l=$(_join_colon)
+      fi
+    fi
+    out+=("$l")
+  done
+  if ((edited)); then
+    replace_content "$file" "$(lines_to_text "${out[@]}")"$'\n'
+    changed
+    cis_detail "set field $field to '$value' in $file for: $*"
+  fi
+}
+
+# Users with a usable password: the shadow hash does not start with "!" or "*".
+users_with_password() {
+  local name pw _rest
+  while IFS=: read -r name pw _rest || [[ -n $name ]]; do
+    [[ -n $pw && $pw != \!* && $pw != \** ]] && printf '%s\n' "$name"
+  done <"$R/etc/shadow"
+}
+
+# Interactive users: UID >= UID_MIN, a login shell (not nologin/false).
+interactive_users() { # -> "name:uid:home" lines
+  local min name _pw uid _gid _gecos home shell
+  min=$(uid_min)
+  while IFS=: read -r name _pw uid _gid _gecos home shell || [[ -n $name ]]; do
+    [[ $uid =~ ^[0-9]+$ ]] || continue
+    ((uid >= min)) || continue
+    [[ $name == nfsnobody || $name == nobody ]] && continue
+    case $shell in */nologin | */false | "") continue ;; esac
+    printf '%s:%s:%s\n' "$name" "$uid" "$home"
+  done <"$R/etc/passwd"
+}
+
+# verify_unique FILE FIELD WHAT: fail when a value of the field occurs twice.
+verify_unique() {
+  local file=$R$1 field=$2 line v dups=""
+  declare -A seen=()
+  while IFS= read -r line || [[ -n $line ]]; do
+    [[ -z $line ]] && continue
+    _split_colon "$line"
+    v=${_F[$((field - 1))]:-}
+    if [[ -n ${seen[$v]:-} ]]; then dups+=" $v"; fi
+    seen[$v]=1
+  done <"$file"
+  [[ -z $dups ]] || cis_fail "duplicate $3 in $1:$dups"
+}
+
+# ---------------------------------------------------------------------------------------------
+# End of the run
+# ---------------------------------------------------------------------------------------------
+
+cis_pending() { : >"$CIS_STATE/pending-$1"; } # remember an action for cis_finalize
+
+# Actions that must follow every other change: the AIDE database (so that it records the
+# hardened system), the merged audit rules, systemd's view of changed units.
+cis_finalize() {
+  local rc=0 changes
+  changes=$(grep -c -E $'\t''applied$' "$CIS_STATE/results" || true)
+  if ((CIS_LIVE)); then systemctl daemon-reload >/dev/null 2>&1 || true; fi
+  if [[ -f $CIS_STATE/audit-rules-changed ]] && ((CIS_LIVE)) && have augenrules; then
+    augenrules >/dev/null 2>&1 || {
+      echo "cis-harden: augenrules could not merge /etc/audit/rules.d" >&2
+      rc=1
+    }
+  fi
+  if pkg_installed aide; then
+    if [[ ! -f $R/var/lib/aide/aide.db.gz ]] || ((changes > 0)); then
+      echo "cis-harden: initialising the AIDE database (this takes a few minutes)" >&2
+      if [[ -n $R ]]; then
+        aide --init --config="$R/etc/aide.conf" >/dev/null 2>&1 || rc=1
+      else
+        aide --init >/dev/null 2>&1 || rc=1
+      fi
+      if [[ -f $R/var/lib/aide/aide.db.new.gz ]]; then
+        mv -f "$R/var/lib/aide/aide.db.new.gz" "$R/var/lib/aide/aide.db.gz" || rc=1
+      else
+        echo "cis-harden: aide --init did not produce /var/lib/aide/aide.db.new.gz" >&2
+        rc=1
+      fi
+    fi
+  fi
+  return "$rc"
+}

@@ -1,0 +1,414 @@
+"""The build step: resolve each image's EKS base AMI, run packer (one process per image, in
+parallel), read each image's manifest and check that its AMI exists, is available and carries
+the provenance tags. ``run_build`` is what ``invoke build`` calls.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import subprocess
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from pipeline.aws import AwsClients, make_clients
+from pipeline.aws.images import describe_image, resolve_eks_base_ami
+from pipeline.catalog import Platform
+from pipeline.errors import ConfigError, PipelineError, ToolError
+from pipeline.packer import (
+    DEFAULT_K8S_VERSION,
+    PACKER_DIR,
+    AmiBuild,
+    Arch,
+    BuildSpec,
+    build_argv,
+    build_env,
+    check_k8s_version,
+    check_level,
+    describe_builds,
+    init_argv,
+    last_run_uuid,
+    parse_manifest,
+    provenance_tags,
+    ui_lines,
+)
+
+Out = Callable[[str], None]
+# runner(argv, env, on_line) -> exit code; on_line receives each output line (stdout+stderr).
+Runner = Callable[[Sequence[str], Mapping[str, str], Out], int]
+
+PACKER_INSTALL_HINT = (
+    "install Packer: `sudo apt-get install packer` (Debian's 1.6.6 builds only the local "
+    "template, --local) or a current release from https://developer.hashicorp.com/packer/install "
+    "(the production template needs Packer >= 1.10 and runs `packer init packer/` first)"
+)
+TAIL_LINES = 25
+_LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+
+
+def run_process(
+    argv: Sequence[str], env: Mapping[str, str], on_line: Out, *, timeout: float | None = None
+) -> int:
+    """Run ``argv`` with ``env``, stream stdout+stderr lines to ``on_line``, return the exit code.
+
+    With ``timeout`` (seconds) the process is killed when it runs longer (exit code then < 0).
+    Raises ToolError with the install hint when the program does not exist.
+    """
+    try:
+        proc = subprocess.Popen(
+            list(argv),
+            env=dict(env),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            errors="replace",
+            bufsize=1,
+        )
+    except FileNotFoundError:
+        raise ToolError(f"{argv[0]}: not found on PATH; {PACKER_INSTALL_HINT}") from None
+    timer = threading.Timer(timeout, proc.kill) if timeout else None
+    if timer:
+        timer.start()
+    try:
+        with proc:
+            assert proc.stdout is not None
+            for line in proc.stdout:
+                on_line(line.rstrip("\n"))
+            code = proc.wait()
+    finally:
+        if timer:
+            timer.cancel()
+    if code < 0 and timeout:
+        on_line(f"killed after the {timeout:.0f}s timeout")
+    return code
+
+
+def git_commit(cwd: Path = PACKER_DIR.parent) -> str:
+    """``git rev-parse HEAD`` in ``cwd``, or ``unknown`` outside a work tree or without git."""
+    try:
+        done = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    sha = done.stdout.strip()
+    return sha if done.returncode == 0 and re.fullmatch(r"[0-9a-f]{40,64}", sha) else "unknown"
+
+
+def new_run_id(now: datetime, token: str | None = None) -> str:
+    """``20261126T141500Z-1a2b3c``: sortable by time, unique enough to name AMIs."""
+    return f"{now.astimezone(UTC):%Y%m%dT%H%M%SZ}-{token or secrets.token_hex(3)}"
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _locked(out: Out) -> Out:
+    lock = threading.Lock()
+
+    def say(text: str) -> None:
+        with lock:
+            out(text)
+
+    return say
+
+
+@dataclass(frozen=True, slots=True)
+class _Outcome:
+    spec: BuildSpec
+    returncode: int
+    tail: tuple[str, ...]
+    seconds: float
+
+
+def _run_packer(
+    spec: BuildSpec, runner: Runner, environ: Mapping[str, str], say: Out, packer: str
+) -> _Outcome:
+    tail: deque[str] = deque(maxlen=TAIL_LINES)
+
+    def on_line(raw: str) -> None:
+        for text in ui_lines(raw):
+            tail.append(text)
+            say(f"[{spec.name}] {text}")
+
+    started = time.monotonic()
+    code = runner(build_argv(spec, packer=packer), build_env(spec, environ), on_line)
+    return _Outcome(spec, code, tuple(tail), time.monotonic() - started)
+
+
+def _read(path: Path) -> str | None:
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+
+
+def _check_unique(specs: Sequence[BuildSpec]) -> None:
+    names = [s.name for s in specs]
+    paths = [s.manifest_path.resolve() for s in specs]
+    if len(set(names)) != len(names) or len(set(paths)) != len(paths):
+        raise ConfigError(f"each image must be built once, with its own manifest: {names}")
+
+
+def _collect(
+    spec: BuildSpec, previous_run: str | None, clients: AwsClients, say: Out
+) -> list[AmiBuild]:
+    """Read the manifest this run wrote and verify its AMIs in the clients' region."""
+    text = _read(spec.manifest_path)
+    run = last_run_uuid(text) if text is not None else None
+    if text is None or run is None or run == previous_run:
+        raise ToolError(
+            f"{spec.name}: packer exited 0 but wrote no new manifest at {spec.manifest_path}"
+        )
+    builds = parse_manifest(text, path=spec.manifest_path)
+    expected = provenance_tags(spec)
+    for build in builds:
+        if build.run_id != spec.run_id or build.name != spec.name:
+            raise ToolError(
+                f"{spec.name}: manifest {spec.manifest_path} records {build.name} of run "
+                f"{build.run_id}, expected run {spec.run_id}"
+            )
+        if build.region != clients.region:
+            say(
+                f"[{spec.name}] {build.ami_id} in {build.region}: not checked from {clients.region}"
+            )
+            continue
+        image = describe_image(clients, build.ami_id)
+        if not image.available:
+            raise ToolError(
+                f"{spec.name}: AMI {image.id} in {image.region} is {image.state}, not available"
+            )
+        wrong = sorted(k for k, v in expected.items() if image.tags.get(k) != v)
+        if wrong:
+            got = {k: image.tags.get(k) for k in wrong}
+            want = {k: expected[k] for k in wrong}
+            raise ToolError(
+                f"{spec.name}: AMI {image.id} in {image.region} has wrong provenance tags {got}, "
+                f"expected {want}"
+            )
+        say(f"[{spec.name}] AMI {image.id} is available in {image.region} with its provenance tags")
+    return builds
+
+
+def build_images(
+    specs: Sequence[BuildSpec],
+    clients: AwsClients,
+    *,
+    runner: Runner = run_process,
+    out: Out = print,
+    packer: str = "packer",
+    environ: Mapping[str, str] | None = None,
+    max_workers: int | None = None,
+) -> list[AmiBuild]:
+    """Build every spec with packer, in parallel (one process per image), and return the AMIs.
+
+    Per image: resolve the base AMI (ssm:GetParameter) unless ``spec.source_ami`` is set, run
+    ``packer build`` (output prefixed ``[al2023-x86_64]``), read its manifest, then check the
+    AMI with ec2:DescribeImages (exists, ``available``, provenance tags). Production specs get a
+    ``packer init`` first. Raises ConfigError (bad input, unknown Kubernetes version), ToolError
+    (packer missing, non-zero exit with the last lines of output, no manifest, wrong tags) and
+    AwsError.
+    """
+    if not specs:
+        raise ConfigError("nothing to build: no platform/architecture selected")
+    _check_unique(specs)
+    say = _locked(out)
+    env = dict(os.environ if environ is None else environ)
+
+    resolved: list[BuildSpec] = []
+    for spec in specs:
+        if spec.source_ami is None:
+            ami = resolve_eks_base_ami(clients, spec.k8s_version, spec.platform, spec.arch)
+            spec = replace(spec, source_ami=ami)
+        say(f"[{spec.name}] base AMI {spec.source_ami} (EKS {spec.k8s_version}, {spec.region})")
+        resolved.append(spec)
+
+    inits: dict[tuple[str, ...], BuildSpec] = {}
+    for spec in resolved:
+        init = init_argv(spec, packer=packer)
+        if init is not None:
+            inits.setdefault(tuple(init), spec)
+    for init_cmd, spec in inits.items():
+        code = runner(init_cmd, build_env(spec, env), lambda line: say(f"[packer init] {line}"))
+        if code != 0:
+            raise ToolError(f"`{' '.join(init_cmd)}` exited {code}; {PACKER_INSTALL_HINT}")
+
+    previous: dict[str, str | None] = {}
+    for spec in resolved:
+        spec.manifest_path.parent.mkdir(parents=True, exist_ok=True)
+        text = _read(spec.manifest_path)
+        previous[spec.name] = last_run_uuid(text) if text is not None else None
+
+    outcomes: list[_Outcome] = []
+    errors: list[PipelineError] = []
+    with ThreadPoolExecutor(
+        max_workers=max_workers or len(resolved), thread_name_prefix="packer"
+    ) as pool:
+        futures = [pool.submit(_run_packer, s, runner, env, say, packer) for s in resolved]
+        for future in futures:
+            try:
+                outcomes.append(future.result())
+            except PipelineError as exc:
+                errors.append(exc)
+    if errors:
+        raise errors[0]
+    failed = [o for o in outcomes if o.returncode != 0]
+    if failed:
+        lines = [
+            f"{o.spec.name}: packer exited {o.returncode} after {o.seconds:.1f}s; last lines:\n  "
+            + "\n  ".join(o.tail or ("(no output)",))
+            for o in failed
+        ]
+        raise ToolError("packer build failed:\n" + "\n".join(lines), problems=lines)
+
+    builds: list[AmiBuild] = []
+    for outcome in outcomes:
+        builds += _collect(outcome.spec, previous[outcome.spec.name], clients, say)
+        say(f"[{outcome.spec.name}] built in {outcome.seconds:.1f}s")
+    return builds
+
+
+def _unique(values: Iterable[str]) -> list[str]:
+    return list(dict.fromkeys(v.strip() for v in values if v.strip()))
+
+
+def make_specs(
+    platforms: Sequence[Platform],
+    archs: Sequence[Arch],
+    k8s_version: str | None,
+    level: int,
+    *,
+    local: bool,
+    run_id: str,
+    region: str,
+    out_dir: Path,
+    git_commit: str = "unknown",
+    endpoint: str | None = None,
+    packer_dir: Path = PACKER_DIR,
+    extra_vars: Mapping[str, str] | None = None,
+) -> list[BuildSpec]:
+    """One BuildSpec per platform x architecture; manifests go to ``out_dir/<name>.manifest.json``.
+
+    ``k8s_version`` None means each platform's default (DEFAULT_K8S_VERSION: 1.33 for AL2023,
+    1.32 for AL2). Raises ConfigError for AL2 with Kubernetes >= 1.33 and other bad values.
+    """
+    check_level(level)
+    extra = tuple(sorted((extra_vars or {}).items()))
+    specs = []
+    for platform in platforms:
+        version = check_k8s_version(platform, k8s_version or DEFAULT_K8S_VERSION[platform])
+        for arch in archs:
+            name = f"{platform.short}-{arch.value}"
+            specs.append(
+                BuildSpec(
+                    platform=platform,
+                    arch=arch,
+                    k8s_version=version,
+                    level=level,
+                    run_id=run_id,
+                    region=region,
+                    manifest_path=(out_dir / f"{name}.manifest.json").resolve(),
+                    git_commit=git_commit,
+                    local=local,
+                    endpoint=endpoint,
+                    packer_dir=packer_dir,
+                    extra_vars=extra,
+                )
+            )
+    return specs
+
+
+def _check_endpoint(local: bool, endpoint: str | None) -> None:
+    host = urlsplit(endpoint).hostname if endpoint else None
+    is_aws = host is None or host.endswith(".amazonaws.com") or host.endswith(".amazonaws.com.cn")
+    if local and is_aws:
+        raise ConfigError(
+            "--local builds only against the local AWS (its endpoint URL must be configured, "
+            f"e.g. AWS_ENDPOINT_URL); the clients point at {endpoint or 'AWS'}: refusing to "
+            "register an unhardened AMI there"
+        )
+    if not local and host in _LOOPBACK:
+        raise ConfigError(
+            f"the clients point at the local AWS ({endpoint}): the production template needs real "
+            "AWS; add --local to build the local template"
+        )
+
+
+def run_build(
+    platforms: Sequence[str] = ("al2023",),
+    archs: Sequence[str] = ("x86_64",),
+    k8s_version: str | None = None,
+    level: int = 1,
+    local: bool = False,
+    out_dir: Path | str = Path("out"),
+    out: Out = print,
+    *,
+    clients: AwsClients | None = None,
+    region: str | None = None,
+    run_id: str | None = None,
+    runner: Runner = run_process,
+    clock: Callable[[], datetime] = _utcnow,
+    environ: Mapping[str, str] | None = None,
+    packer_dir: Path = PACKER_DIR,
+    extra_vars: Mapping[str, str] | None = None,
+) -> list[AmiBuild]:
+    """Build the CIS-hardened AMIs of ``platforms`` x ``archs``, print their IDs (``invoke build``).
+
+    ``platforms``: al2023 / al2; ``archs``: x86_64 / arm64. ``k8s_version`` None picks each
+    platform's default: 1.33 for AL2023 and 1.32 for AL2 (EKS published no AL2 AMIs after 1.32);
+    an explicit version >= 1.33 with al2 is a ConfigError naming --k8s-version. ``level`` is the
+    CIS level (1|2). ``local`` builds the 1.6.6-valid local template against the local AWS the
+    ``clients`` point at (``clients.endpoint_url``), never against real AWS. Packer writes one
+    manifest per image into ``out_dir`` (``al2023-x86_64.manifest.json``; appended across runs,
+    read by ``pipeline.packer.parse_manifest``). ``clients`` default to ``make_clients(region)``;
+    ``run_id`` defaults to a time-stamped ID from ``clock``. Raises ConfigError (exit 2),
+    ToolError and AwsError (exit 1).
+    """
+    try:
+        plats = [Platform.parse(p) for p in _unique(platforms)]
+    except ConfigError as exc:
+        raise ConfigError(f"--platform: {exc}") from None
+    arch_list = [Arch.parse(a) for a in _unique(archs)]
+    if not plats or not arch_list:
+        raise ConfigError("nothing to build: give at least one --platform and one --arch")
+    check_level(level)
+    for plat in plats:  # fail before any AWS call
+        check_k8s_version(plat, k8s_version or DEFAULT_K8S_VERSION[plat])
+
+    clients = clients or make_clients(region=region)
+    _check_endpoint(local, clients.endpoint_url)
+    run = run_id or new_run_id(clock())
+    specs = make_specs(
+        plats,
+        arch_list,
+        k8s_version,
+        level,
+        local=local,
+        run_id=run,
+        region=clients.region,
+        out_dir=Path(out_dir),
+        git_commit=git_commit(packer_dir.parent),
+        endpoint=clients.endpoint_url if local else None,
+        packer_dir=packer_dir,
+        extra_vars=extra_vars,
+    )
+    kind = "local template against " + str(clients.endpoint_url) if local else "production template"
+    out(f"run {run}: building {', '.join(s.name for s in specs)} ({kind})")
+    builds = build_images(specs, clients, runner=runner, out=out, environ=environ)
+    for line in describe_builds(builds):
+        out(line)
+    return builds
