@@ -287,6 +287,16 @@ def local_aws(c: Context, port: int = 0, scenario: str | None = None) -> None:
         serve(port, scenario, _echo)
 
 
+@task(help={"no_packer": "Leave out what Packer needs (a validate-only role)."})
+def iam_policy(c: Context, no_packer: bool = False) -> None:
+    """Print the least-privilege IAM policy the pipeline's role needs (JSON)."""
+    import json
+
+    from pipeline.iam_policy import policy_document
+
+    print(json.dumps(policy_document(include_packer=not no_packer), indent=2))
+
+
 def _run_all(c: Context, commands: list[str]) -> None:
     """Run every command, then fail if any failed (so one run shows every problem)."""
     failed = []
@@ -340,5 +350,17 @@ def ci(c: Context) -> None:
 policy_ns = Collection("policy")
 policy_ns.add_task(policy_validate, name="validate")
 
-ns = Collection(build, validate, gate, build_and_validate, promote, reap, local_aws, lint, test, ci)
+ns = Collection(
+    build,
+    validate,
+    gate,
+    build_and_validate,
+    promote,
+    reap,
+    local_aws,
+    iam_policy,
+    lint,
+    test,
+    ci,
+)
 ns.add_collection(policy_ns)

@@ -54,6 +54,68 @@ TAIL_LINES = 25
 _LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
 
+# What Packer's amazon-ebs builder calls with the pipeline's credentials (production template:
+# Session Manager with a temporary instance profile, encrypted AMI, deprecation, manifest).
+# https://developer.hashicorp.com/packer/integrations/hashicorp/amazon#iam-task-or-instance-role
+PACKER_IAM_ACTIONS: tuple[str, ...] = (
+    "ec2:AttachVolume",
+    "ec2:AuthorizeSecurityGroupIngress",
+    "ec2:CopyImage",
+    "ec2:CreateImage",
+    "ec2:CreateKeyPair",
+    "ec2:CreateSecurityGroup",
+    "ec2:CreateSnapshot",
+    "ec2:CreateTags",
+    "ec2:CreateVolume",
+    "ec2:DeleteKeyPair",
+    "ec2:DeleteSecurityGroup",
+    "ec2:DeleteSnapshot",
+    "ec2:DeleteVolume",
+    "ec2:DeregisterImage",
+    "ec2:DescribeImageAttribute",
+    "ec2:DescribeImages",
+    "ec2:DescribeInstanceStatus",
+    "ec2:DescribeInstances",
+    "ec2:DescribeRegions",
+    "ec2:DescribeSecurityGroups",
+    "ec2:DescribeSnapshots",
+    "ec2:DescribeSubnets",
+    "ec2:DescribeTags",
+    "ec2:DescribeVolumes",
+    "ec2:DescribeVpcs",
+    "ec2:DetachVolume",
+    "ec2:EnableImageDeprecation",
+    "ec2:GetPasswordData",
+    "ec2:ModifyImageAttribute",
+    "ec2:ModifyInstanceAttribute",
+    "ec2:ModifySnapshotAttribute",
+    "ec2:RegisterImage",
+    "ec2:RunInstances",
+    "ec2:StopInstances",
+    "ec2:TerminateInstances",
+    "iam:AddRoleToInstanceProfile",
+    "iam:CreateInstanceProfile",
+    "iam:CreateRole",
+    "iam:DeleteInstanceProfile",
+    "iam:DeleteRole",
+    "iam:DeleteRolePolicy",
+    "iam:GetInstanceProfile",
+    "iam:PassRole",
+    "iam:PutRolePolicy",
+    "iam:RemoveRoleFromInstanceProfile",
+    "kms:CreateGrant",
+    "kms:Decrypt",
+    "kms:DescribeKey",
+    "kms:Encrypt",
+    "kms:GenerateDataKey*",
+    "kms:ReEncrypt*",
+    "ssm:DescribeInstanceInformation",
+    "ssm:GetParameter",
+    "ssm:StartSession",
+    "ssm:TerminateSession",
+)
+
+
 def run_process(
     argv: Sequence[str], env: Mapping[str, str], on_line: Out, *, timeout: float | None = None
 ) -> int:

@@ -20,6 +20,7 @@ from typing import Any
 
 from pipeline import gate, outputs, policy, results
 from pipeline.aws import AwsClients, boundary, ec2, iam, inspector, ssm
+from pipeline.aws.account import caller_account
 from pipeline.aws.images import Image, describe_image, tag_image
 from pipeline.catalog import Platform
 from pipeline.errors import AwsError, ConfigError, PipelineError, ScanError
@@ -89,7 +90,7 @@ def _run(settings: ValidateSettings, clients: AwsClients, rt: Runtime) -> gate.V
         raise ConfigError("--ami: give at least one AMI ID")
     out = outputs.ensure_dir(settings.out_dir)
     run_id = settings.run_id or new_run_id(rt.now())
-    account = clients.sts.get_caller_identity()["Account"]
+    account = caller_account(clients)
     rt.echo(f"run {run_id}: account {account}, region {clients.region}")
     images = [_preflight_image(clients, ami) for ami in dict.fromkeys(settings.amis)]
     policies = policy.load_all(policy.discover(settings.policy_dir))

@@ -241,3 +241,16 @@ def test_sigterm_while_polling_cleans_up_and_exits_non_zero(
     assert "interrupted by SIGTERM" in output
     assert "cleanup: delete scan configuration" in output
     # the aws fixture then asserts: no running instance, no configuration, no security group
+
+
+def test_every_aws_call_of_a_run_is_declared_in_the_iam_policy(
+    aws: LocalAws, clients: AwsClients, runtime: Callable[..., Runtime], tmp_path: Path
+) -> None:
+    from pipeline.iam_policy import declared_actions
+
+    before = dict(clients.calls.counts)
+    run_validate(settings(tmp_path, base_ami(clients)), clients, runtime())
+    made = {op for op, n in clients.calls.counts.items() if n > before.get(op, 0)}
+    assert "inspector2:CreateCisScanConfiguration" in made
+    undeclared = made - set(declared_actions(include_packer=False))
+    assert not undeclared, f"add these to IAM_ACTIONS of their pipeline/aws module: {undeclared}"
