@@ -335,7 +335,7 @@ def console_lines(verdict: Verdict, *, max_rows: int = 100) -> list[str]:
     grouped = _group_by_check(verdict.failed_excepted)
     for cid, fs in grouped.items():
         title = fs[0].result.title or (fs[0].exception.title if fs[0].exception else "")
-        where = fs[0].result.target if len(fs) == 1 else f"{len(fs)} targets"
+        where = target_label(verdict, fs[0].result.target) if len(fs) == 1 else f"{len(fs)} targets"
         lines.append(f"EXCEPTED {cid:<10} {title} ({where}): {fs[0].message}")
     for n in _dedupe(verdict.expired_exceptions):
         lines.append(f"EXPIRED  {n.exception.check_id:<10} exception expired {n.exception.expires}")
