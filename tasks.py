@@ -6,6 +6,7 @@ Exit codes (the contract, mapped in one place, ``_exit_codes``): 0 pass; 1 unexp
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -35,6 +36,9 @@ def _exit_codes() -> Iterator[None]:
         raise Exit(code=int(err.exit_code)) from None
     except KeyboardInterrupt:
         raise Exit("interrupted", code=130) from None
+    except BrokenPipeError:  # output piped into `head` and the like: stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        raise Exit(code=int(ExitCode.UNEXPECTED)) from None
 
 
 def _today() -> datetime:
@@ -287,6 +291,28 @@ def local_aws(c: Context, port: int = 0, scenario: str | None = None) -> None:
         serve(port, scenario, _echo)
 
 
+@task(
+    help={
+        "platform": "al2023 or al2 (default from invoke.yaml: al2023).",
+        "level": "CIS level: 1 or 2 (default 2).",
+        "json": "Print JSON instead of text.",
+    }
+)
+def hardening_coverage(
+    c: Context, platform: str | None = None, level: str | None = None, json: bool = False
+) -> None:
+    """Where each automated CIS recommendation stands in the hardening; list the gaps."""
+    from pipeline import coverage, settings
+
+    with _exit_codes():
+        report = coverage.coverage_report(
+            settings.as_platform(_cfg(c, "platform", platform)),
+            settings.as_level(_cfg(c, "level", level)),
+        )
+        render = coverage.render_coverage_json if json else coverage.render_coverage_text
+        _echo(render(report))
+
+
 @task(help={"no_packer": "Leave out what Packer needs (a validate-only role)."})
 def iam_policy(c: Context, no_packer: bool = False) -> None:
     """Print the least-privilege IAM policy the pipeline's role needs (JSON)."""
@@ -294,7 +320,8 @@ def iam_policy(c: Context, no_packer: bool = False) -> None:
 
     from pipeline.iam_policy import policy_document
 
-    print(json.dumps(policy_document(include_packer=not no_packer), indent=2))
+    with _exit_codes():
+        _echo(json.dumps(policy_document(include_packer=not no_packer), indent=2))
 
 
 def _run_all(c: Context, commands: list[str]) -> None:
@@ -358,6 +385,7 @@ ns = Collection(
     promote,
     reap,
     local_aws,
+    hardening_coverage,
     iam_policy,
     lint,
     test,

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from pipeline.catalog import Platform
 from pipeline.errors import ConfigError
 from pipeline.validate import DEFAULT_INSTANCE_TYPES, ValidateSettings
 
@@ -23,6 +24,13 @@ def as_level(value: Any, flag: str = "--level") -> int:
     if text not in {"1", "2"}:
         raise ConfigError(f"{flag} {value}: choose 1 or 2")
     return int(text)
+
+
+def as_platform(value: Any, flag: str = "--platform") -> Platform:
+    try:
+        return Platform.parse(str(value))
+    except ConfigError as exc:
+        raise ConfigError(f"{flag}: {exc}") from None
 
 
 def as_seconds(value: Any, flag: str) -> float:
