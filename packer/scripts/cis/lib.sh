@@ -8,22 +8,24 @@
 #
 # Every path a primitive takes is a path on the target system ("/etc/login.defs"); it is
 # resolved under the root prefix $R (CIS_ROOT without its trailing slash: "" for the live system).
-# Commands that change the running system (sysctl -w, modprobe -r, mount, augenrules) only run
-# when CIS_LIVE=1 (the default for CIS_ROOT=/), except where noted.
+# Commands that only change the running system (sysctl -w, modprobe -r, augenrules, visudo and
+# sshd checks, the AIDE database) run when CIS_LIVE=1, the default for CIS_ROOT=/. Partitioning
+# and mounting the data volume is the remediation itself and always runs.
 #
-# Must stay compatible with bash 4.2 (Amazon Linux 2): no namerefs, no ${a[-1]}, no ${v@Q}.
+# Must stay compatible with bash 4.2 (Amazon Linux 2): no namerefs, no negative array indices,
+# no @Q expansions.
 
 # ---------------------------------------------------------------------------------------------
 # Context
 # ---------------------------------------------------------------------------------------------
 
-R=""               # root prefix, set by cis_init
-CIS_PLATFORM=""    # al2023 | al2
-CIS_LEVEL=1        # 1 | 2
-CIS_LIVE=0         # 1: also change the running system
-CIS_ARCH=""        # x86_64 | aarch64
-CIS_STATE=""       # per-run scratch directory (results, pending actions)
-CIS_VERBOSE=1      # 1: explain every change on stderr
+R=""                           # root prefix, set by cis_init
+CIS_PLATFORM=""                # al2023 | al2
+CIS_LEVEL=1                    # 1 | 2
+CIS_LIVE=${CIS_LIVE:-}         # 1: also change the running system (default: CIS_ROOT is /)
+CIS_ARCH=${CIS_ARCH:-}         # x86_64 | aarch64 (default: uname -m)
+CIS_STATE=""                   # per-run scratch directory (results, pending actions)
+CIS_VERBOSE=${CIS_VERBOSE:-1}  # 1: explain every change on stderr
 CIS_ID=""          # the recommendation being applied
 CIS_TITLE=""
 CIS_CHANGED=0
@@ -57,9 +59,9 @@ cis_init() { # PLATFORM LEVEL
   fi
   CIS_ARCH=${CIS_ARCH:-$(uname -m)}
   CIS_VERBOSE=${CIS_VERBOSE:-1}
+  _cis_check_os_release || return 2
   CIS_STATE=$(mktemp -d "${TMPDIR:-/tmp}/cis-harden.XXXXXX") || return 2
   : >"$CIS_STATE/results"
-  _cis_check_os_release
 }
 
 _cis_check_os_release() {
@@ -144,8 +146,11 @@ cis_fail() {
 _cis_on_exit() {
   local rc=$1
   if ((rc != 0)) || ((CIS_REPORTED == 0)); then
+    if [[ -z $CIS_FAIL_REASON ]]; then
+      if ((rc != 0)); then CIS_FAIL_REASON="exit status $rc"; else CIS_FAIL_REASON="no result reported"; fi
+    fi
     CIS_REPORTED=0
-    _cis_report "failed (${CIS_FAIL_REASON:-exit status $rc})"
+    _cis_report "failed ($CIS_FAIL_REASON)"
     exit 1
   fi
 }
@@ -183,17 +188,38 @@ read_file() {
   printf -v "$1" '%s' "$__content"
 }
 
-# Escape a literal for use inside an extended regular expression.
-re_escape() {
-  local s=$1 res="" c i
-  for ((i = 0; i < ${#s}; i++)); do
-    c=${s:i:1}
-    case $c in
-    [.\[\]\\\*^\$\(\)\+\?\{\}\|]) res+="\\$c" ;;
-    *) res+=$c ;;
+# _re_escape_to VAR STRING: VAR = STRING escaped for an extended regular expression (no fork).
+_re_escape_to() {
+  local __s=$2 __r="" __c __i
+  for ((__i = 0; __i < ${#__s}; __i++)); do
+    __c=${__s:__i:1}
+    case $__c in
+    [.\[\]\\\*^\$\(\)\+\?\{\}\|]) __r+="\\$__c" ;;
+    *) __r+=$__c ;;
     esac
   done
-  printf '%s' "$res"
+  printf -v "$1" '%s' "$__r"
+}
+
+# re_escape STRING: print STRING escaped for an extended regular expression.
+re_escape() {
+  local escaped
+  _re_escape_to escaped "$1"
+  printf '%s' "$escaped"
+}
+
+# _id_of VAR passwd|group NAME: VAR = the uid / gid of NAME (status 1 when unknown; no fork).
+_id_of() {
+  local __line
+  while IFS= read -r __line || [[ -n $__line ]]; do
+    if [[ ${__line%%:*} == "$3" ]]; then
+      __line=${__line#*:}
+      __line=${__line#*:}
+      printf -v "$1" '%s' "${__line%%:*}"
+      return 0
+    fi
+  done <"$R/etc/$2"
+  return 1
 }
 
 # uid / gid of a user / group name in the target's /etc/passwd and /etc/group.
@@ -232,6 +258,13 @@ replace_content() { # PATH(target) CONTENT
 
 lines_to_text() { # print the array elements given as arguments, one per line
   if (($# > 0)); then printf '%s\n' "$@"; fi
+}
+
+# write_lines PATH LINE...: replace the content of a file by these lines (keeping its inode).
+write_lines() {
+  local path=$R$1
+  shift
+  printf '%s\n' "$@" >"$path" || cis_fail "cannot write ${path#"$R"}"
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -284,8 +317,8 @@ set_mode() {
   [[ -e $path ]] || cis_fail "$1 does not exist"
   cur=$(_stat "$path") || cis_fail "cannot stat $1"
   read -r mode uid gid <<<"$cur"
-  wuid=$(name_to_id passwd "$owner") || cis_fail "no user $owner in /etc/passwd"
-  wgid=$(name_to_id group "$group") || cis_fail "no group $group in /etc/group"
+  _id_of wuid passwd "$owner" || cis_fail "no user $owner in /etc/passwd"
+  _id_of wgid group "$group" || cis_fail "no group $group in /etc/group"
   if ((8#$mode != 8#$want)); then
     chmod "$want" -- "$path" || cis_fail "cannot chmod $1"
     changed
@@ -319,7 +352,7 @@ limit_mode() {
     fi
   fi
   if [[ $owner != - ]]; then
-    wuid=$(name_to_id passwd "$owner") || cis_fail "no user $owner in /etc/passwd"
+    _id_of wuid passwd "$owner" || cis_fail "no user $owner in /etc/passwd"
     if [[ $uid != "$wuid" ]]; then
       chown "$wuid" -- "$path" || cis_fail "cannot chown $1"
       changed
@@ -328,11 +361,12 @@ limit_mode() {
   fi
   if [[ $groups != - ]]; then
     for g in ${groups//|/ }; do
-      if [[ $(name_to_id group "$g" || true) == "$gid" ]]; then allowed=1; fi
+      local gv=""
+      if _id_of gv group "$g" && [[ $gv == "$gid" ]]; then allowed=1; fi
     done
     if ((!allowed)); then
       gname=${groups%%|*}
-      g=$(name_to_id group "$gname") || cis_fail "no group $gname in /etc/group"
+      _id_of g group "$gname" || cis_fail "no group $gname in /etc/group"
       chgrp "$g" -- "$path" || cis_fail "cannot chgrp $1"
       changed
       cis_detail "chgrp $gname $1"
@@ -362,7 +396,7 @@ limit_mode_glob() {
 # LINE is appended (prepended with CIS_CONF_AT=top). A missing FILE is created (MODE, default 0644).
 conf_set() {
   local file=$R$1 key line=$3 re i found=-1 out=() l edited=0
-  key=$(re_escape "$2")
+  _re_escape_to key "$2"
   re="^[[:space:]]*${key}([[:space:]]*=|[[:space:]]|$)"
   local lines=()
   if [[ -f $file ]]; then mapfile -t lines <"$file"; fi
@@ -391,7 +425,7 @@ conf_set() {
       { mkdir -p "${file%/*}" && : >"$file"; } || cis_fail "cannot create $1"
       chmod "${4:-0644}" -- "$file"
     fi
-    replace_content "$1" "$(lines_to_text "${out[@]}")"$'\n'
+    write_lines "$1" "${out[@]}"
     changed
     cis_detail "set '$line' in $1"
   fi
@@ -400,7 +434,7 @@ conf_set() {
 # conf_get FILE KEY: the value of the first active "KEY value" / "KEY=value" line.
 conf_get() {
   local file=$R$1 key re l
-  key=$(re_escape "$2")
+  _re_escape_to key "$2"
   re="^[[:space:]]*${key}[[:space:]]*[=[:space:]][[:space:]]*(.*)$"
   [[ -f $file ]] || return 1
   while IFS= read -r l || [[ -n $l ]]; do
@@ -428,7 +462,7 @@ comment_out() {
     out+=("$l")
   done
   if ((edited)); then
-    replace_content "$1" "$(lines_to_text "${out[@]}")"$'\n'
+    write_lines "$1" "${out[@]}"
     changed
     cis_detail "commented out lines matching /$re/ in $1"
   fi
@@ -437,7 +471,9 @@ comment_out() {
 # ini_set FILE SECTION KEY VALUE: "KEY=VALUE" inside [SECTION] (created when missing).
 ini_set() {
   local file=$R$1 section=$2 key=$3 value=$4 i l sec="" found=-1 end=-1 out=() edited=0 re
-  re="^[[:space:]]*$(re_escape "$key")[[:space:]]*="
+  local ekey
+  _re_escape_to ekey "$key"
+  re="^[[:space:]]*${ekey}[[:space:]]*="
   local lines=()
   if [[ -f $file ]]; then mapfile -t lines <"$file"; fi
   for i in "${!lines[@]}"; do
@@ -484,7 +520,7 @@ ini_set() {
       { mkdir -p "${file%/*}" && : >"$file"; } || cis_fail "cannot create $1"
       chmod 0644 -- "$file"
     fi
-    replace_content "$1" "$(lines_to_text "${out[@]}")"$'\n'
+    write_lines "$1" "${out[@]}"
     changed
     cis_detail "set $key=$value in [$section] of $1"
   fi
@@ -501,7 +537,9 @@ CIS_SYSCTL_FILE=/etc/sysctl.d/zz-cis-hardening.conf
 sysctl_set() { # KEY VALUE
   local key=$1 value=$2 f re
   conf_set "$CIS_SYSCTL_FILE" "$key" "$key = $value"
-  re="^[[:space:]]*$(re_escape "$key")[[:space:]]*=[[:space:]]*"
+  local ekey
+  _re_escape_to ekey "$key"
+  re="^[[:space:]]*${ekey}[[:space:]]*=[[:space:]]*"
   for f in "$R/etc/sysctl.conf" "$R"/etc/sysctl.d/*.conf; do
     [[ -f $f && ${f#"$R"} != "$CIS_SYSCTL_FILE" ]] || continue
     _comment_conflicting "${f#"$R"}" "$re" "$value"
@@ -528,7 +566,7 @@ _comment_conflicting() { # FILE RE VALUE
     out+=("$l")
   done
   if ((edited)); then
-    replace_content "$1" "$(lines_to_text "${out[@]}")"$'\n'
+    write_lines "$1" "${out[@]}"
     changed
     cis_detail "commented out a conflicting setting in $1"
   fi
@@ -545,7 +583,7 @@ blacklist $name
 EOF
   if ((CIS_LIVE)); then
     local line mod=${name//-/_}
-    if [[ -r /proc/modules ]]; then
+    if [[ -r $R/proc/modules ]]; then
       while IFS=' ' read -r line _; do
         if [[ $line == "$mod" ]]; then
           if modprobe -r "$name" >/dev/null 2>&1; then
@@ -555,7 +593,7 @@ EOF
             cis_warn "module $name is in use; it will not be loaded after the next boot"
           fi
         fi
-      done </proc/modules
+      done <"$R/proc/modules"
     fi
   fi
 }
@@ -673,7 +711,9 @@ sshd_set() { # KEYWORD VALUE
   local lines=()
   mapfile -t lines <"$file"
   shopt -s nocasematch
-  re="^[[:space:]]*$(re_escape "$key")([[:space:]]|=)"
+  local ekey
+  _re_escape_to ekey "$key"
+  re="^[[:space:]]*${ekey}([[:space:]]|=)"
   for l in "${lines[@]}"; do
     if [[ $l == "$CIS_SSHD_BEGIN" ]]; then
       in_block=1
@@ -711,7 +751,7 @@ sshd_set() { # KEYWORD VALUE
   ((have_block)) || edited=1
   if ((edited)); then
     out=("$CIS_SSHD_BEGIN" "${block[@]}" "$CIS_SSHD_END" "${rest[@]}")
-    replace_content "$CIS_SSHD_CONFIG" "$(lines_to_text "${out[@]}")"$'\n'
+    write_lines "$CIS_SSHD_CONFIG" "${out[@]}"
     changed
     cis_detail "set '$key $value' in $CIS_SSHD_CONFIG"
   fi
@@ -747,7 +787,7 @@ _comment_ci() { # FILE(target) RE: comment out active lines matching RE, case-in
     out+=("$l")
   done
   shopt -u nocasematch
-  replace_content "$1" "$(lines_to_text "${out[@]}")"$'\n'
+  write_lines "$1" "${out[@]}"
   changed
   cis_detail "commented out a conflicting setting in $1"
 }
@@ -766,7 +806,9 @@ _sshd_validate() { # ORIGINAL_CONTENT
 # The value of KEYWORD that sshd uses: the first one in sshd_config or the files it includes.
 sshd_effective() { # KEYWORD -> value (status 1 when unset)
   local re l f inc
-  re="^[[:space:]]*$(re_escape "$1")[[:space:]=]+(.*)$"
+  local ekey
+  _re_escape_to ekey "$1"
+  re="^[[:space:]]*${ekey}[[:space:]=]+(.*)$"
   shopt -s nocasematch
   while IFS= read -r l || [[ -n $l ]]; do
     [[ $l =~ ^[[:space:]]*# ]] && continue
@@ -848,8 +890,10 @@ pam_line() {
   [[ -f $file ]] || cis_fail "$1 not found"
   local lines=()
   mapfile -t lines <"$file"
-  match_re="^[[:space:]]*-?${type}[[:space:]]+(\[[^]]*\]|[^[:space:]]+)[[:space:]]+([^[:space:]]*/)?$(re_escape "$module")"
-  if [[ $module == pam_faillock.so ]]; then
+  local emod
+  _re_escape_to emod "$module"
+  match_re="^[[:space:]]*-?${type}[[:space:]]+(\[[^]]*\]|[^[:space:]]+)[[:space:]]+([^[:space:]]*/)?${emod}"
+  if [[ $module == pam_faillock.so && -n $args ]]; then
     # preauth / authfail / authsucc lines are distinct lines of the same module
     match_re+="[[:space:]]+${args%% *}([[:space:]]|$)"
   else
@@ -886,7 +930,7 @@ pam_line() {
     out=("${lines[@]:0:at}" "$want" "${lines[@]:at}")
   fi
   if ((edited)); then
-    replace_content "$target" "$(lines_to_text "${out[@]}")"$'\n'
+    write_lines "$target" "${out[@]}"
     changed
     cis_detail "set '$type $control $module $args' in $target"
   fi
@@ -900,13 +944,35 @@ _pam_norm() { # collapse blanks, so that alignment does not count as a differenc
   printf '%s' "${s% }"
 }
 
+# Print a PAM line from its words, aligned like the distribution's files
+# ("type        control       module args"); a bracketed control may span several words.
+_pam_format() {
+  local type=$1 control=$2 i=3
+  local close=']'
+  if [[ $control == "["* && $control != *"$close" ]]; then
+    while ((i <= $#)) && [[ $control != *"$close" ]]; do
+      control+=" ${!i}"
+      i=$((i + 1))
+    done
+  fi
+  local module=${!i:-} tail=""
+  i=$((i + 1))
+  while ((i <= $#)); do
+    tail+=" ${!i}"
+    i=$((i + 1))
+  done
+  printf '%-11s %-13s %s%s' "$type" "$control" "$module" "$tail"
+}
+
 # pam_arg FILE TYPE MODULE ARG [VALUE]: the active TYPE/MODULE lines carry ARG (ARG=VALUE).
 pam_arg() {
   local target type=$2 module=$3 arg=$4 value=${5-} l out=() edited=0 re new w words
   target=$(_pam_target "$1")
   local file=$R$target
   [[ -f $file ]] || cis_fail "$1 not found"
-  re="^[[:space:]]*-?${type}[[:space:]]+(\[[^]]*\]|[^[:space:]]+)[[:space:]]+([^[:space:]]*/)?$(re_escape "$module")([[:space:]]|$)"
+  local emod
+  _re_escape_to emod "$module"
+  re="^[[:space:]]*-?${type}[[:space:]]+(\[[^]]*\]|[^[:space:]]+)[[:space:]]+([^[:space:]]*/)?${emod}([[:space:]]|$)"
   local lines=()
   mapfile -t lines <"$file"
   for l in "${lines[@]}"; do
@@ -926,14 +992,15 @@ pam_arg() {
         if [[ -n $value ]]; then new+=" $arg=$value"; else new+=" $arg"; fi
       fi
       if [[ $(_pam_norm "$new") != "$(_pam_norm "$l")" ]]; then
-        l=$new
+        read -r -a words <<<"$new"
+        l=$(_pam_format "${words[@]}")
         edited=1
       fi
     fi
     out+=("$l")
   done
   if ((edited)); then
-    replace_content "$target" "$(lines_to_text "${out[@]}")"$'\n'
+    write_lines "$target" "${out[@]}"
     changed
     cis_detail "set $arg${value:+=$value} on $type $module in $target"
   fi
@@ -945,29 +1012,53 @@ pam_drop_arg() {
   target=$(_pam_target "$1")
   local file=$R$target
   [[ -f $file ]] || return 0
-  re="^[[:space:]]*-?${type}[[:space:]]+(\[[^]]*\]|[^[:space:]]+)[[:space:]]+([^[:space:]]*/)?$(re_escape "$module")([[:space:]]|$)"
+  local emod
+  _re_escape_to emod "$module"
+  re="^[[:space:]]*-?${type}[[:space:]]+(\[[^]]*\]|[^[:space:]]+)[[:space:]]+([^[:space:]]*/)?${emod}([[:space:]]|$)"
   local lines=()
   mapfile -t lines <"$file"
   for l in "${lines[@]}"; do
     if [[ ! $l =~ ^[[:space:]]*# && $l =~ $re ]]; then
       new=""
       read -r -a words <<<"$l"
+      local dropped=0
       for w in "${words[@]}"; do
         if [[ $w =~ $argre ]]; then
-          edited=1
+          dropped=1
           continue
         fi
         new+="${new:+ }$w"
       done
-      l=$new
+      if ((dropped)); then
+        read -r -a words <<<"$new"
+        l=$(_pam_format "${words[@]}")
+        edited=1
+      fi
     fi
     out+=("$l")
   done
   if ((edited)); then
-    replace_content "$target" "$(lines_to_text "${out[@]}")"$'\n'
+    write_lines "$target" "${out[@]}"
     changed
     cis_detail "removed /$argre/ from $type $module in $target"
   fi
+}
+
+# pam_present FILE TYPE CONTROL MODULE ARGS POSITION ANCHOR_REGEX: like pam_line, but an
+# existing TYPE/MODULE line is left as it is (only a missing one is added).
+pam_present() {
+  local target file re l
+  target=$(_pam_target "$1")
+  file=$R$target
+  [[ -f $file ]] || cis_fail "$1 not found"
+  local emod
+  _re_escape_to emod "$4"
+  re="^[[:space:]]*-?$2[[:space:]]+(\[[^]]*\]|[^[:space:]]+)[[:space:]]+([^[:space:]]*/)?${emod}([[:space:]]|$)"
+  while IFS= read -r l || [[ -n $l ]]; do
+    [[ $l =~ ^[[:space:]]*# ]] && continue
+    [[ $l =~ $re ]] && return 0
+  done <"$file"
+  pam_line "$@"
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -1023,7 +1114,7 @@ _kernel_args() { # add|remove ARG
       edited=1
     fi
     if ((edited)); then
-      replace_content "$grub" "$(lines_to_text "${out[@]}")"$'\n'
+      write_lines "$grub" "${out[@]}"
       changed
       cis_detail "$mode $arg in GRUB_CMDLINE_LINUX ($grub)"
     fi
@@ -1181,23 +1272,17 @@ fstab_option() {
   done
   ((found)) || cis_fail "$mp has no entry in /etc/fstab"
   if ((edited)); then
-    replace_content /etc/fstab "$(lines_to_text "${out[@]}")"$'\n'
+    write_lines /etc/fstab "${out[@]}"
     changed
     cis_detail "mount options $* on $mp"
   fi
 }
 
-is_mounted() { # MOUNTPOINT (on the target)
-  local dev mp _rest
-  [[ -r $R/proc/self/mounts ]] || return 1
-  while read -r dev mp _rest; do
-    [[ $mp == "$R$1" || (-z $R && $mp == "$1") ]] && return 0
-  done <"$R/proc/self/mounts"
-  return 1
-}
-
-# The second EBS volume of the build (launch_block_device_mappings /dev/xvdb), partitioned into
-# the separate file systems CIS asks for. /var is the last partition so that it can be grown.
+# The second EBS volume of the build (launch_block_device_mappings /dev/xvdb, 64 GiB), partitioned
+# into the separate file systems CIS asks for (GPT, XFS, mounted by label). /var is the last
+# partition and takes the rest of the volume (container images live there); cis-grow-var grows
+# it at boot when a launch template gives the volume more space. Sizes can be overridden with
+# CIS_VARTMP_MIB, CIS_VARLOG_MIB, CIS_AUDIT_MIB and CIS_HOME_MIB.
 CIS_DATA_DEVICE=${CIS_DATA_DEVICE:-/dev/xvdb}
 # label:mount point:size in MiB (0 = the rest of the disk), in mount order
 CIS_DATA_LAYOUT=(
@@ -1207,6 +1292,8 @@ CIS_DATA_LAYOUT=(
   "cis-audit:/var/log/audit:${CIS_AUDIT_MIB:-6144}"
   "cis-home:/home:${CIS_HOME_MIB:-2048}"
 )
+
+CIS_GPT_LINUX=0FC63DAF-8483-4772-8E79-3D69D8477DE4
 
 # data_volume MOUNTPOINT: MOUNTPOINT is a separate file system on the data volume (the first
 # call partitions the volume, creates every file system, copies the current content of /var
@@ -1240,10 +1327,11 @@ _data_volume_setup() {
   local order=()
   for entry in "${CIS_DATA_LAYOUT[@]:1}" "${CIS_DATA_LAYOUT[0]}"; do
     IFS=: read -r label mp size <<<"$entry"
+    # type: the GPT "Linux filesystem" GUID (older sfdisk versions know no type aliases)
     if ((size > 0)); then
-      script+="size=${size}MiB, type=linux, name=$label"$'\n'
+      script+="size=${size}MiB, type=$CIS_GPT_LINUX, name=$label"$'\n'
     else
-      script+="type=linux, name=$label"$'\n'
+      script+="type=$CIS_GPT_LINUX, name=$label"$'\n'
     fi
     order+=("$label")
   done
@@ -1409,7 +1497,7 @@ set_db_field() {
     out+=("$l")
   done
   if ((edited)); then
-    replace_content "$file" "$(lines_to_text "${out[@]}")"$'\n'
+    write_lines "$file" "${out[@]}"
     changed
     cis_detail "set field $field to '$value' in $file for: $*"
   fi
@@ -1451,10 +1539,1023 @@ verify_unique() {
 }
 
 # ---------------------------------------------------------------------------------------------
-# End of the run
+# Building blocks shared by both platforms
 # ---------------------------------------------------------------------------------------------
 
-cis_pending() { : >"$CIS_STATE/pending-$1"; } # remember an action for cis_finalize
+CIS_BANNER="Authorized users only. All activity may be monitored and reported."
+
+# banner_file PATH: a static banner, without OS or kernel details (no \m \r \s \v escapes).
+# A symbolic link (update-motd) is replaced by a regular file.
+banner_file() {
+  if [[ -L $R$1 ]]; then
+    rm -f -- "$R$1" || cis_fail "cannot remove the link $1"
+    changed
+    cis_detail "replaced the symbolic link $1 by a static banner"
+  fi
+  write_file "$1" 0644 root root <<<"$CIS_BANNER"
+}
+
+# /tmp on tmpfs (fstab); the entry takes effect at the next boot. Not mounted during the build,
+# which runs its scripts from /tmp.
+tmp_tmpfs() {
+  fstab_entry /tmp tmpfs tmpfs defaults,mode=1777
+  if [[ $(unit_state tmp.mount) == masked ]]; then
+    _systemctl unmask tmp.mount >&2 || cis_fail "cannot unmask tmp.mount"
+    changed
+    cis_detail "unmasked tmp.mount"
+  fi
+}
+
+shm_tmpfs() { fstab_entry /dev/shm tmpfs tmpfs defaults; }
+
+# gpgcheck=1 in the package manager's main configuration and every repository.
+gpgcheck_on() { # MAIN_CONF
+  ini_set "$1" main gpgcheck 1
+  local f
+  for f in "$R"/etc/yum.repos.d/*.repo; do
+    [[ -f $f ]] || continue
+    _replace_re "${f#"$R"}" '^[[:space:]]*gpgcheck[[:space:]]*=[[:space:]]*0[[:space:]]*$' 'gpgcheck=1'
+  done
+}
+
+# _replace_re FILE REGEX LINE: replace every line matching REGEX by LINE.
+_replace_re() {
+  local file=$R$1 l out=() edited=0
+  local lines=()
+  mapfile -t lines <"$file"
+  for l in "${lines[@]}"; do
+    if [[ $l =~ $2 ]]; then
+      l=$3
+      edited=1
+    fi
+    out+=("$l")
+  done
+  if ((edited)); then
+    write_lines "$1" "${out[@]}"
+    changed
+    cis_detail "replaced lines matching /$2/ in $1 by '$3'"
+  fi
+}
+
+# managed_block FILE NAME < CONTENT: a block "# BEGIN cis NAME" ... "# END cis NAME" holding
+# CONTENT exactly; appended when missing.
+managed_block() {
+  local file=$R$1 begin="# BEGIN cis $2" end="# END cis $2" want l in=0 found=0 out=() body=()
+  local content
+  IFS= read -r -d '' content || true
+  mapfile -t body <<<"${content%$'\n'}"
+  [[ -f $file ]] || cis_fail "$1 not found"
+  local lines=() cur=()
+  mapfile -t lines <"$file"
+  for l in "${lines[@]}"; do
+    if [[ $l == "$begin" ]]; then
+      in=1
+      found=1
+      continue
+    fi
+    if ((in)); then
+      if [[ $l == "$end" ]]; then in=0; else cur+=("$l"); fi
+      continue
+    fi
+    out+=("$l")
+  done
+  want=$(lines_to_text "${body[@]}")
+  if ((found)) && [[ $(lines_to_text "${cur[@]}") == "$want" ]]; then return 0; fi
+  out+=("$begin" "${body[@]}" "$end")
+  write_lines "$1" "${out[@]}"
+  changed
+  cis_detail "wrote the '$2' block of $1"
+}
+
+# AIDE checks the file system every day (systemd timer: no cron needed).
+aide_timer() {
+  write_file /etc/systemd/system/aidecheck.service 0644 <<'EOF'
+[Unit]
+Description=Check file integrity with AIDE (CIS)
+ConditionPathExists=/var/lib/aide/aide.db.gz
+
+[Service]
+Type=oneshot
+ExecStart=/usr/sbin/aide --check
+EOF
+  write_file /etc/systemd/system/aidecheck.timer 0644 <<'EOF'
+[Unit]
+Description=Daily AIDE file integrity check (CIS)
+
+[Timer]
+OnCalendar=*-*-* 05:00:00
+RandomizedDelaySec=30min
+Persistent=true
+
+[Install]
+WantedBy=timers.target
+EOF
+  svc_enable aidecheck.timer
+}
+
+aide_audit_tools() {
+  [[ -f $R/etc/aide.conf ]] || cis_fail "/etc/aide.conf not found (AIDE is installed by the AIDE recommendation)"
+  local t rules=""
+  for t in auditctl auditd ausearch aureport autrace augenrules; do
+    rules+="/sbin/$t p+i+n+u+g+s+b+acl+xattrs+sha512"$'\n'
+  done
+  managed_block /etc/aide.conf audit-tools <<<"${rules%$'\n'}"
+}
+
+# Time synchronisation with chrony: sources and options in a drop-in (/etc/chrony.d), the
+# daemon running as the chrony user. chrony.conf itself is not rewritten; at most an include
+# of /etc/chrony.d is appended when it has none.
+chrony_dropin() {
+  local conf=/etc/chrony.conf dropin=/etc/chrony.d/cis-time-sync.conf l has_include=0 has_source=0 f
+  [[ -f $R$conf ]] || cis_fail "$conf not found (chrony is installed by the time synchronisation recommendation)"
+  while IFS= read -r l || [[ -n $l ]]; do
+    [[ $l =~ ^[[:space:]]*(include|confdir)[[:space:]]+/etc/chrony\.d ]] && has_include=1
+    [[ $l =~ ^[[:space:]]*(server|pool)[[:space:]]+(169\.254\.169\.123|fd00:ec2::123) ]] && has_source=1
+  done <"$R$conf"
+  for f in "$R"/etc/chrony.d/*.conf "$R"/etc/chrony.d/*.sources; do
+    [[ -f $f && ${f#"$R"} != "$dropin" ]] || continue
+    while IFS= read -r l || [[ -n $l ]]; do
+      [[ $l =~ ^[[:space:]]*(server|pool)[[:space:]]+(169\.254\.169\.123|fd00:ec2::123) ]] && has_source=1
+    done <"$f"
+  done
+  if ((!has_include)); then
+    printf '\n# CIS hardening: time sources and options in drop-ins\ninclude /etc/chrony.d/*.conf\n' >>"$R$conf" ||
+      cis_fail "cannot append to $conf"
+    changed
+    cis_detail "added 'include /etc/chrony.d/*.conf' to $conf"
+  fi
+  if ((has_source)); then
+    write_file "$dropin" 0644 <<'EOF'
+# CIS: time synchronisation. The Amazon Time Sync Service is already configured elsewhere.
+EOF
+  else
+    write_file "$dropin" 0644 <<'EOF'
+# CIS: time synchronisation with the Amazon Time Sync Service (link-local, in every region).
+server 169.254.169.123 prefer iburst minpoll 4 maxpoll 4
+EOF
+  fi
+  # chronyd runs as the chrony user (-u chrony in OPTIONS)
+  local sys=/etc/sysconfig/chronyd opts
+  if ! opts=$(conf_get "$sys" OPTIONS); then opts='""'; fi
+  opts=${opts#\"}
+  opts=${opts%\"}
+  if [[ " $opts " != *" -u chrony "* ]]; then
+    opts="${opts:+$opts }-u chrony"
+    conf_set "$sys" OPTIONS "OPTIONS=\"$opts\""
+  fi
+}
+
+# The CIS nftables ruleset for Amazon Linux 2023: one table of our own next to the tables of
+# kube-proxy / iptables-nft. Policy accept everywhere: a default-deny would block the kubelet
+# (10250), the VPC CNI, kube-proxy and EKS Pod Identity (169.254.170.23:80/2703); that
+# recommendation (3.4.2.7) is an approved exception. What CIS asks beyond it is here: a table,
+# base chains on the input/forward/output hooks, loopback traffic accepted and spoofed
+# loopback traffic dropped. Stopping or reloading nftables.service only ever touches this table.
+CIS_NFT_FILE=/etc/nftables/cis-eks.nft
+nft_ruleset() {
+  write_file "$CIS_NFT_FILE" 0600 <<'EOF'
+#!/usr/sbin/nft -f
+# CIS host firewall for EKS worker nodes (managed by cis-harden.sh).
+# Only this table is (re)loaded: the rules of kube-proxy and the VPC CNI are never flushed.
+table inet cis_eks_filter
+delete table inet cis_eks_filter
+table inet cis_eks_filter {
+  chain input {
+    type filter hook input priority filter; policy accept;
+    iif "lo" accept
+    ip saddr 127.0.0.0/8 counter drop
+    ip6 saddr ::1 counter drop
+    ct state established,related accept
+  }
+  chain forward {
+    type filter hook forward priority filter; policy accept;
+  }
+  chain output {
+    type filter hook output priority filter; policy accept;
+    oif "lo" accept
+    ct state new,established,related accept
+  }
+}
+EOF
+  local main=/etc/sysconfig/nftables.conf
+  # (re)loading the main file must not flush the rules of kube-proxy and the VPC CNI
+  comment_out "$main" '^[[:space:]]*flush[[:space:]]+ruleset' "cis:"
+  if [[ ! -f $R$main ]]; then
+    write_file "$main" 0600 <<<"include \"$CIS_NFT_FILE\""
+  else
+    local l has=0
+    while IFS= read -r l || [[ -n $l ]]; do
+      [[ $l == "include \"$CIS_NFT_FILE\"" ]] && has=1
+    done <"$R$main"
+    if ((!has)); then
+      printf 'include "%s"\n' "$CIS_NFT_FILE" >>"$R$main" || cis_fail "cannot append to $main"
+      changed
+      cis_detail "included $CIS_NFT_FILE in $main"
+    fi
+  fi
+  unit_dropin nftables.service 50-cis-eks <<EOF
+# Never flush the whole ruleset: kube-proxy and the VPC CNI keep their rules in nftables too.
+[Service]
+ExecReload=
+ExecReload=/usr/sbin/nft -f $main
+ExecStop=
+ExecStop=/usr/sbin/nft delete table inet cis_eks_filter
+EOF
+}
+
+# The CIS iptables/ip6tables configuration for Amazon Linux 2 (iptables-services).
+# IPv4: policy ACCEPT (kube-proxy and the VPC CNI own the IPv4 rules; the default-deny and
+# per-port recommendations are approved exceptions) plus the loopback rules.
+# IPv6: default deny, with explicit allow rules for what an EKS node needs: loopback, replies,
+# ICMPv6 (neighbour discovery), DHCPv6, the kubelet (10250), EKS Pod Identity
+# (fd00:ec2::23, ports 80 and 2703), traffic from and to pods (VPC CNI host-side interfaces
+# eni*/vlan*) and all outbound traffic.
+iptables_rules() {
+  write_file /etc/sysconfig/iptables 0600 <<'EOF'
+# CIS iptables rules for EKS worker nodes (managed by cis-harden.sh). The policies stay ACCEPT:
+# kube-proxy and the VPC CNI add their own chains when the node starts.
+*filter
+:INPUT ACCEPT [0:0]
+:FORWARD ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+-A INPUT -i lo -j ACCEPT
+-A INPUT -s 127.0.0.0/8 -j DROP
+-A INPUT -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT
+-A OUTPUT -o lo -j ACCEPT
+-A OUTPUT -m conntrack --ctstate NEW,ESTABLISHED,RELATED -j ACCEPT
+COMMIT
+EOF
+  write_file /etc/sysconfig/ip6tables 0600 <<'EOF'
+# CIS ip6tables rules for EKS worker nodes (managed by cis-harden.sh): default deny, with the
+# traffic an EKS node needs allowed explicitly.
+*filter
+:INPUT DROP [0:0]
+:FORWARD DROP [0:0]
+:OUTPUT DROP [0:0]
+-A INPUT -i lo -j ACCEPT
+-A INPUT -s ::1 -j DROP
+-A INPUT -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT
+-A INPUT -p ipv6-icmp -j ACCEPT
+-A INPUT -p udp --dport 546 -j ACCEPT
+-A INPUT -p tcp --dport 10250 -j ACCEPT
+-A INPUT -d fd00:ec2::23/128 -p tcp -m multiport --dports 80,2703 -j ACCEPT
+-A INPUT -i eni+ -j ACCEPT
+-A INPUT -i vlan+ -j ACCEPT
+-A FORWARD -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT
+-A FORWARD -i eni+ -j ACCEPT
+-A FORWARD -o eni+ -j ACCEPT
+-A FORWARD -i vlan+ -j ACCEPT
+-A FORWARD -o vlan+ -j ACCEPT
+-A OUTPUT -o lo -j ACCEPT
+-A OUTPUT -m conntrack --ctstate NEW,ESTABLISHED,RELATED -j ACCEPT
+COMMIT
+EOF
+  local u
+  for u in iptables ip6tables; do
+    unit_dropin "$u.service" 50-cis-eks <<EOF
+# Stopping or reloading must not flush the rules that kube-proxy and the VPC CNI program.
+[Service]
+ExecReload=
+ExecStop=
+EOF
+  done
+}
+
+# sudo_default SETTING: "Defaults SETTING" in /etc/sudoers.d/50-cis-hardening; for key=value
+# settings, other files' values of the same key are commented out. Every change is checked
+# with `visudo -c` and rolled back when sudo would reject it (a broken sudoers file would stop
+# every later build step).
+CIS_SUDOERS=/etc/sudoers.d/50-cis-hardening
+sudo_default() {
+  local setting=$1 key=${1%%=*} before had=0
+  [[ -f $R$CIS_SUDOERS ]] && had=1
+  read_file before "$R$CIS_SUDOERS"
+  if ((!had)); then
+    write_file "$CIS_SUDOERS" 0440 root root <<<"# CIS hardening (managed by cis-harden.sh)"
+  fi
+  conf_set "$CIS_SUDOERS" "Defaults $key" "Defaults $setting"
+  set_mode "$CIS_SUDOERS" 0440 root root
+  if [[ $setting == *=* ]]; then
+    local f
+    for f in "$R/etc/sudoers" "$R"/etc/sudoers.d/*; do
+      [[ -f $f && ${f#"$R"} != "$CIS_SUDOERS" ]] || continue
+      _sudo_comment "${f#"$R"}" "^[[:space:]]*Defaults([:@>!][^[:space:]]*)?[[:space:]].*${key}[[:space:]]*="
+    done
+  fi
+  if ((CIS_LIVE)) && have visudo; then
+    if ! visudo -c -q -f "$R$CIS_SUDOERS" >&2; then
+      if ((had)); then replace_content "$CIS_SUDOERS" "$before"; else rm -f -- "$R$CIS_SUDOERS"; fi
+      cis_fail "visudo rejects the sudoers change; rolled back"
+    fi
+  fi
+}
+
+_sudo_comment() { # FILE(target) REGEX
+  local f=$R$1 before
+  [[ -f $f ]] || return 0
+  _file_has_active "$f" "$2" || return 0
+  read_file before "$f"
+  comment_out "$1" "$2" "cis:"
+  if ((CIS_LIVE)) && have visudo && ! visudo -c -q -f "$f" >&2; then
+    replace_content "$1" "$before"
+    cis_fail "visudo rejects the change of $1; rolled back"
+  fi
+}
+
+# A group (system GID) exists, with no members.
+empty_group() { # NAME
+  local name=$1 gid l
+  if gid=$(name_to_id group "$name"); then
+    set_db_field /etc/group 4 "" "$name"
+    if [[ -f $R/etc/gshadow ]]; then set_db_field /etc/gshadow 4 "" "$name"; fi
+    return 0
+  fi
+  declare -A used=()
+  while IFS= read -r l || [[ -n $l ]]; do
+    _split_colon "$l"
+    used[${_F[2]:-x}]=1
+  done <"$R/etc/group"
+  for ((gid = 999; gid > 100; gid--)); do
+    [[ -z ${used[$gid]:-} ]] && break
+  done
+  printf '%s:x:%s:\n' "$name" "$gid" >>"$R/etc/group" || cis_fail "cannot add group $name"
+  if [[ -f $R/etc/gshadow ]]; then
+    printf '%s:!::\n' "$name" >>"$R/etc/gshadow" || cis_fail "cannot add group $name to gshadow"
+  fi
+  changed
+  cis_detail "created the empty group $name (gid $gid)"
+}
+
+# su only for members of an empty group (root is let through by pam_rootok before it).
+su_restrict() {
+  empty_group sugroup
+  pam_line /etc/pam.d/su auth required pam_wheel.so "use_uid group=sugroup" after 'pam_rootok\.so'
+}
+
+# login.defs KEY VALUE
+login_defs() { conf_set /etc/login.defs "$1" "$1 $2"; }
+
+_shadow_field() { # USER FIELD
+  local l
+  while IFS= read -r l || [[ -n $l ]]; do
+    if [[ ${l%%:*} == "$1" ]]; then
+      _split_colon "$l"
+      printf '%s' "${_F[$2 - 1]:-}"
+      return 0
+    fi
+  done <"$R/etc/shadow"
+}
+
+_passwd_field() { # USER FIELD
+  local l
+  while IFS= read -r l || [[ -n $l ]]; do
+    if [[ ${l%%:*} == "$1" ]]; then
+      _split_colon "$l"
+      printf '%s' "${_F[$2 - 1]:-}"
+      return 0
+    fi
+  done <"$R/etc/passwd"
+}
+
+# Password ageing of the users that have a password: shadow FIELD compared (le|ge) with VALUE;
+# offending or empty fields are set to VALUE.
+shadow_age() { # FIELD le|ge VALUE
+  local field=$1 op=$2 value=$3 names=() u v
+  while IFS= read -r u; do
+    [[ -n $u ]] || continue
+    v=$(_shadow_field "$u" "$field")
+    if [[ ! $v =~ ^-?[0-9]+$ ]]; then
+      names+=("$u")
+    elif [[ $op == le ]] && ((v > value || v < 0)); then
+      names+=("$u")
+    elif [[ $op == ge ]] && ((v < value)); then
+      names+=("$u")
+    fi
+  done < <(users_with_password)
+  ((${#names[@]})) || return 0
+  set_db_field /etc/shadow "$field" "$value" "${names[@]}"
+}
+
+# No user's last password change lies in the future (set to today when it does).
+shadow_no_future_change() {
+  local today names=() u v
+  printf -v today '%(%s)T' -1
+  today=$((today / 86400))
+  while IFS= read -r u; do
+    [[ -n $u ]] || continue
+    v=$(_shadow_field "$u" 3)
+    if [[ $v =~ ^[0-9]+$ ]] && ((v > today)); then names+=("$u"); fi
+  done < <(users_with_password)
+  ((${#names[@]})) || return 0
+  set_db_field /etc/shadow 3 "$today" "${names[@]}"
+}
+
+# System accounts (UID < UID_MIN, except root, sync, shutdown, halt) have no login shell and a
+# locked password.
+system_accounts() {
+  local min name pw uid shell nologin=/sbin/nologin shells=() locks=() e
+  min=$(uid_min)
+  [[ -e $R$nologin ]] || nologin=/usr/sbin/nologin
+  while IFS=: read -r name _ uid _ _ _ shell || [[ -n $name ]]; do
+    [[ $uid =~ ^[0-9]+$ ]] || continue
+    ((uid < min)) || continue
+    case $name in root | sync | shutdown | halt) continue ;; esac
+    case $shell in */nologin | */false) ;; *) shells+=("$name") ;; esac
+  done <"$R/etc/passwd"
+  for name in "${shells[@]}"; do set_db_field /etc/passwd 7 "$nologin" "$name"; done
+  while IFS=: read -r name _ uid _ || [[ -n $name ]]; do
+    [[ $uid =~ ^[0-9]+$ ]] || continue
+    ((uid < min)) || continue
+    [[ $name == root ]] && continue
+    pw=$(_shadow_field "$name" 2)
+    [[ -z $pw || $pw == \!* || $pw == \** ]] && continue
+    locks+=("$name:$pw")
+  done <"$R/etc/passwd"
+  for e in "${locks[@]}"; do set_db_field /etc/shadow 2 "!${e#*:}" "${e%%:*}"; done
+}
+
+# Accounts with an empty password field are locked.
+no_empty_passwords() {
+  local name pw names=()
+  while IFS=: read -r name pw _ || [[ -n $name ]]; do
+    [[ -n $name && -z $pw ]] && names+=("$name")
+  done <"$R/etc/shadow"
+  ((${#names[@]})) || return 0
+  set_db_field /etc/shadow 2 '!' "${names[@]}"
+}
+
+# Every account uses a shadowed password ("x" in /etc/passwd).
+shadowed_passwords() {
+  local name pw bad=()
+  while IFS=: read -r name pw _ || [[ -n $name ]]; do
+    [[ -n $name && $pw != x ]] && bad+=("$name")
+  done <"$R/etc/passwd"
+  ((${#bad[@]})) || return 0
+  if ((!CIS_LIVE)) || [[ -n $R ]]; then
+    cis_fail "accounts without a shadowed password: ${bad[*]} (run pwconv)"
+  fi
+  pwconv || cis_fail "pwconv failed"
+  changed
+  cis_detail "pwconv: shadowed the passwords of ${bad[*]}"
+}
+
+# Checks of the account databases that only an administrator can resolve: they fail the build.
+verify_groups_exist() {
+  local name gid gids=" " l absent=""
+  while IFS= read -r l || [[ -n $l ]]; do
+    _split_colon "$l"
+    gids+="${_F[2]:-} "
+  done <"$R/etc/group"
+  while IFS=: read -r name _ _ gid _ || [[ -n $name ]]; do
+    [[ -n $name && $gids != *" $gid "* ]] && absent+=" $name(gid $gid)"
+  done <"$R/etc/passwd"
+  [[ -z $absent ]] || cis_fail "users whose group does not exist:$absent"
+}
+
+verify_only_root_uid0() {
+  local name uid others=""
+  while IFS=: read -r name _ uid _ || [[ -n $name ]]; do
+    [[ $uid == 0 && $name != root ]] && others+=" $name"
+  done <"$R/etc/passwd"
+  [[ -z $others ]] || cis_fail "accounts other than root with UID 0:$others"
+}
+
+# The shadow group has no members and is no user's primary group.
+shadow_group_empty() {
+  local gid name g users=""
+  gid=$(name_to_id group shadow) || return 0
+  set_db_field /etc/group 4 "" shadow
+  while IFS=: read -r name _ _ g _ || [[ -n $name ]]; do
+    [[ $g == "$gid" ]] && users+=" $name"
+  done <"$R/etc/passwd"
+  [[ -z $users ]] || cis_fail "users with shadow as primary group:$users"
+}
+
+# The directories of root's PATH: root owned, not group/world writable; the directories that
+# root's shell start files add ($HOME/bin, $HOME/.local/bin) exist (0700), so that PATH has no
+# entry that is not a directory.
+root_path() {
+  local d f l
+  for d in /usr/local/sbin /usr/local/bin /usr/sbin /usr/bin /sbin /bin; do
+    [[ -d $R$d && ! -L $R$d ]] || continue
+    limit_mode "$d" 0755 root -
+  done
+  for f in /root/.bashrc /root/.bash_profile /root/.profile; do
+    [[ -f $R$f ]] || continue
+    while IFS= read -r l || [[ -n $l ]]; do
+      [[ $l =~ ^[[:space:]]*# ]] && continue
+      # shellcheck disable=SC2016  # the literal text "$HOME/bin" in root's start files
+      if [[ $l == *'$HOME/.local/bin'* ]]; then ensure_dir /root/.local/bin 0700 root root; fi
+      # shellcheck disable=SC2016
+      if [[ $l == *'$HOME/bin'* ]]; then ensure_dir /root/bin 0700 root root; fi
+    done <"$R$f"
+  done
+}
+
+# Home directories of interactive users: exist, owned by the user, mode 0750 or stricter.
+home_dirs() {
+  local name uid home gid
+  while IFS=: read -r name uid home; do
+    [[ -n $name ]] || continue
+    gid=$(_passwd_field "$name" 4)
+    if [[ ! -d $R$home ]]; then
+      mkdir -p "$R$home" || cis_fail "cannot create $home"
+      chmod 0750 "$R$home"
+      chown "$uid:$gid" "$R$home" || cis_fail "cannot chown $home"
+      changed
+      cis_detail "created $home for $name"
+    fi
+    limit_mode "$home" 0750 "$name" -
+  done < <(interactive_users)
+}
+
+# Dot files of interactive users: the named ones (forward, rhosts, netrc) are removed; .netrc
+# and .bash_history are 0600, the other dot files not group or world writable.
+dot_files() { # NAME... (without the dot) to remove
+  local remove=" $* " name uid home f base
+  while IFS=: read -r name uid home; do
+    [[ -n $name && -d $R$home ]] || continue
+    for f in "$R$home"/.[!.]*; do
+      [[ -e $f && ! -L $f ]] || continue
+      base=${f##*/}
+      case $base in
+      .forward | .rhosts | .netrc)
+        if [[ $remove == *" ${base#.} "* ]]; then
+          remove_file "${f#"$R"}"
+        else
+          limit_mode "${f#"$R"}" 0600 "$name" -
+        fi
+        ;;
+      .bash_history) limit_mode "${f#"$R"}" 0600 "$name" - ;;
+      *) if [[ -f $f ]]; then limit_mode "${f#"$R"}" 0755 "$name" -; fi ;;
+      esac
+    done
+  done < <(interactive_users)
+}
+
+# TMOUT for interactive shells.
+shell_timeout() {
+  write_file /etc/profile.d/50-cis-tmout.sh 0644 <<'EOF'
+# CIS: log out interactive shells after 15 minutes without input.
+TMOUT=900
+readonly TMOUT
+export TMOUT
+EOF
+}
+
+# Default umask 027: login.defs, a profile.d script, and no less restrictive umask in
+# /etc/profile and /etc/bashrc.
+default_umask() {
+  login_defs UMASK 027
+  write_file /etc/profile.d/50-cis-umask.sh 0644 <<'EOF'
+# CIS: files created by users are not readable by others.
+umask 027
+EOF
+  local f l out=() edited v
+  for f in /etc/profile /etc/bashrc /etc/bash.bashrc; do
+    [[ -f $R$f ]] || continue
+    out=()
+    edited=0
+    local lines=()
+    mapfile -t lines <"$R$f"
+    for l in "${lines[@]}"; do
+      if [[ $l =~ ^([[:space:]]*umask[[:space:]]+)([0-7]{3,4})([[:space:]]*(#.*)?)$ ]]; then
+        v=$((8#${BASH_REMATCH[2]}))
+        if (((v & 8#027) != 8#027)); then
+          l="${BASH_REMATCH[1]}027${BASH_REMATCH[3]}"
+          edited=1
+        fi
+      fi
+      out+=("$l")
+    done
+    if ((edited)); then
+      write_lines "$f" "${out[@]}"
+      changed
+      cis_detail "umask 027 in $f"
+    fi
+  done
+}
+
+# World-writable files lose o+w, world-writable directories get the sticky bit. The container
+# paths are not searched: containerd and the kubelet need them (approved exception).
+world_writable_files() {
+  local p
+  while IFS= read -r p; do
+    [[ -n $p ]] || continue
+    chmod o-w -- "$R$p" || cis_fail "cannot chmod o-w $p"
+    changed
+    cis_detail "chmod o-w $p"
+  done < <(search -type f -perm -0002)
+}
+
+sticky_world_writable_dirs() {
+  local p
+  while IFS= read -r p; do
+    [[ -n $p ]] || continue
+    chmod a+t -- "$R$p" || cis_fail "cannot chmod +t $p"
+    changed
+    cis_detail "chmod +t $p"
+  done < <(search -type d -perm -0002 ! -perm -1000)
+}
+
+# Files whose owner / group is not in the target's passwd / group databases get root; the
+# container paths are not searched (approved exception).
+_known_ids_expr() { # passwd|group -> find expression "! -uid N ! -uid M ..."
+  local l flag=-uid
+  [[ $1 == group ]] && flag=-gid
+  while IFS= read -r l || [[ -n $l ]]; do
+    [[ -n $l ]] || continue
+    _split_colon "$l"
+    printf '! %s %s ' "$flag" "${_F[2]}"
+  done <"$R/etc/$1"
+}
+
+unowned_files() {
+  local p expr=()
+  read -r -a expr <<<"$(_known_ids_expr passwd)"
+  while IFS= read -r p; do
+    [[ -n $p ]] || continue
+    chown -h 0 -- "$R$p" || cis_fail "cannot chown $p"
+    changed
+    cis_detail "chown root $p (its owner did not exist)"
+  done < <(search "${expr[@]}")
+}
+
+ungrouped_files() {
+  local p expr=()
+  read -r -a expr <<<"$(_known_ids_expr group)"
+  while IFS= read -r p; do
+    [[ -n $p ]] || continue
+    chgrp -h 0 -- "$R$p" || cis_fail "cannot chgrp $p"
+    changed
+    cis_detail "chgrp root $p (its group did not exist)"
+  done < <(search "${expr[@]}")
+}
+
+# Log files under /var/log: no more permissive than CIS allows for their kind (the login
+# records 0664, everything else 0640). Pod logs (containerd writes them 0640) are skipped.
+log_file_permissions() {
+  local mode p base max new
+  [[ -d $R/var/log ]] || return 0
+  while read -r mode p; do
+    base=${p##*/}
+    case $base in
+    lastlog | lastlog.* | wtmp | wtmp.* | wtmp-* | btmp | btmp.* | btmp-*) max=0664 ;;
+    *) max=0640 ;;
+    esac
+    new=$((8#$mode & 8#$max))
+    if ((new != 8#$mode)); then
+      chmod "$(printf '%o' "$new")" -- "$p" || cis_fail "cannot chmod ${p#"$R"}"
+      changed
+      cis_detail "chmod $(printf '%o' "$new") ${p#"$R"} (was $mode)"
+    fi
+  done < <(find "$R/var/log" \( -path "$R/var/log/pods" -o -path "$R/var/log/containers" \) -prune -o \
+    -type f -printf '%m %p\n' 2>/dev/null)
+}
+
+# The audit log directory, from auditd.conf (log_file), default /var/log/audit.
+audit_log_dir() {
+  local f
+  f=$(conf_get /etc/audit/auditd.conf log_file) || f=/var/log/audit/audit.log
+  printf '%s' "${f%/*}"
+}
+
+# The files of the audit log directory: limit_mode MAX OWNER GROUPS for each.
+audit_log_files() { # MAX OWNER GROUPS
+  local dir f
+  dir=$(audit_log_dir)
+  [[ -d $R$dir ]] || return 0
+  for f in "$R$dir"/*; do
+    [[ -f $f ]] || continue
+    limit_mode "${f#"$R"}" "$1" "$2" "$3"
+  done
+}
+
+# Audit configuration files (/etc/audit/**/*.conf, *.rules): limit_mode MAX OWNER GROUPS.
+audit_config_files() {
+  local p
+  [[ -d $R/etc/audit ]] || return 0
+  while IFS= read -r p; do
+    limit_mode "${p#"$R"}" "$1" "$2" "$3"
+  done < <(find "$R/etc/audit" -type f \( -name '*.conf' -o -name '*.rules' \))
+}
+
+CIS_AUDIT_TOOLS=(/sbin/auditctl /sbin/aureport /sbin/ausearch /sbin/autrace /sbin/auditd /sbin/augenrules)
+audit_tools() { # MAX OWNER GROUPS
+  local t
+  for t in "${CIS_AUDIT_TOOLS[@]}"; do limit_mode "$t" "$1" "$2" "$3"; done
+}
+
+# Setuid/setgid programs on the local file systems, one audit rule each.
+privileged_rules() { # AUID_UNSET (unset | 4294967295)
+  local min p
+  min=$(uid_min)
+  while IFS= read -r p; do
+    [[ -n $p ]] || continue
+    printf -- '-a always,exit -F path=%s -F perm=x -F auid>=%s -F auid!=%s -k privileged\n' "$p" "$min" "$1"
+  done < <(search -type f \( -perm -4000 -o -perm -2000 \) | sort -u)
+}
+
+# SELinux: SELINUX= in /etc/selinux/config at least MODE (permissive < enforcing). Leaving
+# "disabled" needs labels on every file: they are set now (setfiles), not by an autorelabel at
+# the first boot of every node. The running mode is not changed during the build.
+selinux_mode_at_least() { # permissive|enforcing
+  local want=$1 cur
+  cur=$(conf_get /etc/selinux/config SELINUX) || cur=disabled
+  case $want:$cur in
+  permissive:enforcing | permissive:permissive | enforcing:enforcing) return 0 ;;
+  esac
+  if [[ $cur == disabled ]]; then selinux_relabel; fi
+  conf_set /etc/selinux/config SELINUX "SELINUX=$want"
+}
+
+selinux_relabel() {
+  local fc=/etc/selinux/targeted/contexts/files/file_contexts mounts=() mp
+  if ((!CIS_LIVE)) || ! have setfiles; then
+    cis_fail "SELinux is disabled: the file systems need labels (setfiles) before it can be enabled"
+  fi
+  while IFS= read -r mp; do mounts+=("$R$mp"); done < <(local_mounts)
+  setfiles -F -e "$R/proc" -e "$R/sys" -e "$R/dev" -e "$R/run" "$R$fc" "${mounts[@]}" >&2 ||
+    cis_fail "setfiles could not label the file systems"
+  changed
+  cis_detail "labelled the file systems for SELinux (${mounts[*]})"
+}
+
+# The system-wide crypto policy is not LEGACY.
+crypto_policy_not_legacy() {
+  local cur=""
+  if [[ ! -f $R/etc/crypto-policies/config ]]; then
+    cis_warn "no /etc/crypto-policies/config: the default policy applies"
+    return 0
+  fi
+  read_file cur "$R/etc/crypto-policies/config"
+  cur=${cur%%$'\n'*}
+  [[ $cur == LEGACY* ]] || return 0
+  if ((CIS_LIVE)) && [[ -z $R ]] && have update-crypto-policies; then
+    update-crypto-policies --set DEFAULT >&2 || cis_fail "update-crypto-policies failed"
+    changed
+    cis_detail "crypto policy LEGACY -> DEFAULT"
+  else
+    cis_fail "the crypto policy is $cur; run update-crypto-policies --set DEFAULT"
+  fi
+}
+
+# A mail transfer agent, if there is one, listens on the loopback interface only.
+mta_local_only() {
+  if pkg_installed postfix || [[ -f $R/etc/postfix/main.cf ]]; then
+    conf_set /etc/postfix/main.cf inet_interfaces "inet_interfaces = loopback-only"
+  fi
+}
+
+# cron / at: only users in <tool>.allow (root) may use it; no <tool>.deny.
+allow_list() { # cron|at
+  remove_file "/etc/$1.deny"
+  if [[ ! -e $R/etc/$1.allow ]]; then
+    write_file "/etc/$1.allow" 0600 root root <<<"root"
+  fi
+  limit_mode "/etc/$1.allow" 0600 root root
+}
+
+# No "Defaults !authenticate" anywhere in the sudoers files.
+sudo_no_global_noauth() {
+  local f
+  for f in "$R/etc/sudoers" "$R"/etc/sudoers.d/*; do
+    [[ -f $f ]] || continue
+    _sudo_comment "${f#"$R"}" '^[[:space:]]*Defaults.*!authenticate'
+  done
+}
+
+# The sudo log file configured in the sudoers files (default /var/log/sudo.log).
+sudo_logfile() {
+  local f l
+  for f in "$R$CIS_SUDOERS" "$R/etc/sudoers" "$R"/etc/sudoers.d/*; do
+    [[ -f $f ]] || continue
+    while IFS= read -r l || [[ -n $l ]]; do
+      if [[ $l =~ ^[[:space:]]*Defaults.*logfile[[:space:]]*=[[:space:]]*\"?([^\",[:space:]]+) ]]; then
+        printf '%s' "${BASH_REMATCH[1]}"
+        return 0
+      fi
+    done <"$f"
+  done
+  printf '/var/log/sudo.log'
+}
+
+# root has a password (a random one nobody knows: single-user and emergency mode then ask for
+# a password instead of opening a root shell; nobody logs in as root).
+root_password_set() {
+  local pw secret
+  pw=$(_shadow_field root 2)
+  if [[ -n $pw && $pw != \!* && $pw != \** ]]; then return 0; fi
+  secret=$(head -c 48 /dev/urandom | base64 | tr -d '\n=+/') || cis_fail "no randomness"
+  if [[ -n $R ]]; then
+    printf 'root:%s\n' "$secret" | chpasswd -c SHA512 -R "$R" >&2 || cis_fail "chpasswd failed"
+  else
+    printf 'root:%s\n' "$secret" | chpasswd -c SHA512 >&2 || cis_fail "chpasswd failed"
+  fi
+  changed
+  cis_detail "set a random root password that nobody knows"
+  # the new password follows the ageing rules of the password recommendations
+  shadow_age 5 le 365
+  shadow_age 4 ge 1
+  shadow_age 6 ge 7
+  shadow_age 7 le 30
+}
+
+# No rsyslog file creation mode wider than 0640 (other than the one set by 5.1.1.4 / 4.2.1.3).
+rsyslog_no_wider_filecreatemode() {
+  local f
+  for f in "$R"/etc/rsyslog.conf "$R"/etc/rsyslog.d/*.conf; do
+    [[ -f $f ]] || continue
+    local l out=() edited=0 v
+    local lines=()
+    mapfile -t lines <"$f"
+    for l in "${lines[@]}"; do
+      if [[ $l =~ ^[[:space:]]*\$FileCreateMode[[:space:]]+([0-7]+) ]]; then
+        v=$((8#${BASH_REMATCH[1]}))
+        if (((v & ~8#0640) != 0)); then
+          l="# cis: $l"
+          edited=1
+        fi
+      fi
+      out+=("$l")
+    done
+    if ((edited)); then
+      write_lines "${f#"$R"}" "${out[@]}"
+      changed
+      cis_detail "commented out a wider \$FileCreateMode in ${f#"$R"}"
+    fi
+  done
+}
+
+# rsyslog does not accept messages from the network.
+rsyslog_no_remote_input() {
+  local f re='(imtcp|imudp|imrelp|InputTCPServerRun|UDPServerRun|InputRELPServerRun)'
+  for f in "$R"/etc/rsyslog.conf "$R"/etc/rsyslog.d/*.conf; do
+    [[ -f $f ]] || continue
+    comment_out "${f#"$R"}" "$re" "cis:"
+  done
+}
+
+# systemd-journald is a static unit, started by systemd on every boot.
+journald_static() {
+  local state
+  state=$(unit_state systemd-journald.service)
+  case $state in
+  static | enabled | indirect) return 0 ;;
+  *) cis_fail "systemd-journald.service is '$state'" ;;
+  esac
+}
+
+# authselect: a feature of the current profile is enabled.
+authselect_feature() { # FEATURE
+  local cur
+  cur=$(authselect current 2>/dev/null) || cis_fail "authselect has no current profile"
+  [[ $cur == *"- $1"* ]] && return 0
+  authselect enable-feature "$1" >&2 || cis_fail "authselect enable-feature $1 failed"
+  authselect apply-changes >&2 || cis_fail "authselect apply-changes failed"
+  changed
+  cis_detail "authselect: enabled $1"
+}
+
+# pam_* in the generated stacks (authselect): verify only.
+_pam_stacks_have() { # REGEX WHAT
+  local f
+  for f in "${CIS_PAM_STACKS[@]}"; do
+    _file_has_active "$R$(_pam_target "$f")" "$1" || cis_fail "$f has no $2 (authselect profile)"
+  done
+}
+
+CIS_PAM_UNIX_AUTH='^[[:space:]]*auth[[:space:]]+[^[:space:]]+[[:space:]]+pam_unix\.so'
+
+# Lockout after failed logins (pam_faillock) in system-auth and password-auth.
+# AL2023: the thresholds are in /etc/security/faillock.conf; AL2 (pam 1.1) takes them as
+# module arguments.
+pam_faillock_stack() {
+  local f pre="preauth silent" fail="authfail" ctl=required
+  if [[ $CIS_PLATFORM == al2 ]]; then
+    pre="preauth silent audit deny=5 unlock_time=900"
+    fail="authfail audit deny=5 unlock_time=900"
+    ctl="[default=die]"
+  elif authselect_in_use; then
+    authselect_feature with-faillock
+    return 0
+  fi
+  for f in "${CIS_PAM_STACKS[@]}"; do
+    pam_line "$f" auth required pam_faillock.so "$pre" before "$CIS_PAM_UNIX_AUTH"
+    pam_line "$f" auth "$ctl" pam_faillock.so "$fail" after "$CIS_PAM_UNIX_AUTH"
+    pam_line "$f" account required pam_faillock.so "" before '^[[:space:]]*account[[:space:]]'
+  done
+}
+
+# Password quality (pam_pwquality, settings in pwquality.conf).
+pam_pwquality_stack() {
+  local f
+  if [[ $CIS_PLATFORM == al2023 ]] && authselect_in_use; then
+    _pam_stacks_have 'pam_pwquality\.so' pam_pwquality
+    return 0
+  fi
+  for f in "${CIS_PAM_STACKS[@]}"; do
+    pam_present "$f" password requisite pam_pwquality.so "try_first_pass local_users_only retry=3" \
+      before '^[[:space:]]*password[[:space:]]'
+    pam_arg "$f" password pam_pwquality.so try_first_pass
+    pam_arg "$f" password pam_pwquality.so retry 3
+  done
+}
+
+# Password reuse: the last 5 passwords are remembered (pam_pwhistory).
+pam_pwhistory_stack() {
+  local f
+  if [[ $CIS_PLATFORM == al2023 ]] && authselect_in_use; then
+    conf_set /etc/security/pwhistory.conf remember "remember = 5"
+    authselect_feature with-pwhistory
+    return 0
+  fi
+  for f in "${CIS_PAM_STACKS[@]}"; do
+    pam_present "$f" password required pam_pwhistory.so "use_authtok remember=5" \
+      after 'pam_pwquality\.so'
+    pam_arg "$f" password pam_pwhistory.so remember 5
+    pam_arg "$f" password pam_pwhistory.so use_authtok
+  done
+}
+
+# New passwords are hashed with SHA-512 (pam_unix).
+pam_sha512_stack() {
+  local f
+  if [[ $CIS_PLATFORM == al2023 ]] && authselect_in_use; then
+    _pam_stacks_have '^[[:space:]]*password[[:space:]].*pam_unix\.so.*[[:space:]]sha512' "pam_unix sha512"
+    return 0
+  fi
+  for f in "${CIS_PAM_STACKS[@]}"; do
+    pam_drop_arg "$f" password pam_unix.so '^(md5|bigcrypt|sha256|blowfish|gost_yescrypt|yescrypt)$'
+    pam_arg "$f" password pam_unix.so sha512
+  done
+}
+
+# The boot loader configuration is readable by root only (grub.cfg, grubenv, user.cfg); a FAT
+# /boot/efi has no file modes, so its mount options restrict them.
+bootloader_permissions() {
+  local f
+  for f in /boot/grub2/grub.cfg /boot/grub2/grubenv /boot/grub2/user.cfg '/boot/efi/EFI/*/grub.cfg'; do
+    limit_mode_glob 0600 root root "$f"
+  done
+  if fstab_has /boot/efi; then fstab_option /boot/efi fmask=0077 uid=0 gid=0; fi
+}
+
+# Removable media (CD/DVD, floppy, USB) in /etc/fstab carry OPTION. EC2 instances have none.
+removable_media_option() { # OPTION
+  local line spec mp type _rest mps=()
+  while read -r line || [[ -n $line ]]; do
+    [[ $line =~ ^[[:space:]]*# || -z $line ]] && continue
+    read -r spec mp type _rest <<<"$line"
+    case $spec:$mp:$type in
+    /dev/cdrom* | /dev/sr* | /dev/fd* | *:/media/* | *:/mnt/usb* | *:*:iso9660 | *:*:udf) mps+=("$mp") ;;
+    esac
+  done <"$R/etc/fstab"
+  for mp in "${mps[@]}"; do fstab_option "$mp" "$1"; done
+}
+
+# Single-user (rescue) and emergency mode ask for root's password (sulogin).
+single_user_auth() {
+  local u f l ok
+  for u in rescue emergency; do
+    f=""
+    for l in /etc/systemd/system/$u.service /usr/lib/systemd/system/$u.service; do
+      [[ -f $R$l ]] && f=$R$l && break
+    done
+    [[ -n $f ]] || continue
+    ok=0
+    while IFS= read -r l || [[ -n $l ]]; do
+      [[ $l =~ ^ExecStart=.*sulogin ]] && ok=1
+    done <"$f"
+    for l in "$R/etc/systemd/system/$u.service.d"/*.conf; do
+      [[ -f $l ]] || continue
+      _file_has_active "$l" '^ExecStart=.*sulogin' && ok=1
+    done
+    ((ok)) && continue
+    unit_dropin "$u.service" 50-cis-sulogin <<'EOF'
+[Service]
+ExecStart=
+ExecStart=-/bin/sh -c "/usr/sbin/sulogin; /usr/bin/systemctl --fail --no-block default"
+EOF
+  done
+}
+
+# No wireless interface is active (EC2 instances have none).
+wireless_off() {
+  local d found=0
+  for d in "$R"/sys/class/net/*/wireless; do
+    [[ -d $d ]] && found=1
+  done
+  ((found)) || return 0
+  have nmcli || cis_fail "wireless interfaces found and nmcli is missing"
+  nmcli radio all off >&2 || cis_fail "nmcli radio all off failed"
+  changed
+  cis_detail "turned off the wireless interfaces"
+}
+
+# ---------------------------------------------------------------------------------------------
+# End of the run
+# ---------------------------------------------------------------------------------------------
 
 # Actions that must follow every other change: the AIDE database (so that it records the
 # hardened system), the merged audit rules, systemd's view of changed units.
@@ -1468,7 +2569,7 @@ cis_finalize() {
       rc=1
     }
   fi
-  if pkg_installed aide; then
+  if ((CIS_LIVE)) && pkg_installed aide; then
     if [[ ! -f $R/var/lib/aide/aide.db.gz ]] || ((changes > 0)); then
       echo "cis-harden: initialising the AIDE database (this takes a few minutes)" >&2
       if [[ -n $R ]]; then

@@ -1,0 +1,140 @@
+# shellcheck shell=bash
+# CIS Amazon Linux 2023 Benchmark v1.0.0, section 6: system maintenance (system file
+# permissions, world-writable and unowned files, user and group settings). The file-system
+# searches never descend into containerd and kubelet paths.
+
+cis_6_1_1() {
+  cis_rec 1 "Ensure permissions on /etc/passwd are configured" || return 0
+  limit_mode /etc/passwd 0644 root root required
+  cis_done
+}
+
+cis_6_1_2() {
+  cis_rec 1 "Ensure permissions on /etc/passwd are configured" || return 0
+  limit_mode /etc/passwd 0644 root root required
+  cis_done
+}
+
+cis_6_1_3() {
+  cis_rec 1 "Ensure permissions on /etc/passwd- are configured" || return 0
+  limit_mode /etc/passwd- 0644 root root
+  cis_done
+}
+
+cis_6_1_4() {
+  cis_rec 1 "Ensure permissions on /etc/group are configured" || return 0
+  limit_mode /etc/group 0644 root root required
+  cis_done
+}
+
+cis_6_1_5() {
+  cis_rec 1 "Ensure permissions on /etc/group- are configured" || return 0
+  limit_mode /etc/group- 0644 root root
+  cis_done
+}
+
+cis_6_1_6() {
+  cis_rec 1 "Ensure permissions on /etc/shadow are configured" || return 0
+  limit_mode /etc/shadow 0000 root root required
+  cis_done
+}
+
+cis_6_1_7() {
+  cis_rec 1 "Ensure permissions on /etc/shadow- are configured" || return 0
+  limit_mode /etc/shadow- 0000 root root
+  cis_done
+}
+
+cis_6_1_8() {
+  cis_rec 1 "Ensure permissions on /etc/gshadow are configured" || return 0
+  limit_mode /etc/gshadow 0000 root root
+  cis_done
+}
+
+cis_6_1_9() {
+  cis_rec 1 "Ensure permissions on /etc/gshadow- are configured" || return 0
+  limit_mode /etc/gshadow- 0000 root root
+  cis_done
+}
+
+cis_6_1_11() {
+  cis_rec 1 "Ensure world writable files and directories are secured" || return 0
+  # Approved exception for the containerd and kubelet paths (never searched); fixed elsewhere.
+  world_writable_files
+  sticky_world_writable_dirs
+  cis_done
+}
+
+cis_6_1_12() {
+  cis_rec 1 "Ensure no unowned or ungrouped files or directories exist" || return 0
+  # Approved exception for the containerd and kubelet paths (never searched); fixed elsewhere.
+  unowned_files
+  ungrouped_files
+  cis_done
+}
+
+cis_6_2_1() {
+  cis_rec 1 "Ensure accounts in /etc/passwd use shadowed passwords" || return 0
+  shadowed_passwords
+  cis_done
+}
+
+cis_6_2_2() {
+  cis_rec 1 "Ensure /etc/shadow password fields are not empty" || return 0
+  no_empty_passwords
+  cis_done
+}
+
+cis_6_2_3() {
+  cis_rec 1 "Ensure all groups in /etc/passwd exist in /etc/group" || return 0
+  verify_groups_exist
+  cis_done
+}
+
+cis_6_2_4() {
+  cis_rec 1 "Ensure no duplicate UIDs exist" || return 0
+  verify_unique /etc/passwd 3 UIDs
+  cis_done
+}
+
+cis_6_2_5() {
+  cis_rec 1 "Ensure no duplicate GIDs exist" || return 0
+  verify_unique /etc/group 3 GIDs
+  cis_done
+}
+
+cis_6_2_6() {
+  cis_rec 1 "Ensure no duplicate user names exist" || return 0
+  verify_unique /etc/passwd 1 "user names"
+  cis_done
+}
+
+cis_6_2_7() {
+  cis_rec 1 "Ensure no duplicate group names exist" || return 0
+  verify_unique /etc/group 1 "group names"
+  cis_done
+}
+
+cis_6_2_8() {
+  cis_rec 1 "Ensure root PATH Integrity" || return 0
+  root_path
+  cis_done
+}
+
+cis_6_2_9() {
+  cis_rec 1 "Ensure root is the only UID 0 account" || return 0
+  verify_only_root_uid0
+  cis_done
+}
+
+cis_6_2_10() {
+  cis_rec 1 "Ensure local interactive user home directories are configured" || return 0
+  home_dirs
+  cis_done
+}
+
+cis_6_2_11() {
+  cis_rec 1 "Ensure local interactive user dot files access is configured" || return 0
+  dot_files forward rhosts
+  cis_done
+}
