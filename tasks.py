@@ -336,7 +336,7 @@ def _run_all(c: Context, commands: list[str]) -> None:
 
 
 def _shell_scripts() -> list[str]:
-    scripts = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "packer/scripts").rglob("*.sh"))
+    scripts = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "packer").rglob("*.sh"))
     return scripts + ["scripts/bootstrap", ".ci/run"]
 
 

@@ -254,3 +254,22 @@ def test_every_aws_call_of_a_run_is_declared_in_the_iam_policy(
     assert "inspector2:CreateCisScanConfiguration" in made
     undeclared = made - set(declared_actions(include_packer=False))
     assert not undeclared, f"add these to IAM_ACTIONS of their pipeline/aws module: {undeclared}"
+
+
+def test_hardened_al2_reproduces_the_workshop_scan(
+    aws: LocalAws, clients: AwsClients, runtime: Callable[..., Runtime], tmp_path: Path
+) -> None:
+    """The seed: a hardened EKS AL2 node, LEVEL_2: 13 failed (all excepted), 20 skipped, 207."""
+    ami = make_ami(clients, "al2", "x86_64", level=2)
+    verdict = run_validate(settings(tmp_path, ami), clients, runtime())
+    assert verdict.verdict is Outcome.PASS
+    assert (len(verdict.failed_excepted), len(verdict.skipped), len(verdict.passed)) == (
+        13,
+        20,
+        207,
+    )
+    assert sorted(f.result.check_id for f in verdict.failed_excepted) == sorted(
+        "1.1.22 1.6.1.6 2.1.1.2 3.2.1 3.5.3.2.3 3.5.3.2.4 3.5.3.3.3 4.2.1.5 5.3.2 5.3.4 "
+        "6.1.10 6.1.11 6.1.12".split()
+    )
+    assert verdict.unused_exceptions == ()

@@ -1,0 +1,318 @@
+"""The only module that touches moto's internals: its WSGI app, its backends, its reset.
+
+Owns reading what the emulation needs from moto's in-process state (running instances, their
+tags, AMIs and instance-profile roles), writing the seed into it (AMIs, public SSM parameters),
+enabling AWS managed policies, and resetting it. ``self_check`` lists every internal used here,
+so a moto upgrade that moves one fails loudly (tests/localaws/test_moto_internals.py).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+ACCOUNT_ID = "123456789012"  # moto's default account (moto.core.DEFAULT_ACCOUNT_ID)
+
+# (module, attribute) pairs this module relies on; checked by self_check().
+INTERNALS: tuple[tuple[str, str], ...] = (
+    ("moto.core", "DEFAULT_ACCOUNT_ID"),
+    ("moto.core.base_backend", "BackendDict"),
+    ("moto.core.base_backend", "BaseBackend"),
+    ("moto.core.base_backend", "backend_lock"),
+    ("moto.core.config", "default_user_config"),
+    ("moto.core.model_instances", "reset_model_data"),
+    ("moto.moto_server.werkzeug_app", "DomainDispatcherApplication"),
+    ("moto.moto_server.werkzeug_app", "MotoRequestHandler"),
+    ("moto.moto_server.werkzeug_app", "create_backend_app"),
+    ("moto.ec2.models", "ec2_backends"),
+    ("moto.ec2.models.amis", "Ami"),
+    ("moto.iam.models", "iam_backends"),
+    ("moto.iam.exceptions", "NotFoundException"),
+    ("moto.ssm.models", "ssm_backends"),
+    ("moto.ssm.models", "Parameter"),
+    ("moto.settings", "load_iam_aws_managed_policies"),
+)
+# Keyword arguments we pass to constructors whose signatures moto may change.
+SIGNATURES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
+    (
+        "moto.ec2.models.amis",
+        "Ami",
+        ("ec2_backend", "ami_id", "name", "description", "owner_id", "owner_alias", "public")
+        + ("virtualization_type", "architecture", "creation_date", "hypervisor")
+        + ("root_device_type", "root_device_name", "region_name", "boot_mode"),
+    ),
+    ("moto.moto_server.werkzeug_app", "DomainDispatcherApplication.get_application", ("environ",)),
+    (
+        "moto.ssm.models",
+        "Parameter",
+        ("account_id", "name", "value", "parameter_type", "description", "allowed_pattern")
+        + ("keyid", "last_modified_date", "version", "data_type"),
+    ),
+)
+
+
+def _get(module: str, name: str) -> Any:
+    """``module.name``, where ``name`` may be dotted (``Class.method``)."""
+    target: Any = importlib.import_module(module)
+    for part in name.split("."):
+        target = getattr(target, part)
+    return target
+
+
+def self_check() -> list[str]:
+    """Every moto internal this module uses that is missing or changed (empty: all present)."""
+    return import_problems() + _attribute_problems()
+
+
+def import_problems() -> list[str]:
+    """Missing modules/names and changed constructor signatures (no backend is created)."""
+    problems = []
+    for module, name in INTERNALS:
+        try:
+            _get(module, name)
+        except (ImportError, AttributeError) as exc:
+            problems.append(f"{module}.{name}: {exc}")
+    for module, name, params in SIGNATURES:
+        try:
+            accepted = inspect.signature(_get(module, name)).parameters
+        except (ImportError, AttributeError) as exc:
+            problems.append(f"{module}.{name}: {exc}")
+            continue
+        missing = [p for p in params if p not in accepted]
+        if missing:
+            problems.append(f"{module}.{name}(): no parameter(s) {', '.join(missing)}")
+    return problems
+
+
+def _attribute_problems() -> list[str]:
+    """Backend attributes read below, checked on fresh backends of a throwaway account."""
+    account = "000000000000"
+    probes: list[tuple[str, Callable[[], Any], tuple[str, ...]]] = [
+        (
+            "ec2 backend",
+            lambda: ec2(account, "us-east-1"),
+            ("amis", "tags", "all_instances", "associate_iam_instance_profile"),
+        ),
+        ("iam backend", lambda: iam(account), ("get_instance_profile_by_arn",)),
+        ("ssm backend", lambda: ssm(account, "us-east-1"), ("_parameters",)),
+        ("BackendDict", lambda: _get("moto.core.base_backend", "BackendDict"), ("_instances",)),
+    ]
+    problems = []
+    for label, make, attributes in probes:
+        target = make()
+        problems += [f"{label}: no attribute {a!r}" for a in attributes if not hasattr(target, a)]
+    for backends in _get("moto.core.base_backend", "BackendDict")._instances:
+        backends.pop(account, None)
+    return problems
+
+
+# ---------------------------------------------------------------------------------------------
+# Server plumbing
+
+
+def make_app() -> Any:
+    """moto's own WSGI application (the one ThreadedMotoServer serves)."""
+    dispatcher = _get("moto.moto_server.werkzeug_app", "DomainDispatcherApplication")
+    return dispatcher(_get("moto.moto_server.werkzeug_app", "create_backend_app"))
+
+
+def warm_apps(app: Any, services: tuple[str, ...], region: str) -> None:
+    """Build moto's per-service Flask apps now rather than on the first request (EC2's: ~0.25 s)."""
+    for service in services:
+        scope = f"Credential={ACCOUNT_ID}/20250101/{region}/{service}/aws4_request"
+        environ = {
+            "PATH_INFO": "/",
+            "REQUEST_METHOD": "POST",
+            "HTTP_AUTHORIZATION": f"AWS4-HMAC-SHA256 {scope}, SignedHeaders=host, Signature=0",
+        }
+        app.get_application(environ)
+
+
+def request_handler() -> type:
+    """moto's request handler (keeps header spelling), without per-request log lines."""
+    base: type = _get("moto.moto_server.werkzeug_app", "MotoRequestHandler")
+
+    def log_request(self: Any, code: Any = "-", size: Any = "-") -> None:
+        return None
+
+    return type("QuietMotoRequestHandler", (base,), {"log_request": log_request})
+
+
+def enable_managed_policies() -> None:
+    """What MOTO_IAM_LOAD_MANAGED_POLICIES=true does, without changing the process environment."""
+    config = _get("moto.core.config", "default_user_config")
+    config.setdefault("iam", {})["load_aws_managed_policies"] = True
+
+
+def reset() -> None:
+    """moto's reset (``POST /moto-api/reset``): forget every backend of every service.
+
+    moto's own reset first re-initialises each regional backend and then discards it; that
+    re-initialisation costs ~0.4 s (EC2 reloads its AMI catalogue) for nothing, so it is only
+    done for backends that override ``reset`` to release resources (S3, Batch).
+    """
+    backend_dict = _get("moto.core.base_backend", "BackendDict")
+    plain_reset = _get("moto.core.base_backend", "BaseBackend").reset
+    with _get("moto.core.base_backend", "backend_lock"):
+        for backends in list(backend_dict._instances):
+            for per_account in list(backends.values()):
+                for regional in list(per_account.values()):
+                    if type(regional).reset is not plain_reset:
+                        regional.reset()
+            backends.clear()
+        backend_dict._instances.clear()
+    _get("moto.core.model_instances", "reset_model_data")()
+    enable_managed_policies()
+
+
+# ---------------------------------------------------------------------------------------------
+# Backends
+
+
+def ec2(account: str, region: str) -> Any:
+    return _get("moto.ec2.models", "ec2_backends")[account][region]
+
+
+def iam(account: str) -> Any:
+    return _get("moto.iam.models", "iam_backends")[account]["aws"]
+
+
+def ssm(account: str, region: str) -> Any:
+    return _get("moto.ssm.models", "ssm_backends")[account][region]
+
+
+def known_region(region: str) -> bool:
+    """True for regions moto's EC2 knows (seeding any other region would fail)."""
+    return region in _get("moto.ec2.models", "ec2_backends")[ACCOUNT_ID].regions
+
+
+@dataclass(frozen=True, slots=True)
+class InstanceView:
+    """An EC2 instance as the emulation sees it."""
+
+    instance_id: str
+    state: str
+    image_id: str
+    tags: dict[str, str]
+    profile_arn: str | None
+    private_ip: str | None
+
+
+def instances(account: str, region: str) -> list[InstanceView]:
+    """Every instance of the region, in any state."""
+    backend = ec2(account, region)
+    views = []
+    for instance in backend.all_instances():
+        profile = getattr(instance, "iam_instance_profile", None) or {}
+        views.append(
+            InstanceView(
+                instance_id=instance.id,
+                state=instance.state,
+                image_id=instance.image_id,
+                tags=dict(backend.tags.get(instance.id, {})),
+                profile_arn=profile.get("Arn") if isinstance(profile, dict) else None,
+                private_ip=instance.private_ip,
+            )
+        )
+    return views
+
+
+def associate_profile(account: str, region: str, instance_id: str, profile: dict[str, str]) -> None:
+    """Attach an instance profile given as ``{"Name": ...}`` or ``{"Arn": ...}``."""
+    ec2(account, region).associate_iam_instance_profile(
+        instance_id=instance_id,
+        iam_instance_profile_name=profile.get("Name"),
+        iam_instance_profile_arn=profile.get("Arn"),
+    )
+
+
+def image_tags(account: str, region: str, image_id: str) -> dict[str, str] | None:
+    """The tags of an AMI, or None when the region has no such AMI."""
+    backend = ec2(account, region)
+    if image_id not in backend.amis:
+        return None
+    return dict(backend.tags.get(image_id, {}))
+
+
+def has_image(account: str, region: str, image_id: str) -> bool:
+    return image_id in ec2(account, region).amis
+
+
+@dataclass(frozen=True, slots=True)
+class RoleView:
+    name: str
+    policy_arns: frozenset[str]
+
+
+def profile_role(account: str, profile_arn: str) -> RoleView | None:
+    """The (first) role of an instance profile and its attached managed policies."""
+    backend = iam(account)
+    try:
+        profile = backend.get_instance_profile_by_arn(profile_arn)
+    except _get("moto.iam.exceptions", "NotFoundException"):  # the profile was deleted
+        return None
+    if not profile.roles:
+        return None
+    role = profile.roles[0]
+    return RoleView(role.name, frozenset(role.managed_policies))
+
+
+@dataclass(frozen=True, slots=True)
+class ImageSpec:
+    """A public AMI to register (the seeded EKS-optimized base images)."""
+
+    image_id: str
+    name: str
+    description: str
+    owner_id: str
+    architecture: str
+    created: dt.datetime
+    boot_mode: str
+
+
+def register_image(account: str, region: str, spec: ImageSpec) -> None:
+    backend = ec2(account, region)
+    ami_class = _get("moto.ec2.models.amis", "Ami")
+    backend.amis[spec.image_id] = ami_class(
+        backend,
+        spec.image_id,
+        name=spec.name,
+        description=spec.description,
+        owner_id=spec.owner_id,
+        owner_alias="amazon",
+        public=True,
+        virtualization_type="hvm",
+        architecture=spec.architecture,
+        creation_date=spec.created,
+        hypervisor="xen",
+        root_device_type="ebs",
+        root_device_name="/dev/xvda",
+        region_name=f"{region}a",
+        boot_mode=spec.boot_mode,
+    )
+
+
+def put_public_parameter(account: str, region: str, name: str, value: str, data_type: str) -> None:
+    """A read-only ``/aws/service/...`` parameter (PutParameter refuses the ``aws`` prefix)."""
+    backend = ssm(account, region)
+    if name in backend._parameters:
+        return
+    parameter = _get("moto.ssm.models", "Parameter")
+    backend._parameters[name].append(
+        parameter(
+            account_id=account,
+            name=name,
+            value=value,
+            parameter_type="String",
+            description=None,
+            allowed_pattern=None,
+            keyid=None,
+            last_modified_date=dt.datetime.now(dt.UTC).replace(tzinfo=None),
+            version=1,
+            data_type=data_type,
+        )
+    )
