@@ -63,6 +63,8 @@ def validate_settings(
         run_id=flags.get("run_id") or None,
         instance_profile=pick(flags.get("instance_profile"), section, "instance_profile"),
         subnet_id=pick(flags.get("subnet_id"), section, "subnet_id"),
+        security_group_id=pick(None, section, "security_group_id"),
+        public_ip=bool(pick(None, section, "public_ip", False)),
         enable_inspector=bool(flags.get("enable_inspector")),
         keep=bool(flags.get("keep")),
         instance_types=types,

@@ -41,6 +41,7 @@ class ValidateSettings:
     run_id: str | None = None
     instance_profile: str | None = None
     subnet_id: str | None = None
+    security_group_id: str | None = None  # default: a per-run group with no ingress
     enable_inspector: bool = False
     keep: bool = False
     public_ip: bool = False
@@ -268,13 +269,9 @@ def _launch_all(
         vpc_id, subnet_id = ec2.subnet_vpc(clients, settings.subnet_id), settings.subnet_id
     else:
         vpc_id, subnet_id = ec2.default_subnet(clients)
-    sg_name = f"cis-validate-{run_id}"
     tags = {ec2.RUN_TAG: run_id, "cis-validate:pipeline": PIPELINE_NAME}
-    sg_id = ec2.find_security_group(clients, vpc_id, sg_name)
-    if sg_id is None:
-        sg_id = ec2.create_security_group(clients, vpc_id, sg_name, tags)
-    cleanup.callback(
-        _quietly, rt, f"delete security group {sg_id}", ec2.delete_security_group, clients, sg_id
+    sg_id = settings.security_group_id or _run_security_group(
+        clients, rt, vpc_id, run_id, tags, cleanup
     )
     existing = {i.ami_id: i.id for i in ec2.run_instances(clients, run_id)}
     expires = (rt.now() + timedelta(minutes=settings.ttl_minutes)).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -314,6 +311,25 @@ def _launch_all(
     cleanup.callback(_terminate, clients, rt, ids)
     ec2.wait_running(clients, ids)
     return launched
+
+
+def _run_security_group(
+    clients: AwsClients,
+    rt: Runtime,
+    vpc_id: str,
+    run_id: str,
+    tags: dict[str, str],
+    cleanup: ExitStack,
+) -> str:
+    """The run's own security group (no ingress), found or created, deleted at cleanup."""
+    name = f"cis-validate-{run_id}"
+    sg_id = ec2.find_security_group(clients, vpc_id, name)
+    if sg_id is None:
+        sg_id = ec2.create_security_group(clients, vpc_id, name, tags)
+    cleanup.callback(
+        _quietly, rt, f"delete security group {sg_id}", ec2.delete_security_group, clients, sg_id
+    )
+    return sg_id
 
 
 def _wait_ssm(
