@@ -160,9 +160,12 @@ def evaluate(
         by_target[row.target].append(row)
     if not results:
         errors.append("the scan returned no results at all: nothing was proven")
-    for target in expected_targets:
-        if target not in by_target:
-            errors.append(f"{target}: no results for this target: nothing was proven")
+    missing = {
+        t: f"{t}: no results for this target: nothing was proven"
+        for t in expected_targets
+        if t not in by_target
+    }
+    errors += missing.values()
 
     unexcepted: list[Finding] = []
     excepted: list[Finding] = []
@@ -201,20 +204,7 @@ def evaluate(
                 errors=target_errors,
             )
         )
-    for target in expected_targets:
-        if target not in by_target:
-            targets.append(
-                TargetVerdict(
-                    target,
-                    None,
-                    Outcome.ERROR,
-                    0,
-                    0,
-                    0,
-                    0,
-                    (f"{target}: no results for this target: nothing was proven",),
-                )
-            )
+    targets += [TargetVerdict(t, None, Outcome.ERROR, 0, 0, 0, 0, (e,)) for t, e in missing.items()]
 
     distinct = {p.source: p for p in policies.values()}.values()
     expired_ids = {(n.policy.source, n.exception.check_id) for n in expired}

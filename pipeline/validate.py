@@ -110,16 +110,20 @@ def _run(settings: ValidateSettings, clients: AwsClients, rt: Runtime) -> gate.V
         "local": settings.local,
         "amis": [],
     }
-    with ExitStack() as cleanup, _signals_raise():
-        verdict = _scan_and_gate(
-            clients, settings, rt, run_id, account, images, policies, profile, context, cleanup
-        )
-        if settings.keep:
-            rt.echo("--keep: leaving the test instances and the security group running")
-            cleanup.pop_all()
-    context["aws_calls"] = clients.calls.as_dict()
-    context["aws_calls_total"] = clients.calls.total
-    verdict = _with_context(verdict, context)
+    try:
+        with ExitStack() as cleanup, _signals_raise():
+            verdict = _scan_and_gate(
+                clients, settings, rt, run_id, account, images, policies, profile, context, cleanup
+            )
+            if settings.keep:
+                rt.echo("--keep: leaving the instances, security group and scan configuration")
+                cleanup.pop_all()
+    except PipelineError as exc:
+        # Nothing is lost: the run's context and the reason go into an ERROR verdict on disk.
+        failed = gate.evaluate([], {}, rt.now().date(), problems=[f"run aborted: {exc}"])
+        outputs.write_reports(_finish(failed, context, clients), out)
+        raise
+    verdict = _finish(verdict, context, clients)
     paths = outputs.write_reports(verdict, out)
     _tag_amis(clients, images, verdict, settings, run_id, policies, rt)
     outputs.publish(verdict, paths, rt.echo)
@@ -204,11 +208,10 @@ def _scan_and_gate(
         instances = _launch_all(clients, settings, rt, run_id, images, profile, context, cleanup)
     except ScanError as exc:
         return gate.evaluate([], {}, today, problems=[str(exc)])
-    by_instance = {i: img for i, img in instances.items()}
-    chosen = {i: policies[img.platform] for i, img in by_instance.items() if img.platform}
+    chosen = {i: policies[img.platform] for i, img in instances.items() if img.platform}
     context["target_labels"] = {
         i: f"{img.id} {img.platform.short if img.platform else '?'}/{img.architecture}"
-        for i, img in by_instance.items()
+        for i, img in instances.items()
     }
     problems = _wait_ssm(clients, settings, rt, list(instances))
     if problems:
@@ -471,8 +474,10 @@ def _signals_raise() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
-def _with_context(verdict: gate.Verdict, context: Mapping[str, Any]) -> gate.Verdict:
-    return replace(verdict, context={**verdict.context, **context})
+def _finish(verdict: gate.Verdict, context: dict[str, Any], clients: AwsClients) -> gate.Verdict:
+    """The verdict with the run's context and its AWS call counts (recorded in verdict.json)."""
+    calls = {"aws_calls": clients.calls.as_dict(), "aws_calls_total": clients.calls.total}
+    return replace(verdict, context={**verdict.context, **context, **calls})
 
 
 def _tag_amis(

@@ -241,6 +241,9 @@ def test_sigterm_while_polling_cleans_up_and_exits_non_zero(
     assert proc.returncode not in (0, None), output
     assert "interrupted by SIGTERM" in output
     assert "cleanup: delete scan configuration" in output
+    aborted = json.loads((tmp_path / "o/verdict.json").read_text())
+    assert aborted["verdict"] == "ERROR" and "interrupted by SIGTERM" in aborted["errors"][0]
+    assert aborted["context"]["scan_configuration_arn"]
     # the aws fixture then asserts: no running instance, no configuration, no security group
 
 
