@@ -289,10 +289,22 @@ def catalogue(platform: str) -> dict[str, dict[str, object]]:
 FUNCTION_DEF = re.compile(r"^(cis_\d+(?:_\d+)*)\s*\(\)", re.MULTILINE)
 
 
+def section_scripts(platform: str) -> list[Path]:
+    """The scripts that define the recommendation functions of ``platform``.
+
+    cis/<platform>/section*.sh, and cis/shared/section*.sh: the recommendations both benchmarks
+    share (same ID, title, level and remediation), sourced by the platform's section scripts.
+    """
+    return [
+        *sorted((SCRIPTS / "cis" / "shared").glob("section*.sh")),
+        *sorted((SCRIPTS / "cis" / platform).glob("section*.sh")),
+    ]
+
+
 def defined_functions(platform: str) -> list[str]:
-    """The recommendation functions defined in cis/<platform>/section*.sh."""
+    """The recommendation functions defined for ``platform`` (see section_scripts)."""
     found: list[str] = []
-    for path in sorted((SCRIPTS / "cis" / platform).glob("section*.sh")):
+    for path in section_scripts(platform):
         found.extend(FUNCTION_DEF.findall(path.read_text()))
     return found
 

@@ -19,7 +19,13 @@ from pipeline import coverage
 from pipeline.catalog import Platform
 from pipeline.coverage import CoverageState
 from pipeline.errors import ConfigError
-from tests.hardening.conftest import REPO, SCRIPTS, catalogue, defined_functions, function_id
+from tests.hardening.conftest import (
+    REPO,
+    catalogue,
+    defined_functions,
+    function_id,
+    section_scripts,
+)
 
 PLATFORMS = {"al2023": Platform.AMAZON_LINUX_2023, "al2": Platform.AMAZON_LINUX_2}
 POLICIES = {
@@ -58,7 +64,7 @@ def _raw_manifest(platform: str) -> dict[str, Any]:
 
 def _function_bodies(platform: str) -> dict[str, str]:
     bodies: dict[str, str] = {}
-    for path in sorted((SCRIPTS / "cis" / platform).glob("section*.sh")):
+    for path in section_scripts(platform):
         for match in re.finditer(
             r"^(cis_[\d_]+)\s*\(\)\s*\{\n(.*?)^\}", path.read_text(), re.M | re.S
         ):

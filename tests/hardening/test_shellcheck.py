@@ -54,3 +54,6 @@ def test_every_section_script_is_checked() -> None:
         sections = sorted((SCRIPTS / "cis" / platform).glob("section*.sh"))
         assert [p.name for p in sections] == [f"section{n}.sh" for n in range(1, 7)]
         assert set(sections) <= set(SCRIPT_FILES)
+    shared = sorted((SCRIPTS / "cis" / "shared").glob("section*.sh"))
+    assert shared, "cis/shared/section*.sh"
+    assert set(shared) <= set(SCRIPT_FILES)

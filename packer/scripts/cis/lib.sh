@@ -224,16 +224,9 @@ _id_of() {
 
 # uid / gid of a user / group name in the target's /etc/passwd and /etc/group.
 name_to_id() { # passwd|group NAME
-  local db=$R/etc/$1 line
-  while IFS= read -r line || [[ -n $line ]]; do
-    if [[ ${line%%:*} == "$2" ]]; then
-      line=${line#*:}
-      line=${line#*:}
-      printf '%s' "${line%%:*}"
-      return 0
-    fi
-  done <"$db"
-  return 1
+  local __id
+  _id_of __id "$1" "$2" || return 1
+  printf '%s' "$__id"
 }
 
 # UID_MIN of the target (login.defs), 1000 when unset.
@@ -1215,6 +1208,14 @@ audit_syscall_rules() {
   done
 }
 
+# audit_program_rule NAME PROGRAM KEY: NAME.rules holds the one rule that records every run of
+# PROGRAM by a user (auid at least UID_MIN and set; "auid!=unset" is the AL2023 audit syntax).
+audit_program_rule() {
+  audit_rules "$1" <<EOF
+-a always,exit -F path=$2 -F perm=x -F auid>=$(uid_min) -F auid!=unset -k $3
+EOF
+}
+
 # ---------------------------------------------------------------------------------------------
 # /etc/fstab and the data volume
 # ---------------------------------------------------------------------------------------------
@@ -1895,27 +1896,20 @@ su_restrict() {
 # login.defs KEY VALUE
 login_defs() { conf_set /etc/login.defs "$1" "$1 $2"; }
 
-_shadow_field() { # USER FIELD
+# _db_field passwd|shadow USER FIELD: field FIELD (1-based) of USER's entry (empty when none).
+_db_field() {
   local l
   while IFS= read -r l || [[ -n $l ]]; do
-    if [[ ${l%%:*} == "$1" ]]; then
+    if [[ ${l%%:*} == "$2" ]]; then
       _split_colon "$l"
-      printf '%s' "${_F[$2 - 1]:-}"
+      printf '%s' "${_F[$3 - 1]:-}"
       return 0
     fi
-  done <"$R/etc/shadow"
+  done <"$R/etc/$1"
 }
 
-_passwd_field() { # USER FIELD
-  local l
-  while IFS= read -r l || [[ -n $l ]]; do
-    if [[ ${l%%:*} == "$1" ]]; then
-      _split_colon "$l"
-      printf '%s' "${_F[$2 - 1]:-}"
-      return 0
-    fi
-  done <"$R/etc/passwd"
-}
+_shadow_field() { _db_field shadow "$@"; } # USER FIELD
+_passwd_field() { _db_field passwd "$@"; } # USER FIELD
 
 # Password ageing of the users that have a password: shadow FIELD compared (le|ge) with VALUE;
 # offending or empty fields are set to VALUE.
@@ -2170,27 +2164,20 @@ _known_ids_expr() { # passwd|group -> find expression "! -uid N ! -uid M ..."
   done <"$R/etc/$1"
 }
 
-unowned_files() {
-  local p expr=()
-  read -r -a expr <<<"$(_known_ids_expr passwd)"
+_unknown_ids_to_root() { # passwd|group
+  local p expr=() cmd=chown what=owner
+  if [[ $1 == group ]]; then cmd=chgrp what=group; fi
+  read -r -a expr <<<"$(_known_ids_expr "$1")"
   while IFS= read -r p; do
     [[ -n $p ]] || continue
-    chown -h 0 -- "$R$p" || cis_fail "cannot chown $p"
+    "$cmd" -h 0 -- "$R$p" || cis_fail "cannot $cmd $p"
     changed
-    cis_detail "chown root $p (its owner did not exist)"
+    cis_detail "$cmd root $p (its $what did not exist)"
   done < <(search "${expr[@]}")
 }
 
-ungrouped_files() {
-  local p expr=()
-  read -r -a expr <<<"$(_known_ids_expr group)"
-  while IFS= read -r p; do
-    [[ -n $p ]] || continue
-    chgrp -h 0 -- "$R$p" || cis_fail "cannot chgrp $p"
-    changed
-    cis_detail "chgrp root $p (its group did not exist)"
-  done < <(search "${expr[@]}")
-}
+unowned_files() { _unknown_ids_to_root passwd; }
+ungrouped_files() { _unknown_ids_to_root group; }
 
 # Log files under /var/log: no more permissive than CIS allows for their kind (the login
 # records 0664, everything else 0640). Pod logs (containerd writes them 0640) are skipped.

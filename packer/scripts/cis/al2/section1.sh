@@ -3,6 +3,11 @@
 # updates, integrity checking, boot settings, process hardening, SELinux, banners).
 # Sourced by cis-harden.sh after lib.sh; one function per recommendation.
 
+# The recommendations of this section that both benchmarks share (same ID, title, level and
+# remediation) are defined once, in ../shared/section1.sh; this file never redefines them.
+# shellcheck source=../shared/section1.sh source-path=SCRIPTDIR
+. "$(dirname "${BASH_SOURCE[0]}")/../shared/section1.sh"
+
 cis_1_1_1_1() {
   cis_rec 1 "Ensure mounting of cramfs filesystems is disabled" || return 0
   module_disable cramfs
@@ -176,25 +181,6 @@ cis_1_2_3() {
   cis_done
 }
 
-cis_1_3_1() {
-  cis_rec 1 "Ensure AIDE is installed" || return 0
-  # the database is initialised at the end of the run (cis_finalize), after every other change
-  pkg_install aide
-  cis_done
-}
-
-cis_1_3_2() {
-  cis_rec 1 "Ensure filesystem integrity is regularly checked" || return 0
-  aide_timer
-  cis_done
-}
-
-cis_1_4_1() {
-  cis_rec 1 "Ensure permissions on bootloader config are configured" || return 0
-  bootloader_permissions
-  cis_done
-}
-
 cis_1_4_2() {
   cis_rec 1 "Ensure authentication required for single user mode" || return 0
   single_user_auth
@@ -230,87 +216,8 @@ cis_1_5_4() {
   cis_done
 }
 
-cis_1_6_1_1() {
-  cis_rec 1 "Ensure SELinux is installed" || return 0
-  pkg_install libselinux
-  cis_done
-}
-
-cis_1_6_1_2() {
-  cis_rec 1 "Ensure SELinux is not disabled in bootloader configuration" || return 0
-  kernel_arg_absent selinux=0
-  kernel_arg_absent enforcing=0
-  cis_done
-}
-
-cis_1_6_1_3() {
-  cis_rec 1 "Ensure SELinux policy is configured" || return 0
-  pkg_install selinux-policy-targeted
-  conf_set /etc/selinux/config SELINUXTYPE SELINUXTYPE=targeted
-  cis_done
-}
-
 cis_1_6_1_4() {
   cis_rec 1 "Ensure the SELinux mode is enforcing or permissive" || return 0
   selinux_mode_at_least permissive
-  cis_done
-}
-
-cis_1_6_1_5() {
-  cis_rec 2 "Ensure the SELinux mode is enforcing" || return 0
-  selinux_mode_at_least enforcing
-  cis_done
-}
-
-cis_1_6_1_6() {
-  cis_rec 1 "Ensure no unconfined services exist" || return 0
-  cis_skip_excepted "the unconfined processes are container processes; workloads get their own security context"
-}
-
-cis_1_6_1_7() {
-  cis_rec 1 "Ensure SETroubleshoot is not installed" || return 0
-  pkg_remove setroubleshoot
-  cis_done
-}
-
-cis_1_6_1_8() {
-  cis_rec 1 "Ensure the MCS Translation Service (mcstrans) is not installed" || return 0
-  pkg_remove mcstrans
-  cis_done
-}
-
-cis_1_7_1() {
-  cis_rec 1 "Ensure message of the day is configured properly" || return 0
-  banner_file /etc/motd
-  cis_done
-}
-
-cis_1_7_2() {
-  cis_rec 1 "Ensure local login warning banner is configured properly" || return 0
-  banner_file /etc/issue
-  cis_done
-}
-
-cis_1_7_3() {
-  cis_rec 1 "Ensure remote login warning banner is configured properly" || return 0
-  banner_file /etc/issue.net
-  cis_done
-}
-
-cis_1_7_4() {
-  cis_rec 1 "Ensure permissions on /etc/motd are configured" || return 0
-  limit_mode /etc/motd 0644 root root
-  cis_done
-}
-
-cis_1_7_5() {
-  cis_rec 1 "Ensure permissions on /etc/issue are configured" || return 0
-  limit_mode /etc/issue 0644 root root
-  cis_done
-}
-
-cis_1_7_6() {
-  cis_rec 1 "Ensure permissions on /etc/issue.net are configured" || return 0
-  limit_mode /etc/issue.net 0644 root root
   cis_done
 }

@@ -3,17 +3,10 @@
 # world-writable and unowned files, user and group settings). The file-system searches never
 # descend into containerd and kubelet paths.
 
-cis_6_1_2() {
-  cis_rec 1 "Ensure permissions on /etc/passwd are configured" || return 0
-  limit_mode /etc/passwd 0644 root root required
-  cis_done
-}
-
-cis_6_1_3() {
-  cis_rec 1 "Ensure permissions on /etc/passwd- are configured" || return 0
-  limit_mode /etc/passwd- 0644 root root
-  cis_done
-}
+# The recommendations of this section that both benchmarks share (same ID, title, level and
+# remediation) are defined once, in ../shared/section6.sh; this file never redefines them.
+# shellcheck source=../shared/section6.sh source-path=SCRIPTDIR
+. "$(dirname "${BASH_SOURCE[0]}")/../shared/section6.sh"
 
 cis_6_1_4() {
   cis_rec 1 "Ensure permissions on /etc/shadow are configured" || return 0
@@ -72,24 +65,6 @@ cis_6_1_12() {
   cis_done
 }
 
-cis_6_2_1() {
-  cis_rec 1 "Ensure accounts in /etc/passwd use shadowed passwords" || return 0
-  shadowed_passwords
-  cis_done
-}
-
-cis_6_2_2() {
-  cis_rec 1 "Ensure /etc/shadow password fields are not empty" || return 0
-  no_empty_passwords
-  cis_done
-}
-
-cis_6_2_3() {
-  cis_rec 1 "Ensure all groups in /etc/passwd exist in /etc/group" || return 0
-  verify_groups_exist
-  cis_done
-}
-
 cis_6_2_4() {
   cis_rec 1 "Ensure shadow group is empty" || return 0
   shadow_group_empty
@@ -117,12 +92,6 @@ cis_6_2_7() {
 cis_6_2_8() {
   cis_rec 1 "Ensure no duplicate GIDs exist" || return 0
   verify_unique /etc/group 3 GIDs
-  cis_done
-}
-
-cis_6_2_9() {
-  cis_rec 1 "Ensure root is the only UID 0 account" || return 0
-  verify_only_root_uid0
   cis_done
 }
 

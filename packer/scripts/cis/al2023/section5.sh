@@ -261,33 +261,25 @@ EOF
 
 cis_5_2_3_15() {
   cis_rec 2 "Ensure successful and unsuccessful attempts to use the chcon command are recorded" || return 0
-  audit_rules 50-cis-chcon <<EOF
--a always,exit -F path=/usr/bin/chcon -F perm=x -F auid>=$(uid_min) -F auid!=unset -k perm_chng
-EOF
+  audit_program_rule 50-cis-chcon /usr/bin/chcon perm_chng
   cis_done
 }
 
 cis_5_2_3_16() {
   cis_rec 2 "Ensure successful and unsuccessful attempts to use the setfacl command are recorded" || return 0
-  audit_rules 50-cis-setfacl <<EOF
--a always,exit -F path=/usr/bin/setfacl -F perm=x -F auid>=$(uid_min) -F auid!=unset -k perm_chng
-EOF
+  audit_program_rule 50-cis-setfacl /usr/bin/setfacl perm_chng
   cis_done
 }
 
 cis_5_2_3_17() {
   cis_rec 2 "Ensure successful and unsuccessful attempts to use the chacl command are recorded" || return 0
-  audit_rules 50-cis-chacl <<EOF
--a always,exit -F path=/usr/bin/chacl -F perm=x -F auid>=$(uid_min) -F auid!=unset -k perm_chng
-EOF
+  audit_program_rule 50-cis-chacl /usr/bin/chacl perm_chng
   cis_done
 }
 
 cis_5_2_3_18() {
   cis_rec 2 "Ensure successful and unsuccessful attempts to use the usermod command are recorded" || return 0
-  audit_rules 50-cis-usermod <<EOF
--a always,exit -F path=/usr/sbin/usermod -F perm=x -F auid>=$(uid_min) -F auid!=unset -k usermod
-EOF
+  audit_program_rule 50-cis-usermod /usr/sbin/usermod usermod
   cis_done
 }
 

@@ -3,21 +3,14 @@
 # permissions, world-writable and unowned files, user and group settings). The file-system
 # searches never descend into containerd and kubelet paths.
 
+# The recommendations of this section that both benchmarks share (same ID, title, level and
+# remediation) are defined once, in ../shared/section6.sh; this file never redefines them.
+# shellcheck source=../shared/section6.sh source-path=SCRIPTDIR
+. "$(dirname "${BASH_SOURCE[0]}")/../shared/section6.sh"
+
 cis_6_1_1() {
   cis_rec 1 "Ensure permissions on /etc/passwd are configured" || return 0
   limit_mode /etc/passwd 0644 root root required
-  cis_done
-}
-
-cis_6_1_2() {
-  cis_rec 1 "Ensure permissions on /etc/passwd are configured" || return 0
-  limit_mode /etc/passwd 0644 root root required
-  cis_done
-}
-
-cis_6_1_3() {
-  cis_rec 1 "Ensure permissions on /etc/passwd- are configured" || return 0
-  limit_mode /etc/passwd- 0644 root root
   cis_done
 }
 
@@ -73,24 +66,6 @@ cis_6_1_12() {
   cis_done
 }
 
-cis_6_2_1() {
-  cis_rec 1 "Ensure accounts in /etc/passwd use shadowed passwords" || return 0
-  shadowed_passwords
-  cis_done
-}
-
-cis_6_2_2() {
-  cis_rec 1 "Ensure /etc/shadow password fields are not empty" || return 0
-  no_empty_passwords
-  cis_done
-}
-
-cis_6_2_3() {
-  cis_rec 1 "Ensure all groups in /etc/passwd exist in /etc/group" || return 0
-  verify_groups_exist
-  cis_done
-}
-
 cis_6_2_4() {
   cis_rec 1 "Ensure no duplicate UIDs exist" || return 0
   verify_unique /etc/passwd 3 UIDs
@@ -118,12 +93,6 @@ cis_6_2_7() {
 cis_6_2_8() {
   cis_rec 1 "Ensure root PATH Integrity" || return 0
   root_path
-  cis_done
-}
-
-cis_6_2_9() {
-  cis_rec 1 "Ensure root is the only UID 0 account" || return 0
-  verify_only_root_uid0
   cis_done
 }
 
