@@ -4,7 +4,7 @@
 #   cis-harden.sh --platform al2023|al2 --level 1|2
 #
 # Applies every recommendation of the platform's benchmark (CIS Amazon Linux 2023 v1.0.0 or
-# CIS Amazon Linux 2 v2.0.0) up to the level: the scripts in cis/<platform>/section{1..6}.sh
+# CIS Amazon Linux 2 v2.0.0) up to the level: the scripts in cis/<platform>/section{1..6}.sh (which source cis/shared/)
 # hold one function per recommendation (cis_<id>), each printing exactly one line
 #   <id> <title>: applied | already compliant | skipped (<reason>) | failed (<reason>)
 # Level 2 recommendations are skipped at level 1 with the reason "level 2". Exit status: 0 when
