@@ -15,7 +15,7 @@ from pipeline.aws._paginate import collect
 from pipeline.errors import AwsError, ConfigError
 
 if TYPE_CHECKING:
-    from types_boto3_ec2.type_defs import EbsBlockDeviceTypeDef, TagTypeDef
+    from types_boto3_ec2.type_defs import EbsBlockDeviceTypeDef, FilterTypeDef, TagTypeDef
 
 IAM_ACTIONS: tuple[str, ...] = (
     "ec2:DescribeVpcs",
@@ -214,17 +214,17 @@ def root_device(clients: AwsClients, ami_id: str) -> tuple[str, int | None]:
 
 def run_instances(clients: AwsClients, run_id: str) -> list[Instance]:
     """Instances tagged with ``run_id`` that are not terminated (for resume and cleanup)."""
+    return _live_instances(clients, {"Name": f"tag:{RUN_TAG}", "Values": [run_id]})
+
+
+def _live_instances(clients: AwsClients, tag_filter: FilterTypeDef) -> list[Instance]:
+    """Instances matching ``tag_filter`` that are not terminated (ec2:DescribeInstances)."""
+    live = ["pending", "running", "stopping", "stopped"]
     reservations = collect(
         clients.ec2,
         "describe_instances",
         "Reservations",
-        Filters=[
-            {"Name": f"tag:{RUN_TAG}", "Values": [run_id]},
-            {
-                "Name": "instance-state-name",
-                "Values": ["pending", "running", "stopping", "stopped"],
-            },
-        ],
+        Filters=[tag_filter, {"Name": "instance-state-name", "Values": live}],
     )
     return [_instance(i) for r in reservations for i in r.get("Instances", [])]
 
@@ -266,19 +266,7 @@ def wait_terminated(clients: AwsClients, instance_ids: Sequence[str], timeout_s:
 
 def tagged_instances(clients: AwsClients, tag_key: str) -> list[Instance]:
     """Live instances (not terminated) carrying ``tag_key`` with any value (for the reaper)."""
-    reservations = collect(
-        clients.ec2,
-        "describe_instances",
-        "Reservations",
-        Filters=[
-            {"Name": "tag-key", "Values": [tag_key]},
-            {
-                "Name": "instance-state-name",
-                "Values": ["pending", "running", "stopping", "stopped"],
-            },
-        ],
-    )
-    return [_instance(i) for r in reservations for i in r.get("Instances", [])]
+    return _live_instances(clients, {"Name": "tag-key", "Values": [tag_key]})
 
 
 def tagged_security_groups(clients: AwsClients, tag_key: str) -> dict[str, dict[str, str]]:
