@@ -147,6 +147,8 @@ source "amazon-ebs" "eks-cis" {
   skip_metadata_api_check    = true
   skip_region_validation     = true
   communicator               = "none"
+  # Nothing connects to the instance; keep Packer's temporary group closed all the same.
+  temporary_security_group_source_cidrs = ["127.0.0.1/32"]
 
   encrypt_boot  = true
   kms_key_id    = var.kms_key_id
