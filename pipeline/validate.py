@@ -124,6 +124,14 @@ def _run(settings: ValidateSettings, clients: AwsClients, rt: Runtime) -> gate.V
         outputs.write_reports(_finish(failed, context, clients), out)
         raise
     verdict = _finish(verdict, context, clients)
+    arm = [i.id for i in images if i.architecture == "arm64"]
+    if arm:
+        # https://docs.aws.amazon.com/inspector/latest/user/scanning-cis.html
+        note = (
+            f"{', '.join(arm)}: arm64. Inspector's CIS checks are written for x86_64; on ARM some "
+            "may not be evaluated, so this scan is weaker evidence than an x86_64 one"
+        )
+        verdict = replace(verdict, warnings=(*verdict.warnings, note))
     paths = outputs.write_reports(verdict, out)
     _tag_amis(clients, images, verdict, settings, run_id, policies, rt)
     outputs.publish(verdict, paths, rt.echo)

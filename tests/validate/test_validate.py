@@ -80,6 +80,7 @@ def test_three_amis_share_one_scan_and_cost_less_than_three_runs(
     assert clients.calls.counts["inspector2:CreateCisScanConfiguration"] == 2  # one per run
     assert calls_three < 2 * calls_one, (calls_one, calls_three)
     assert {ami_tags(clients, a)["cis:verdict"] for a in amis} == {"PASS"}
+    assert any(amis[1] in w and "arm64" in w for w in verdict.warnings), verdict.warnings
 
 
 def test_unexcepted_failure_blocks_tags_fail_and_keeps_evidence(
