@@ -6,16 +6,15 @@ from collections.abc import Iterator
 
 import boto3
 import pytest
-from _local_aws import REGION, LocalEndpoint, seed_eks_parameters, start_local_aws
+from _local_aws import REGION, LocalEndpoint, start_local_aws
 
 from pipeline.aws import AwsClients, make_clients
 
 
 @pytest.fixture(scope="session")
 def local_endpoint() -> Iterator[LocalEndpoint]:
-    """One local AWS for the whole session, with the EKS parameters seeded."""
+    """One local AWS for the whole session (it seeds the EKS parameters itself)."""
     with start_local_aws() as endpoint:
-        seed_eks_parameters(endpoint.url)
         yield endpoint
 
 
