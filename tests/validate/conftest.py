@@ -14,7 +14,7 @@ import pytest
 from pipeline.aws import AwsClients, make_clients
 from pipeline.aws.images import eks_ami_parameter
 from pipeline.catalog import Platform
-from pipeline.localaws import LocalAws, local_aws
+from pipeline.localaws import LocalAws
 from pipeline.packer import Arch
 from pipeline.validate import Runtime, ValidateSettings
 
@@ -22,19 +22,15 @@ ROOT = Path(__file__).resolve().parents[2]
 PLATFORM = {"al2023": "AMAZON_LINUX_2023", "al2": "AMAZON_LINUX_2"}
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[LocalAws]:
-    with local_aws() as aws:
-        yield aws
-
-
 @pytest.fixture
-def aws(server: LocalAws, monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalAws]:
-    server.reset()
-    for key, value in server.env().items():
+def aws(local_aws_server: LocalAws, monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalAws]:
+    """The session's local AWS (manual clock), reset, with the client environment set; after the
+    test it must hold nothing the run created."""
+    local_aws_server.reset()
+    for key, value in local_aws_server.env().items():
         monkeypatch.setenv(key, value)
-    yield server
-    assert_nothing_left(server)
+    yield local_aws_server
+    assert_nothing_left(local_aws_server)
 
 
 def assert_nothing_left(server: LocalAws) -> None:
@@ -67,6 +63,16 @@ def assert_nothing_left(server: LocalAws) -> None:
 @pytest.fixture
 def clients(aws: LocalAws) -> AwsClients:
     return make_clients(max_attempts=10)
+
+
+def make_clients_for(server: LocalAws) -> AwsClients:
+    """Clients for a server other than the session's (its endpoint, fake credentials)."""
+    session = boto3.Session(
+        aws_access_key_id="testing", aws_secret_access_key="testing", region_name=server.region
+    )
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("AWS_ENDPOINT_URL", server.endpoint)
+        return make_clients(session=session)
 
 
 @dataclass
