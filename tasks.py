@@ -222,9 +222,9 @@ def build(
     """Build CIS-hardened EKS node AMIs with Packer; print the AMI IDs. Exit 0/1/2."""
     from pipeline import settings
     from pipeline.build import run_build
-    from pipeline.chain import split
+    from pipeline.chain import local_endpoint, split
 
-    with _exit_codes():
+    with _exit_codes(), local_endpoint(local, None, _echo):
         run_build(
             split(platform, [str(_cfg(c, "platform"))]),
             split(arch, [str(_cfg(c, "arch"))]),

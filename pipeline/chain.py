@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import os
 import urllib.request
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,7 +45,7 @@ def run_chain(settings: ChainSettings, rt: Runtime) -> Verdict:
     if settings.scenario is not None and not settings.local:
         raise ConfigError("--scenario rehearses failures on the local AWS: add --local")
     run_id = new_run_id(rt.now())
-    with _aws(settings, rt):
+    with local_endpoint(settings.local, settings.scenario, rt.echo):
         clients = make_clients()
         with github.group("build", rt.echo):
             builds = run_build(
@@ -82,22 +82,31 @@ def run_chain(settings: ChainSettings, rt: Runtime) -> Verdict:
 
 
 @contextmanager
-def _aws(settings: ChainSettings, rt: Runtime) -> Iterator[None]:
-    """Point the clients (and packer) at the local AWS for ``--local``; do nothing otherwise."""
-    if not settings.local:
+def local_endpoint(
+    local: bool, scenario: Path | None, echo: Callable[[str], None]
+) -> Iterator[None]:
+    """For ``--local``, point the clients (and packer) at the local AWS; otherwise do nothing.
+
+    A running ``invoke local-aws`` named by ``AWS_ENDPOINT_URL`` is used (its state outlives
+    this command); else one is started in this process and stops with it.
+    """
+    if not local:
         yield
         return
     external = os.environ.get("AWS_ENDPOINT_URL")
     if external:
-        if settings.scenario is not None:
-            load_scenario_remote(external, settings.scenario)
-        rt.echo(f"local AWS: using the one at {external}")
+        if scenario is not None:
+            load_scenario_remote(external, scenario)
+        echo(f"local AWS: using the one at {external}")
         yield
         return
     from pipeline.localaws import local_aws  # the `local` extra: only needed here
 
-    with local_aws(scenario=settings.scenario) as aws, _environ(aws.env()):
-        rt.echo(f"local AWS: started in this process at {aws.endpoint}")
+    with local_aws(scenario=scenario) as aws, _environ(aws.env()):
+        echo(
+            f"local AWS: started in this process at {aws.endpoint} (it stops with this command; "
+            "`invoke local-aws` keeps one running)"
+        )
         yield
 
 
