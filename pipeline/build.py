@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from pipeline.aws import AwsClients, make_clients
+from pipeline.aws import AwsClients, is_aws_endpoint, make_clients
 from pipeline.aws.images import describe_image, resolve_eks_base_ami
 from pipeline.catalog import Platform
 from pipeline.errors import ConfigError, PipelineError, ToolError
@@ -396,8 +396,7 @@ def make_specs(
 
 def _check_endpoint(local: bool, endpoint: str | None) -> None:
     host = urlsplit(endpoint).hostname if endpoint else None
-    is_aws = host is None or host.endswith(".amazonaws.com") or host.endswith(".amazonaws.com.cn")
-    if local and is_aws:
+    if local and is_aws_endpoint(endpoint):
         raise ConfigError(
             "--local builds only against the local AWS (its endpoint URL must be configured, "
             f"e.g. AWS_ENDPOINT_URL); the clients point at {endpoint or 'AWS'}: refusing to "

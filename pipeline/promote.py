@@ -10,10 +10,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from urllib.parse import urlparse
 
 from pipeline import policy
-from pipeline.aws import AwsClients, boundary, ec2, ssm
+from pipeline.aws import AwsClients, boundary, ec2, is_aws_endpoint, ssm
 from pipeline.aws.images import describe_image, tag_image
 from pipeline.catalog import Platform
 from pipeline.errors import ConfigError, GateBlocked
@@ -36,12 +35,6 @@ class Promotion:
     parameter: str
     version: int
     shared_with: tuple[str, ...]
-
-
-def is_aws_endpoint(endpoint_url: str | None) -> bool:
-    """True for AWS's own endpoints (``*.amazonaws.com[.cn]``), False for any other URL."""
-    host = urlparse(endpoint_url or "").hostname or ""
-    return host.endswith((".amazonaws.com", ".amazonaws.com.cn"))
 
 
 def parameter_name(prefix: str, platform: str, arch: str, k8s: str) -> str:

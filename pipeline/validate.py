@@ -19,7 +19,7 @@ from types import FrameType
 from typing import Any
 
 from pipeline import gate, outputs, policy, results
-from pipeline.aws import AwsClients, boundary, ec2, iam, inspector, ssm
+from pipeline.aws import AwsClients, boundary, ec2, iam, inspector, is_aws_endpoint, ssm
 from pipeline.aws.account import caller_account
 from pipeline.aws.images import Image, describe_image, tag_image
 from pipeline.catalog import Platform
@@ -91,6 +91,9 @@ def _run(settings: ValidateSettings, clients: AwsClients, rt: Runtime) -> gate.V
         raise ConfigError("--ami: give at least one AMI ID")
     out = outputs.ensure_dir(settings.out_dir)
     run_id = settings.run_id or new_run_id(rt.now())
+    # Reports and tags say when the endpoint is not AWS's own (the project's local AWS).
+    local = settings.local or not is_aws_endpoint(clients.endpoint_url)
+    settings = replace(settings, local=local)
     account = caller_account(clients)
     rt.echo(f"run {run_id}: account {account}, region {clients.region}")
     images = [_preflight_image(clients, ami) for ami in dict.fromkeys(settings.amis)]
@@ -107,7 +110,7 @@ def _run(settings: ValidateSettings, clients: AwsClients, rt: Runtime) -> gate.V
         "region": clients.region,
         "level": f"LEVEL_{settings.level}",
         "endpoint": clients.endpoint_url,
-        "local": settings.local,
+        "local": local,
         "amis": [],
     }
     try:

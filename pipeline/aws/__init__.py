@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from threading import Lock
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 import boto3
 from botocore.config import Config
@@ -121,6 +122,15 @@ def error_code(exc: Exception) -> str | None:
     return None
 
 
+def is_aws_endpoint(endpoint_url: str | None) -> bool:
+    """True for AWS's own endpoints (``*.amazonaws.com[.cn]``, or none configured), False for
+    any other URL, such as the project's local AWS on loopback."""
+    if not endpoint_url:
+        return True
+    host = urlsplit(endpoint_url).hostname or ""
+    return host.endswith((".amazonaws.com", ".amazonaws.com.cn"))
+
+
 @contextmanager
 def boundary(action: str) -> Iterator[None]:
     """Turn any botocore error that escaped a function into a one-line AwsError/ConfigError."""
@@ -146,5 +156,6 @@ __all__ = [
     "boundary",
     "describe_error",
     "error_code",
+    "is_aws_endpoint",
     "make_clients",
 ]

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from pipeline import promote, reap
-from pipeline.aws import AwsClients
+from pipeline.aws import AwsClients, is_aws_endpoint
 from pipeline.errors import GateBlocked
 from pipeline.localaws import LocalAws
 from pipeline.validate import Runtime, run_validate
@@ -53,14 +53,14 @@ def test_local_results_are_fine_on_the_local_aws_itself() -> None:
 @pytest.mark.parametrize(
     ("url", "real"),
     [
-        (None, False),
+        (None, True),
         ("https://ec2.us-east-1.amazonaws.com", True),
         ("https://ec2.cn-north-1.amazonaws.com.cn", True),
         ("http://127.0.0.1:5000", False),
     ],
 )
 def test_is_aws_endpoint(url: str | None, real: bool) -> None:
-    assert promote.is_aws_endpoint(url) is real
+    assert is_aws_endpoint(url) is real
 
 
 def test_promote_publishes_only_a_validated_ami(

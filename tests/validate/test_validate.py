@@ -288,3 +288,13 @@ def test_hardened_al2_reproduces_the_workshop_scan(
     )
     assert {f.result.check_id for f in verdict.failed_excepted} == SEED_AL2
     assert verdict.unused_exceptions == ()
+
+
+def test_a_run_against_the_local_aws_says_so(
+    aws: LocalAws, clients: AwsClients, runtime: Callable[..., Runtime], tmp_path: Path
+) -> None:
+    ami = make_ami(clients)
+    verdict = run_validate(settings(tmp_path, ami), clients, runtime())  # local not asked for
+    assert verdict.context["local"] is True
+    assert ami_tags(clients, ami)["cis:local"] == "true"
+    assert "on the local AWS, not a real account" in (tmp_path / "out/summary.md").read_text()
