@@ -47,9 +47,9 @@ def _today() -> datetime:
 
 def _cfg(c: Context, name: str, given: object = None) -> object:
     """Flag, else ``invoke.yaml`` (``pipeline.<name>``), else None."""
-    if given not in (None, ""):
-        return given
-    return c.config.get("pipeline", {}).get(name)
+    from pipeline.settings import pick
+
+    return pick(given, c.config.get("pipeline", {}), name)
 
 
 @task(

@@ -19,10 +19,10 @@ import yaml
 
 from pipeline import github
 from pipeline.aws import make_clients
-from pipeline.build import run_build
+from pipeline.build import new_run_id, run_build
 from pipeline.errors import ConfigError
 from pipeline.gate import Verdict
-from pipeline.validate import Runtime, ValidateSettings, new_run_id, run_validate
+from pipeline.validate import Runtime, ValidateSettings, run_validate
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,6 @@ Every trust problem becomes an ERROR verdict with reports written, never a pass.
 
 from __future__ import annotations
 
-import secrets
 import signal
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -22,8 +21,10 @@ from pipeline import gate, outputs, policy, results
 from pipeline.aws import AwsClients, boundary, ec2, iam, inspector, is_aws_endpoint, ssm
 from pipeline.aws.account import caller_account
 from pipeline.aws.images import Image, describe_image, tag_image
+from pipeline.build import new_run_id
 from pipeline.catalog import Platform
 from pipeline.errors import AwsError, ConfigError, PipelineError, ScanError
+from pipeline.packer import check_level
 from pipeline.polling import poll_until
 
 PIPELINE_NAME = "eks-cis-ami-pipeline"
@@ -68,10 +69,6 @@ class Interrupted(PipelineError):
     """SIGTERM/SIGINT arrived; everything created was cleaned up."""
 
 
-def new_run_id(now: datetime) -> str:
-    return f"cisv-{now:%Y%m%d%H%M%S}-{secrets.token_hex(3)}"
-
-
 def run_validate(settings: ValidateSettings, clients: AwsClients, rt: Runtime) -> gate.Verdict:
     """Validate AMIs (see ``_run``); botocore errors become one-line pipeline errors."""
     with boundary("validate"):
@@ -85,8 +82,7 @@ def _run(settings: ValidateSettings, clients: AwsClients, rt: Runtime) -> gate.V
     Inspector is not enabled, Interrupted on a signal. Trust problems after launch come back as
     an ERROR verdict (exit 4) with the reports written.
     """
-    if settings.level not in (1, 2):
-        raise ConfigError(f"--level {settings.level}: choose 1 or 2")
+    check_level(settings.level)
     if not settings.amis:
         raise ConfigError("--ami: give at least one AMI ID")
     out = outputs.ensure_dir(settings.out_dir)
