@@ -98,7 +98,7 @@ def _run(settings: ValidateSettings, clients: AwsClients, rt: Runtime) -> gate.V
         if image.platform not in policies:
             raise ConfigError(f"{image.id}: no exceptions policy for {image.platform}")
     _ensure_inspector(clients, account, settings, rt)
-    profile = _instance_profile(clients, settings, run_id)
+    profile = _instance_profile(clients, settings)
 
     context: dict[str, Any] = {
         "run_id": run_id,
@@ -180,9 +180,7 @@ def _ensure_inspector(
         raise ScanError(f"Amazon Inspector EC2 scanning still {final} after waiting")
 
 
-def _instance_profile(
-    clients: AwsClients, settings: ValidateSettings, run_id: str
-) -> iam.InstanceProfile:
+def _instance_profile(clients: AwsClients, settings: ValidateSettings) -> iam.InstanceProfile:
     if settings.instance_profile:
         profile = iam.describe_profile(clients, settings.instance_profile)
     else:
@@ -211,10 +209,7 @@ def _scan_and_gate(
     cleanup: ExitStack,
 ) -> gate.Verdict:
     today = rt.now().date()
-    try:
-        instances = _launch_all(clients, settings, rt, run_id, images, profile, context, cleanup)
-    except ScanError as exc:
-        return gate.evaluate([], {}, today, problems=[str(exc)])
+    instances = _launch_all(clients, settings, rt, run_id, images, profile, context, cleanup)
     chosen = {i: policies[img.platform] for i, img in instances.items() if img.platform}
     context["target_labels"] = {
         i: f"{img.id} {img.platform.short if img.platform else '?'}/{img.architecture}"
