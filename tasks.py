@@ -7,18 +7,49 @@ Exit codes (the contract, mapped in one place, ``_exit_codes``): 0 pass; 1 unexp
 from __future__ import annotations
 
 import os
+import signal
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
-from invoke import Collection, Context, Exit, task
+from invoke import Collection, Context, Exit, ParseError, Program, task
 
 ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT))
 
 from pipeline.errors import ExitCode, PipelineError  # noqa: E402
+
+
+def _parse_errors_exit_2(step: Any) -> Any:
+    """Invoke exits 1 on its own parse errors (unknown task or flag, missing value); the
+    contract says 2. This file is imported before task arguments are parsed, so wrap the two
+    parsing steps that raise ParseError and turn it into one ``error:`` line and exit 2."""
+    if getattr(step, "_exit_2", False):  # imported twice (tests): wrap once
+        return step
+
+    def wrapper(self: Program) -> None:
+        try:
+            step(self)
+        except ParseError as err:
+            raise Exit(f"error: {err}", code=int(ExitCode.INVALID_INPUT)) from None
+
+    wrapper._exit_2 = True  # type: ignore[attr-defined]
+    return wrapper
+
+
+Program.parse_tasks = _parse_errors_exit_2(Program.parse_tasks)  # type: ignore[method-assign]
+Program.parse_cleanup = _parse_errors_exit_2(Program.parse_cleanup)  # type: ignore[method-assign]
+
+
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM unwinds like Ctrl-C (every ``finally`` and cleanup runs), then exits 143."""
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    raise _Terminated
 
 
 def _echo(line: str) -> None:
@@ -28,17 +59,25 @@ def _echo(line: str) -> None:
 @contextmanager
 def _exit_codes() -> Iterator[None]:
     """The single place where pipeline errors become exit codes (no tracebacks for users)."""
+    from pipeline import github
+
+    github.start_untrusted_output(_echo)  # under Actions: no command from untrusted text
+    previous = signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         yield
     except PipelineError as err:
         for line in err.lines():
             print(f"error: {line}", file=sys.stderr, flush=True)
         raise Exit(code=int(err.exit_code)) from None
-    except KeyboardInterrupt:
-        raise Exit("interrupted", code=130) from None
+    except KeyboardInterrupt as exc:  # SIGINT 130, SIGTERM 143 (documented in the README)
+        term = isinstance(exc, _Terminated)
+        code = ExitCode.TERMINATED if term else ExitCode.INTERRUPTED
+        raise Exit(f"error: interrupted by {'SIGTERM' if term else 'SIGINT'}", code=code) from None
     except BrokenPipeError:  # output piped into `head` and the like: stop quietly
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         raise Exit(code=int(ExitCode.UNEXPECTED)) from None
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _today() -> datetime:
@@ -75,23 +114,30 @@ def policy_validate(c: Context, policy: list[str], today: str | None = None) -> 
         "policy": "Exceptions policy to judge with (default: by the results' platform).",
         "today": "Judge expiry as of this date, YYYY-MM-DD (default: today, UTC).",
         "out": "Folder for verdict.json, junit.xml and summary.md (default: ./out).",
+        "level": "The level the scan ran at, 1 or 2 (default: scan.json beside the results).",
     },
     iterable=["policy"],
 )
 def gate(
-    c: Context, results: str, policy: list[str], today: str | None = None, out: str | None = None
+    c: Context,
+    results: str,
+    policy: list[str],
+    today: str | None = None,
+    out: str | None = None,
+    level: str | None = None,
 ) -> None:
     """Gate Inspector CIS results on the exceptions policy. Exit 0 pass, 2, 3 blocked, 4."""
-    from pipeline import commands
+    from pipeline import commands, settings
 
     with _exit_codes():
         verdict = commands.run_gate(
             results,
             policy,
             commands.parse_today(today, _today().date()),
-            str(_cfg(c, "out", out)),
+            str(settings.writable_dir(str(_cfg(c, "out", out)))),
             ROOT / str(_cfg(c, "policy_dir")),
             _echo,
+            level=settings.as_level(level) if level is not None else None,
         )
     if verdict.exit_code != ExitCode.OK:
         raise Exit(code=int(verdict.exit_code))
@@ -151,50 +197,91 @@ def validate(
 
 @task(
     help={
-        "ami": "The validated AMI to promote.",
-        "share_with": "Comma-separated AWS account IDs to share the AMI with.",
-        "parameter_prefix": "SSM parameter prefix (default /eks-cis-ami).",
-        "max_age_days": "Refuse validations older than this many days (default 30).",
+        "ami": "The AMI to promote (its signed validation record must verify).",
+        "channel": "Release channel from invoke.yaml pipeline.release.channels (default stable).",
+        "regions": "Comma-separated target regions (default: invoke.yaml, else this region).",
+        "accounts": "Comma-separated 12-digit account IDs to share the AMI and snapshots with.",
+        "dry_run": "Print the plan; change nothing.",
+        "public_key": "PEM public key to verify the record offline instead of kms:Verify.",
     }
 )
 def promote(
     c: Context,
     ami: str,
-    share_with: str | None = None,
-    parameter_prefix: str | None = None,
-    max_age_days: int = 30,
+    channel: str | None = None,
+    regions: str | None = None,
+    accounts: str | None = None,
+    dry_run: bool = False,
+    public_key: str | None = None,
 ) -> None:
-    """Publish a validated AMI (SSM parameter, sharing, tags); refuse anything else. Exit 0/2/3."""
-    from pipeline import promote as promotion
+    """Verify, copy, share and publish an AMI to a release channel. Exit 0/1/2/3."""
     from pipeline.aws import make_clients
+    from pipeline.aws.release import known_regions
+    from pipeline.release import channels
+    from pipeline.release import promote as release
 
     with _exit_codes():
-        cfg = promotion.PromoteSettings(
+        request = release.PromoteRequest(
             ami=ami,
-            policy_dir=ROOT / str(_cfg(c, "policy_dir")),
-            parameter_prefix=str(_cfg(c, "parameter_prefix", parameter_prefix) or "/eks-cis-ami"),
-            share_with=tuple(promotion.split_accounts(share_with)),
-            max_age_days=max_age_days,
+            channel=channel,
+            regions=channels.split_regions(regions, known_regions()),
+            accounts=channels.split_accounts(accounts),
+            dry_run=dry_run,
+            evidence_bucket=str(_cfg(c, "evidence_bucket") or "") or None,
+            public_key_pem=release.read_public_key(public_key),
         )
-        promotion.run_promote(cfg, make_clients(), _today(), _echo)
+        config = release.release_config(c.config.get("pipeline", {}))
+        policies = ROOT / str(_cfg(c, "policy_dir"))
+        release.run_promote(request, config, make_clients(), _today(), _echo, policy_dir=policies)
 
 
 @task(
     help={
-        "max_age_hours": "Also reap tagged instances older than this (default 3).",
-        "dry_run": "Only list what would be deleted.",
+        "ami": "The AMI to revoke (its regional copies are found from its tags).",
+        "reason": "Why (recorded in tags and the channel history).",
+        "channel": "Only roll back this channel (default: every configured channel).",
+        "dry_run": "Print what would change; change nothing.",
     }
 )
-def reap(c: Context, max_age_hours: float = 3.0, dry_run: bool = False) -> None:
-    """Delete leaked test/build instances, scan configurations and security groups."""
-    from datetime import timedelta
-
+def revoke(
+    c: Context, ami: str, reason: str, channel: str | None = None, dry_run: bool = False
+) -> None:
+    """Revoke an AMI and its copies; roll channels back to their previous image. Exit 0/1/2."""
     from pipeline.aws import make_clients
-    from pipeline.reap import run_reap
+    from pipeline.release.promote import release_config
+    from pipeline.release.revoke import RevokeRequest, run_revoke
 
     with _exit_codes():
+        config = release_config(c.config.get("pipeline", {}))
+        request = RevokeRequest(ami=ami, reason=reason, channel=channel, dry_run=dry_run)
+        run_revoke(request, config, make_clients(), _today(), _echo)
+
+
+@task(
+    help={
+        "stale_minutes": "Reap a run once its newest heartbeat is this old (default 10).",
+        "dry_run": "Only list what would be deleted.",
+        "images": "Also deregister old unpromoted pipeline AMIs (pipeline.release.retention).",
+    }
+)
+def reap(c: Context, stale_minutes: str = "10", dry_run: bool = False, images: bool = True) -> None:
+    """Delete what killed runs leaked: only resources tagged as ours, of runs with no heartbeat."""
+    from datetime import timedelta
+
+    from pipeline import settings
+    from pipeline.aws import make_clients
+    from pipeline.reap import run_reap
+    from pipeline.release.promote import release_config
+
+    with _exit_codes():
+        minutes = settings.as_number(stale_minutes, "--stale-minutes", maximum=7 * 24 * 60)
         report = run_reap(
-            make_clients(), _today(), _echo, max_age=timedelta(hours=max_age_hours), dry_run=dry_run
+            make_clients(),
+            _today(),
+            _echo,
+            stale_after=timedelta(minutes=minutes),
+            dry_run=dry_run,
+            retention=release_config(c.config.get("pipeline", {})) if images else None,
         )
     if report.failures:
         raise Exit(code=int(ExitCode.UNEXPECTED))
@@ -231,7 +318,7 @@ def build(
             k8s_version,
             settings.as_level(_cfg(c, "level", level)),
             local,
-            Path(out or f"{_cfg(c, 'out')}/build"),
+            settings.writable_dir(out or f"{_cfg(c, 'out')}/build"),
             _echo,
         )
 
@@ -242,6 +329,7 @@ def build(
         "out": "Folder for reports, evidence and manifests (default: ./out).",
         "scenario": "With --local: a failure scenario for the local AWS (YAML/JSON).",
         "enable_inspector": "Enable Inspector EC2 scanning if needed (implied by --local).",
+        "skip_unchanged": "Unchanged inputs: re-validate the newest AMI instead of building.",
     }
 )
 def build_and_validate(
@@ -254,10 +342,12 @@ def build_and_validate(
     local: bool = False,
     scenario: str | None = None,
     enable_inspector: bool = False,
+    skip_unchanged: bool = False,
 ) -> None:
     """Build the images, validate them all in one Inspector CIS scan, gate. Exit 0/1/2/3/4."""
     from pipeline import settings
     from pipeline.chain import ChainSettings, run_chain, split
+    from pipeline.release.promote import release_config
     from pipeline.validate import Runtime
 
     with _exit_codes():
@@ -266,11 +356,14 @@ def build_and_validate(
             archs=split(arch, [str(_cfg(c, "arch"))]),
             k8s_version=k8s_version,
             level=settings.as_level(_cfg(c, "level", level)),
-            out_dir=Path(str(_cfg(c, "out", out))),
+            out_dir=settings.writable_dir(str(_cfg(c, "out", out))),
             policy_dir=ROOT / str(_cfg(c, "policy_dir")),
             local=local,
             scenario=Path(scenario) if scenario else None,
             enable_inspector=enable_inspector,
+            instance_types=dict(_cfg(c, "validate") or {}).get("instance_types"),
+            skip_unchanged=skip_unchanged,
+            release=release_config(c.config.get("pipeline", {})),
         )
         verdict = run_chain(cfg, Runtime(echo=_echo))
     if verdict.exit_code != ExitCode.OK:
@@ -283,12 +376,16 @@ def build_and_validate(
         "scenario": "A failure scenario to rehearse (YAML/JSON; see pipeline/localaws/README.md).",
     }
 )
-def local_aws(c: Context, port: int = 0, scenario: str | None = None) -> None:
+def local_aws(c: Context, port: str = "0", scenario: str | None = None) -> None:
     """Serve the local AWS (moto + Inspector CIS/SSM emulation) until interrupted."""
-    from pipeline.localaws.serve import serve
+    from pipeline import settings, support
 
     with _exit_codes():
-        serve(port, scenario, _echo)
+        support.require_local_extra()
+        with support.needs_local_extra():
+            from pipeline.localaws.serve import serve
+
+            serve(settings.as_port(port), scenario, _echo)
 
 
 @task(
@@ -313,15 +410,13 @@ def hardening_coverage(
         _echo(render(report))
 
 
-@task(help={"no_packer": "Leave out what Packer needs (a validate-only role)."})
-def iam_policy(c: Context, no_packer: bool = False) -> None:
-    """Print the least-privilege IAM policy the pipeline's role needs (JSON)."""
-    import json
-
-    from pipeline.iam_policy import policy_document
+@task(help={"job": "build, validate, promote, reap or setup (default: all, keyed by job)."})
+def iam_policy(c: Context, job: str | None = None) -> None:
+    """Print the least-privilege IAM policy of a job's role (policies/iam/<job>.json)."""
+    from pipeline.iam_policy import render
 
     with _exit_codes():
-        _echo(json.dumps(policy_document(include_packer=not no_packer), indent=2))
+        _echo(render(job, ROOT / "policies/iam"))
 
 
 def _run_all(c: Context, commands: list[str]) -> None:
@@ -374,8 +469,36 @@ def ci(c: Context) -> None:
     """Everything CI runs: lint, then the tests."""
 
 
+@task(
+    help={
+        "scan_arn": "A COMPLETED Inspector CIS scan (LEVEL_2 for --write) of a hardened image.",
+        "platform": "al2023 or al2 (default: the only platform the scan has checks for).",
+        "write": "Rewrite the shipped catalogue from the scan, then re-check the policies.",
+    }
+)
+def catalogue_refresh(
+    c: Context, scan_arn: str, platform: str | None = None, write: bool = False
+) -> None:
+    """Compare the shipped CIS catalogue with a real scan's checks; --write updates it."""
+    from pipeline.aws import make_clients
+    from pipeline.catalog_refresh import run_refresh
+
+    with _exit_codes():
+        run_refresh(
+            make_clients(),
+            scan_arn,
+            platform=platform,
+            write=write,
+            policy_dir=ROOT / str(_cfg(c, "policy_dir")),
+            today=_today().date(),
+            echo=_echo,
+        )
+
+
 policy_ns = Collection("policy")
 policy_ns.add_task(policy_validate, name="validate")
+catalogue_ns = Collection("catalogue")
+catalogue_ns.add_task(catalogue_refresh, name="refresh")
 
 ns = Collection(
     build,
@@ -383,6 +506,7 @@ ns = Collection(
     gate,
     build_and_validate,
     promote,
+    revoke,
     reap,
     local_aws,
     hardening_coverage,
@@ -392,3 +516,4 @@ ns = Collection(
     ci,
 )
 ns.add_collection(policy_ns)
+ns.add_collection(catalogue_ns)

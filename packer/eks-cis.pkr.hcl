@@ -34,11 +34,17 @@ locals {
     "cis-ami:run-id"             = var.run_id
     "cis-ami:built-by"           = "eks-cis-ami-pipeline"
     "cis-ami:local"              = "false"
+    "cis-pipeline:managed"       = "true"
   }
+  # Packer's temporary resources (instance, volumes, security group, key pair) carry these too:
+  # the ownership tag and run ID let `invoke reap` find them after a killed build; the pipeline
+  # re-stamps the heartbeat while packer runs (pipeline/heartbeat.py).
   run_tags = {
-    "Name"             = "eks-cis-ami-build-${var.run_id}"
-    "cis-ami:run-id"   = var.run_id
-    "cis-ami:built-by" = "eks-cis-ami-pipeline"
+    "Name"                   = "eks-cis-ami-build-${var.run_id}"
+    "cis-ami:run-id"         = var.run_id
+    "cis-ami:built-by"       = "eks-cis-ami-pipeline"
+    "cis-pipeline:managed"   = "true"
+    "cis-pipeline:heartbeat" = timestamp()
   }
   manifest_data = {
     run_id             = var.run_id
@@ -139,6 +145,10 @@ source "amazon-ebs" "eks-cis" {
     kms_key_id            = var.kms_key_id
     delete_on_termination = true
   }
+  # No kms_key_id here: the plugin documents it for launch_block_device_mappings only, and a key
+  # in an AMI mapping is sent with the image registration, which EC2 rejects
+  # (https://github.com/hashicorp/packer/issues/6212). The AMI's snapshots are encrypted with
+  # var.kms_key_id by encrypt_boot/kms_key_id above (the launch volumes already are).
   ami_block_device_mappings {
     device_name           = "/dev/xvdb"
     volume_size           = var.data_volume_size
@@ -146,7 +156,6 @@ source "amazon-ebs" "eks-cis" {
     iops                  = 3000
     throughput            = 125
     encrypted             = true
-    kms_key_id            = var.kms_key_id
     delete_on_termination = true
   }
 }
@@ -166,7 +175,7 @@ build {
 
   provisioner "shell" {
     inline = [
-      "sudo CIS_ROOT=/ bash ${local.remote_dir}/cis-harden.sh --platform ${var.platform} --level ${var.hardening_level}",
+      "sudo CIS_ROOT=/ CIS_AUDIT_FULL_ACTION=${var.audit_full_action} bash ${local.remote_dir}/cis-harden.sh --platform ${var.platform} --level ${var.hardening_level}",
     ]
   }
 

@@ -176,3 +176,15 @@ variable "ami_deprecation_days" {
   description = "Days after the build when the AMI is marked deprecated (deprecate_at)."
   default     = 90
 }
+
+# --- Hardening choices -----------------------------------------------------------------------
+
+variable "audit_full_action" {
+  type        = string
+  description = "What auditd does when the audit log file system is (nearly) full: admin_space_left_action and disk_full_action (level 2). suspend (default) stops audit logging and keeps the node serving; halt or single follow CIS 5.2.2.3 (AL2: 4.1.2.3) and take the node and all its pods down. See README.md."
+  default     = "suspend"
+  validation {
+    condition     = contains(["suspend", "single", "halt"], var.audit_full_action)
+    error_message = "The audit_full_action must be suspend, single or halt."
+  }
+}

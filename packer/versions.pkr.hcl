@@ -6,7 +6,9 @@ packer {
   required_version = ">= 1.10.0"
   required_plugins {
     amazon = {
-      version = ">= 1.3.0"
+      # Exact pin: tests/build check every argument of eks-cis.pkr.hcl against this version's
+      # schema (pipeline/data/packer/amazon-<version>.json); README.md says how to move it.
+      version = "1.8.2"
       source  = "github.com/hashicorp/amazon"
     }
   }

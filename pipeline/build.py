@@ -16,13 +16,16 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from pipeline.aws import AwsClients, is_aws_endpoint, make_clients
+from pipeline import support
+from pipeline.aws import AwsClients, ec2, is_aws_endpoint, make_clients
 from pipeline.aws.images import describe_image, resolve_eks_base_ami
 from pipeline.catalog import Platform
 from pipeline.errors import ConfigError, PipelineError, ToolError
+from pipeline.heartbeat import Heartbeat
 from pipeline.packer import (
     DEFAULT_K8S_VERSION,
     PACKER_DIR,
@@ -40,6 +43,7 @@ from pipeline.packer import (
     provenance_tags,
     ui_lines,
 )
+from pipeline.tags import BUILD_RUN_TAG
 
 Out = Callable[[str], None]
 # runner(argv, env, on_line) -> exit code; on_line receives each output line (stdout+stderr).
@@ -55,18 +59,18 @@ _LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
 
 # What Packer's amazon-ebs builder calls with the pipeline's credentials (production template:
-# Session Manager with a temporary instance profile, encrypted AMI, deprecation, manifest).
+# Session Manager through a pre-created instance profile named in var.iam_instance_profile, so no
+# iam:CreateRole; encrypted AMI, deprecation, manifest). The plugin's documented list minus what
+# only other builders (chroot, ebssurrogate, ebsvolume) or a temporary profile need; granted,
+# scoped, by policies/iam/build.json.
 # https://developer.hashicorp.com/packer/integrations/hashicorp/amazon#iam-task-or-instance-role
 PACKER_IAM_ACTIONS: tuple[str, ...] = (
-    "ec2:AttachVolume",
     "ec2:AuthorizeSecurityGroupIngress",
     "ec2:CopyImage",
     "ec2:CreateImage",
     "ec2:CreateKeyPair",
     "ec2:CreateSecurityGroup",
-    "ec2:CreateSnapshot",
     "ec2:CreateTags",
-    "ec2:CreateVolume",
     "ec2:DeleteKeyPair",
     "ec2:DeleteSecurityGroup",
     "ec2:DeleteSnapshot",
@@ -83,26 +87,16 @@ PACKER_IAM_ACTIONS: tuple[str, ...] = (
     "ec2:DescribeTags",
     "ec2:DescribeVolumes",
     "ec2:DescribeVpcs",
-    "ec2:DetachVolume",
     "ec2:EnableImageDeprecation",
     "ec2:GetPasswordData",
     "ec2:ModifyImageAttribute",
     "ec2:ModifyInstanceAttribute",
     "ec2:ModifySnapshotAttribute",
-    "ec2:RegisterImage",
     "ec2:RunInstances",
     "ec2:StopInstances",
     "ec2:TerminateInstances",
-    "iam:AddRoleToInstanceProfile",
-    "iam:CreateInstanceProfile",
-    "iam:CreateRole",
-    "iam:DeleteInstanceProfile",
-    "iam:DeleteRole",
-    "iam:DeleteRolePolicy",
     "iam:GetInstanceProfile",
     "iam:PassRole",
-    "iam:PutRolePolicy",
-    "iam:RemoveRoleFromInstanceProfile",
     "kms:CreateGrant",
     "kms:Decrypt",
     "kms:DescribeKey",
@@ -319,7 +313,7 @@ def build_images(
     errors: list[PipelineError] = []
     with ThreadPoolExecutor(
         max_workers=max_workers or len(resolved), thread_name_prefix="packer"
-    ) as pool:
+    ) as pool, _heartbeat(clients, resolved, say):
         futures = [pool.submit(_run_packer, s, runner, env, say, packer) for s in resolved]
         for future in futures:
             try:
@@ -342,6 +336,17 @@ def build_images(
         builds += _collect(outcome.spec, previous[outcome.spec.name], clients, say)
         say(f"[{outcome.spec.name}] built in {outcome.seconds:.1f}s")
     return builds
+
+
+def _heartbeat(clients: AwsClients, specs: Sequence[BuildSpec], say: Out) -> Heartbeat:
+    """Keeps Packer's temporary resources of these builds alive for ``invoke reap`` while
+    packer runs (they carry the build's run ID and the ownership tag through run_tags)."""
+    run_ids = sorted({s.run_id for s in specs})
+    return Heartbeat(
+        partial(ec2.write_tags, clients),
+        find=partial(ec2.run_resource_ids, clients, BUILD_RUN_TAG, run_ids),
+        echo=say,
+    )
 
 
 def _unique(values: Iterable[str]) -> list[str]:
@@ -426,6 +431,7 @@ def run_build(
     environ: Mapping[str, str] | None = None,
     packer_dir: Path = PACKER_DIR,
     extra_vars: Mapping[str, str] | None = None,
+    policy_dir: Path | None = None,
 ) -> list[AmiBuild]:
     """Build the CIS-hardened AMIs of ``platforms`` x ``archs``, print their IDs (``invoke build``).
 
@@ -452,6 +458,9 @@ def run_build(
 
     clients = clients or make_clients(region=region)
     _check_endpoint(local, clients.endpoint_url)
+    support.check_real_aws(
+        plats, real_aws=not local and is_aws_endpoint(clients.endpoint_url), what="--platform al2"
+    )
     run = run_id or new_run_id(clock())
     specs = make_specs(
         plats,
@@ -470,6 +479,16 @@ def run_build(
     kind = "local template against " + str(clients.endpoint_url) if local else "production template"
     out(f"run {run}: building {', '.join(s.name for s in specs)} ({kind})")
     builds = build_images(specs, clients, runner=runner, out=out, environ=environ)
+    # The pipeline's ownership tag and the input fingerprint (--skip-unchanged, retention).
+    from pipeline.release.nightly import tag_builds
+
+    tag_builds(
+        clients,
+        builds,
+        policy_dir=policy_dir or packer_dir.parent / "policies" / "exceptions",
+        packer_dir=packer_dir,
+        out=out,
+    )
     for line in describe_builds(builds):
         out(line)
     return builds

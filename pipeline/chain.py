@@ -9,20 +9,27 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import urllib.request
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
+from typing import Any
 
 import yaml
 
-from pipeline import github
+from pipeline import github, policy, support
 from pipeline.aws import make_clients
-from pipeline.build import new_run_id, run_build
-from pipeline.errors import ConfigError
+from pipeline.build import new_run_id
+from pipeline.catalog import Platform
+from pipeline.errors import ConfigError, PolicyError
 from pipeline.gate import Verdict
-from pipeline.validate import Runtime, ValidateSettings, run_validate
+from pipeline.packer import DEFAULT_K8S_VERSION, Arch, check_k8s_version, check_level
+from pipeline.release import nightly
+from pipeline.release.channels import ReleaseSettings, release_settings
+from pipeline.validate import DEFAULT_INSTANCE_TYPES, Runtime, ValidateSettings, run_validate
 
 
 @dataclass(frozen=True)
@@ -38,28 +45,72 @@ class ChainSettings:
     enable_inspector: bool = False
     instance_profile: str | None = None
     subnet_id: str | None = None
+    instance_types: Mapping[str, Any] | None = None  # invoke.yaml validate.instance_types
+    skip_unchanged: bool = False  # re-validate the newest AMI when the inputs' fingerprint matches
+    release: ReleaseSettings | None = None  # with it: the drift report against drift_channel
+
+
+_INSTANCE_TYPE = re.compile(r"^[a-z][a-z0-9-]*\.[a-z0-9]+$")
+INSTANCE_TYPES_AT = "invoke.yaml: $.pipeline.validate.instance_types"
+
+
+def preflight(settings: ChainSettings, today: date) -> None:
+    """Check every flag, setting, policy and scenario before the Packer build starts.
+
+    No AWS call: a mistake found here costs seconds, not a built AMI. Raises ConfigError or
+    PolicyError (exit 2) listing the problem(s).
+    """
+    if settings.scenario is not None and not settings.local:
+        raise ConfigError("--scenario rehearses failures on the local AWS: add --local")
+    check_level(settings.level)
+    try:
+        platforms = [Platform.parse(p) for p in settings.platforms]
+    except ConfigError as exc:
+        raise ConfigError(f"--platform: {exc}") from None
+    archs = [Arch.parse(a) for a in settings.archs]
+    if not platforms or not archs:
+        raise ConfigError("nothing to build: give at least one --platform and one --arch")
+    for plat in platforms:
+        check_k8s_version(plat, settings.k8s_version or DEFAULT_K8S_VERSION[plat])
+    types = {**DEFAULT_INSTANCE_TYPES, **(settings.instance_types or {})}
+    for arch in archs:
+        value = types.get(arch.value)
+        if not isinstance(value, str) or not _INSTANCE_TYPE.fullmatch(value):
+            raise ConfigError(
+                f"{INSTANCE_TYPES_AT}.{arch.value}: {value!r} is not an EC2 instance type"
+            )
+    from pipeline.settings import writable_dir  # settings imports validate, which is heavy
+
+    writable_dir(settings.out_dir)
+    policies = policy.load_all(policy.discover(settings.policy_dir))
+    expired = [e for pol in policies.values() for e in policy.expiry_problems(pol, today)[0]]
+    if expired:
+        raise PolicyError(expired[0], problems=expired)
+    missing = [p.short for p in platforms if p not in policies]
+    if missing:
+        raise ConfigError(
+            f"--platform {','.join(missing)}: no exceptions policy in {settings.policy_dir}"
+        )
+    if settings.local and not os.environ.get("AWS_ENDPOINT_URL"):
+        support.require_local_extra()
+    if settings.local and settings.scenario is not None:
+        with support.needs_local_extra():
+            from pipeline.localaws import scenario as scenarios
+
+        scenarios.load(settings.scenario)
 
 
 def run_chain(settings: ChainSettings, rt: Runtime) -> Verdict:
-    """Build, validate and gate; AMI IDs and the verdict go to ``$GITHUB_OUTPUT`` under Actions."""
-    if settings.scenario is not None and not settings.local:
-        raise ConfigError("--scenario rehearses failures on the local AWS: add --local")
+    """Build, validate and gate; AMI IDs and the verdict go to ``$GITHUB_OUTPUT`` under Actions.
+
+    ``preflight`` runs first: nothing is built unless every input is valid.
+    """
+    preflight(settings, rt.now().date())
     run_id = new_run_id(rt.now())
     with local_endpoint(settings.local, settings.scenario, rt.echo):
         clients = make_clients()
         with github.group("build", rt.echo):
-            builds = run_build(
-                settings.platforms,
-                settings.archs,
-                settings.k8s_version,
-                settings.level,
-                settings.local,
-                settings.out_dir / "build",
-                rt.echo,
-                clients=clients,
-                run_id=run_id,
-            )
-        amis = tuple(b.ami_id for b in builds)
+            amis, decisions = nightly.build_or_reuse(settings, clients, run_id, rt.echo)
         github.set_outputs({"ami-ids": ",".join(amis)})
         with github.group("validate and gate", rt.echo):
             verdict = run_validate(
@@ -73,9 +124,22 @@ def run_chain(settings: ChainSettings, rt: Runtime) -> Verdict:
                     subnet_id=settings.subnet_id,
                     enable_inspector=settings.enable_inspector or settings.local,
                     local=settings.local,
+                    instance_types={**DEFAULT_INSTANCE_TYPES, **(settings.instance_types or {})},
                 ),
                 clients,
                 rt,
+            )
+        if settings.release is not None or decisions:
+            release = settings.release or release_settings(
+                {}, build_level=settings.level, known_regions=()
+            )
+            verdict = nightly.record_and_compare(
+                verdict,
+                clients,
+                release,
+                settings.out_dir,
+                rt.echo,
+                decisions=decisions,
             )
     github.set_outputs({"verdict": verdict.verdict.value, "run-id": run_id})
     return verdict
@@ -100,9 +164,12 @@ def local_endpoint(
         echo(f"local AWS: using the one at {external}")
         yield
         return
-    from pipeline.localaws import local_aws  # the `local` extra: only needed here
+    with ExitStack() as stack:
+        with support.needs_local_extra():  # the `local` extra: only needed here
+            from pipeline.localaws import local_aws
 
-    with local_aws(scenario=scenario) as aws, _environ(aws.env()):
+            aws = stack.enter_context(local_aws(scenario=scenario))
+        stack.enter_context(_environ(aws.env()))
         echo(
             f"local AWS: started in this process at {aws.endpoint} (it stops with this command; "
             "`invoke local-aws` keeps one running)"
@@ -112,7 +179,8 @@ def local_endpoint(
 
 def load_scenario_remote(endpoint: str, path: Path) -> None:
     """Send a scenario file to a running ``invoke local-aws`` (validated there and here)."""
-    from pipeline.localaws import scenario as scenarios
+    with support.needs_local_extra():
+        from pipeline.localaws import scenario as scenarios
 
     scenarios.load(path)  # one-line errors naming the file and JSON path, before any call
     body = json.dumps(yaml.safe_load(path.read_text(encoding="utf-8")) or {}).encode()

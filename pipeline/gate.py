@@ -1,8 +1,11 @@
 """The gate: pure judgement of per-check results against the approved exceptions policy.
 
-No I/O and no clock: ``today`` is passed in. A FAILED check blocks unless a valid exception
-matches its exact check ID (and level, when the exception is scoped to levels) and its title
-has not drifted. Anything that is not a trustworthy scan makes the verdict ERROR.
+No I/O and no clock: ``today`` is passed in. A verdict is only given for a complete scan at
+the level asked for: per target, exactly one row per recommendation of the catalogue in scope,
+titles and levels as the catalogue has them, every automated recommendation evaluated (or its
+skip approved), and the rows reconciled with Inspector's own counts. Anything else is ERROR.
+A FAILED check then blocks unless a valid exception matches its exact check ID (and level,
+when the exception is scoped to levels) and its title has not drifted.
 """
 
 from __future__ import annotations
@@ -13,10 +16,15 @@ from dataclasses import dataclass, field
 from datetime import date
 from enum import StrEnum
 
-from pipeline.catalog import Platform, normalise_title
+from pipeline import catalog
+from pipeline.catalog import Catalogue, Platform, normalise_title
 from pipeline.errors import ConfigError, ExitCode
-from pipeline.policy import EXPIRY_WARNING_DAYS, ExceptionsPolicy, PolicyException
-from pipeline.results import CheckResult, CheckStatus
+from pipeline.policy import EXPIRY_WARNING_DAYS, ExceptionsPolicy, PolicyException, PolicySkip
+from pipeline.results import CheckResult, CheckStatus, ScanFacts, StatusCounts
+
+# Named in every error about the catalogue itself: Inspector is the source of truth for IDs.
+REFRESH_HINT = "if Inspector's benchmark changed, run `invoke catalogue.refresh --scan-arn ARN`"
+MAX_LISTED = 10  # IDs listed in one message before "..."
 
 
 class Outcome(StrEnum):
@@ -43,6 +51,7 @@ class Finding:
     result: CheckResult
     message: str
     exception: PolicyException | None = None
+    skip: PolicySkip | None = None  # the approved skip of an automated check reported SKIPPED
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +93,7 @@ class Verdict:
     errors: tuple[str, ...] = ()
     warnings: tuple[str, ...] = ()
     context: Mapping[str, object] = field(default_factory=dict)
+    level: int | None = None  # the scan's securityLevel (1 or 2); None when never known
 
     @property
     def exit_code(self) -> ExitCode:
@@ -145,19 +155,35 @@ def evaluate(
     policies: Mapping[str, ExceptionsPolicy],
     today: date,
     *,
+    level: int | None,
+    facts: ScanFacts | None = None,
     expected_targets: Collection[str] = (),
     problems: Sequence[str] = (),
+    architectures: Mapping[str, str] | None = None,
 ) -> Verdict:
     """Judge ``results`` (rows of every target) with the policy chosen for each target.
 
-    ``expected_targets``: targets that must have rows (a scanned instance with none is an
-    error). ``problems``: rows that could not be parsed; each is an error.
+    ``level``: the level the scan was run at (1 or 2); None only when the run never got as far
+    as a scan (the verdict is then ERROR anyway). ``facts``: Inspector's own counts to reconcile
+    the rows with. ``expected_targets``: targets that must have rows. ``problems``: rows or pages
+    that could not be parsed; each is an error. ``architectures``: target → x86_64/arm64, for
+    skips scoped to an architecture.
     """
     errors: list[str] = list(problems)
     warnings: list[str] = []
     by_target: dict[str, list[CheckResult]] = defaultdict(list)
     for row in results:
         by_target[row.target].append(row)
+    if level is None:
+        errors.append("the scan's level is unknown: nothing can be judged complete")
+    elif level not in (1, 2):
+        errors.append(f"level {level} is not a CIS profile level (1 or 2)")
+        level = None
+    if facts is not None and level is not None and facts.level != level:
+        errors.append(
+            f"the scan ran at LEVEL_{facts.level} but LEVEL_{level} was asked for: "
+            f"its results prove nothing about LEVEL_{level}"
+        )
     if not results:
         errors.append("the scan returned no results at all: nothing was proven")
     missing = {
@@ -166,6 +192,17 @@ def evaluate(
         if t not in by_target
     }
     errors += missing.values()
+    if facts is not None and facts.target_counts is not None:
+        for target in facts.target_counts:
+            if target not in by_target and target not in missing:
+                missing[target] = (
+                    f"{target}: Inspector reports {facts.target_counts[target]} for this target "
+                    "but the results have no rows for it"
+                )
+                errors.append(missing[target])
+    errors += _scan_total_problems(results, facts)
+    if facts is not None:
+        level = facts.level  # judged, and reported, at the level the scan really ran at
 
     unexcepted: list[Finding] = []
     excepted: list[Finding] = []
@@ -174,12 +211,17 @@ def evaluate(
     used: set[tuple[str, str]] = set()  # (policy source, check id) that covered a failure
     expired: list[ExceptionNote] = []
     targets: list[TargetVerdict] = []
+    arch = architectures or {}
 
     for target, rows in by_target.items():
         policy = policies.get(target)
         if policy is None:
             raise ConfigError(f"no exceptions policy chosen for {target}")
-        judged = _judge_target(target, rows, policy, today)
+        reconciled = facts is not None and facts.target_counts is not None
+        counts = facts.target_counts.get(target) if facts and facts.target_counts else None
+        judged = _judge_target(
+            target, rows, policy, today, level, counts, arch.get(target), reconciled
+        )
         unexcepted += judged.unexcepted
         excepted += judged.excepted
         skipped += judged.skipped
@@ -237,7 +279,29 @@ def evaluate(
         policies=tuple(distinct),
         errors=tuple(errors),
         warnings=tuple(warnings),
+        level=level,
     )
+
+
+def _scan_total_problems(results: Sequence[CheckResult], facts: ScanFacts | None) -> list[str]:
+    """The scan's own totals (ListCisScans) must match the rows collected for it."""
+    if facts is None:
+        return []
+    out = []
+    # Identical duplicates (a page served twice) are merged before counting, as in the targets.
+    distinct = {(r.target, r.check_id, r.status): r for r in results}.values()
+    if facts.total_checks is not None and facts.total_checks != len(distinct):
+        out.append(
+            f"the scan reports totalChecks={facts.total_checks} but {len(distinct)} result rows "
+            "were collected: the results are incomplete or not this scan's"
+        )
+    failed = sum(r.status is CheckStatus.FAILED for r in distinct)
+    if facts.failed_checks is not None and facts.failed_checks != failed:
+        out.append(
+            f"the scan reports failedChecks={facts.failed_checks} but {failed} FAILED rows were "
+            "collected: the results are incomplete or not this scan's"
+        )
+    return out
 
 
 @dataclass
@@ -251,29 +315,215 @@ class _Judged:
     warnings: list[str] = field(default_factory=list)
 
 
+def _listed(ids: Iterable[str]) -> str:
+    items = sorted(ids, key=_id_key)
+    shown = ", ".join(items[:MAX_LISTED])
+    return shown + (f" ... ({len(items) - MAX_LISTED} more)" if len(items) > MAX_LISTED else "")
+
+
+def _id_key(check_id: str) -> tuple[int, ...]:
+    return tuple(int(p) for p in check_id.split(".") if p.isdigit())
+
+
 def _judge_target(
-    target: str, rows: list[CheckResult], policy: ExceptionsPolicy, today: date
+    target: str,
+    rows: list[CheckResult],
+    policy: ExceptionsPolicy,
+    today: date,
+    level: int | None,
+    counts: StatusCounts | None,
+    architecture: str | None,
+    reconciled: bool,
 ) -> _Judged:
     out = _Judged()
     cat = policy.catalogue
-    platforms = {r.platform for r in rows if r.platform is not None}
-    if len(platforms) > 1:
-        out.errors.append(f"{target}: results mix platforms {sorted(platforms)}")
-    unknown = sorted({r.check_id for r in rows if r.check_id not in cat})
-    if unknown:
-        shown = ", ".join(unknown[:10]) + (" ..." if len(unknown) > 10 else "")
-        out.errors.append(
-            f"{target}: {len(unknown)} check ID(s) not in {cat.label}: {shown} "
-            "(a different benchmark version? the policy's IDs would point at other controls)"
+    unique = _dedupe_rows(target, rows, out)
+    if counts is not None:
+        got = StatusCounts(
+            passed=sum(r.status is CheckStatus.PASSED for r in unique),
+            failed=sum(r.status is CheckStatus.FAILED for r in unique),
+            skipped=sum(r.status is CheckStatus.SKIPPED for r in unique),
         )
-    for row in rows:
+        if got != counts:
+            out.errors.append(
+                f"{target}: Inspector's statusCounts say {counts} ({counts.total} checks) but the "
+                f"results have {got} ({got.total} rows): rows are missing or extra"
+            )
+    elif reconciled:
+        out.errors.append(f"{target}: Inspector reports no statusCounts to reconcile the rows with")
+    out.errors += _platform_problems(target, unique, policy)
+    out.errors += _catalogue_problems(target, unique, cat, level)
+    evaluated = [r for r in unique if r.status is not CheckStatus.SKIPPED]
+    if unique and not evaluated:
+        out.errors.append(
+            f"{target}: all {len(unique)} checks were SKIPPED: the scan evaluated nothing"
+        )
+    for row in unique:
         if row.status is CheckStatus.PASSED:
             out.passed.append(row)
         elif row.status is CheckStatus.SKIPPED:
-            out.skipped.append(Finding(row, row.status_reason or "skipped by the scanner"))
+            _judge_skip(row, cat, policy, today, architecture, out)
         else:
             _judge_failure(row, policy, today, out)
     return out
+
+
+def _dedupe_rows(target: str, rows: list[CheckResult], out: _Judged) -> list[CheckResult]:
+    """One row per check ID: identical duplicates merge; conflicting ones are an error."""
+    first: dict[str, CheckResult] = {}
+    conflicting: set[str] = set()
+    merged = 0
+    for row in rows:
+        seen = first.get(row.check_id)
+        if seen is None:
+            first[row.check_id] = row
+        elif _same(seen, row):
+            merged += 1
+        else:
+            conflicting.add(row.check_id)
+    if conflicting:
+        out.errors.append(
+            f"{target}: {len(conflicting)} check(s) reported more than once with different "
+            f"results: {_listed(conflicting)}"
+        )
+    if merged:
+        out.warnings.append(f"{target}: {merged} identical duplicate row(s) merged")
+    return [r for cid, r in first.items() if cid not in conflicting]
+
+
+def _same(a: CheckResult, b: CheckResult) -> bool:
+    return (a.status, a.title, a.level, a.platform, a.status_reason) == (
+        b.status,
+        b.title,
+        b.level,
+        b.platform,
+        b.status_reason,
+    )
+
+
+def _platform_problems(target: str, rows: list[CheckResult], policy: ExceptionsPolicy) -> list[str]:
+    """Every row's platform must be the policy's (rows without one only if none has one)."""
+    want = policy.platform.value
+    platforms = {r.platform for r in rows}
+    if platforms == {None}:
+        return []
+    wrong = sorted({str(p) for p in platforms if p != want})
+    if not wrong:
+        return []
+    bad = sum(r.platform != want for r in rows)
+    return [
+        f"{target}: {bad} row(s) report platform {', '.join(wrong)}, not {want} "
+        f"(the platform of {policy.source})"
+    ]
+
+
+def _catalogue_problems(
+    target: str, rows: list[CheckResult], cat: Catalogue, level: int | None
+) -> list[str]:
+    """Exactly the catalogue's recommendations in scope, with its titles and levels."""
+    out: list[str] = []
+    unknown = {r.check_id for r in rows if r.check_id not in cat}
+    if unknown:
+        out.append(
+            f"{target}: {len(unknown)} check ID(s) not in {cat.label}: {_listed(unknown)}"
+            f"{_looks_like(rows, cat)}; {REFRESH_HINT}"
+        )
+    retitled = {
+        r.check_id
+        for r in rows
+        if r.check_id in cat
+        and (
+            r.title is None
+            or normalise_title(r.title) != normalise_title(cat.recommendations[r.check_id].title)
+        )
+    }
+    if retitled:
+        out.append(
+            f"{target}: {len(retitled)} row(s) whose title is not the {cat.label} title of their "
+            f"ID: {_listed(retitled)}{_looks_like(rows, cat)}; {REFRESH_HINT}"
+        )
+    relevelled = {
+        r.check_id
+        for r in rows
+        if r.check_id in cat and r.level != cat.recommendations[r.check_id].level_name
+    }
+    if relevelled:
+        out.append(
+            f"{target}: {len(relevelled)} row(s) whose level is not the {cat.label} level of "
+            f"their ID: {_listed(relevelled)}"
+        )
+    if level is None:
+        return out
+    scope = {rec.id for rec in cat.in_scope(level)}
+    beyond = {r.check_id for r in rows if r.check_id in cat and r.check_id not in scope}
+    if beyond:
+        out.append(
+            f"{target}: {len(beyond)} row(s) of recommendations above LEVEL_{level}: "
+            f"{_listed(beyond)} (the scan was not a LEVEL_{level} scan)"
+        )
+    absent = scope - {r.check_id for r in rows}
+    if absent:
+        out.append(
+            f"{target}: {len(absent)} of the {len(scope)} recommendations of {cat.label} at "
+            f"LEVEL_{level} have no result: {_listed(absent)} (incomplete results); {REFRESH_HINT}"
+        )
+    return out
+
+
+def _looks_like(rows: list[CheckResult], cat: Catalogue) -> str:
+    """`` (the rows look like X)`` when another shipped catalogue matches the rows better."""
+    titled = [(r.check_id, normalise_title(r.title)) for r in rows if r.title]
+    if not titled:
+        return ""
+
+    def score(other: Catalogue) -> int:
+        recs = other.recommendations
+        return sum(cid in recs and normalise_title(recs[cid].title) == t for cid, t in titled)
+
+    best = max(
+        (catalog.load(p, v) for p, v in catalog.supported()),
+        key=lambda c: (score(c), c.label == cat.label),
+    )
+    best_score = score(best)
+    if best.label == cat.label or best_score <= score(cat):
+        if best_score == 0:
+            return " (the rows match no shipped benchmark catalogue)"
+        return ""
+    return f" (the rows look like {best.label}: {best_score} of {len(titled)} titles match)"
+
+
+def _judge_skip(
+    row: CheckResult,
+    cat: Catalogue,
+    policy: ExceptionsPolicy,
+    today: date,
+    architecture: str | None,
+    out: _Judged,
+) -> None:
+    rec = cat.get(row.check_id)
+    if rec is None or not rec.automated:
+        out.skipped.append(Finding(row, row.status_reason or "manual recommendation"))
+        return
+    skip = policy.skips_by_check.get(row.check_id)
+    reason = f" ({row.status_reason})" if row.status_reason else ""
+    if skip is None:
+        out.errors.append(
+            f"{row.target}: automated check {row.check_id} was SKIPPED{reason}: not evidence, "
+            f"and {policy.source} approves no skip for it"
+        )
+    elif not skip.active_on(today):
+        out.errors.append(
+            f"{row.target}: automated check {row.check_id} was SKIPPED{reason}: its approved "
+            f"skip expired on {skip.expires}"
+        )
+    elif not skip.covers(architecture, row.level):
+        scope = ", ".join(sorted(skip.architectures or ())) or "its levels"
+        out.errors.append(
+            f"{row.target}: automated check {row.check_id} was SKIPPED{reason}: its approved "
+            f"skip covers only {scope}, this target is {architecture or 'of unknown architecture'}"
+        )
+    else:
+        out.skipped.append(Finding(row, f"skip approved: {skip.reason}", skip=skip))
 
 
 def _judge_failure(row: CheckResult, policy: ExceptionsPolicy, today: date, out: _Judged) -> None:
@@ -293,12 +543,7 @@ def _judge_failure(row: CheckResult, policy: ExceptionsPolicy, today: date, out:
             )
         )
         return
-    if row.title is None:
-        out.warnings.append(
-            f"{row.target}: {row.check_id} has no title in the results; "
-            "covered by its exception on the check ID alone"
-        )
-    elif normalise_title(row.title) != normalise_title(exc.title):
+    if row.title is None or normalise_title(row.title) != normalise_title(exc.title):
         out.unexcepted.append(
             Finding(
                 row,

@@ -17,6 +17,7 @@ from typing import Any
 
 from pipeline.catalog import Platform
 from pipeline.errors import ConfigError
+from pipeline.tags import MANAGED_TAG, MANAGED_VALUE
 
 BUILT_BY = "eks-cis-ami-pipeline"
 TAG_PREFIX = "cis-ami:"
@@ -73,7 +74,7 @@ def check_k8s_version(platform: Platform, version: str) -> str:
     Raises ConfigError naming ``--k8s-version`` for a malformed version, and for Amazon Linux 2
     with Kubernetes >= 1.33 (EKS stopped publishing AL2 AMIs after 1.32).
     """
-    match = _K8S_VERSION.match(version.strip())
+    match = _K8S_VERSION.fullmatch(version.strip())
     if not match:
         raise ConfigError(
             f"--k8s-version {version!r}: expected a Kubernetes minor version like 1.33"
@@ -96,7 +97,7 @@ def check_level(level: int) -> int:
 
 def check_run_id(run_id: str) -> str:
     """Return ``run_id`` if it can name an AMI and a tag value; else ConfigError."""
-    if not _RUN_ID.match(run_id):
+    if not isinstance(run_id, str) or not _RUN_ID.fullmatch(run_id):
         raise ConfigError(
             f"run ID {run_id!r}: use 1-64 letters, digits, '.', '_' or '-' (starting alphanumeric)"
         )
@@ -130,9 +131,9 @@ class BuildSpec:
         check_k8s_version(self.platform, self.k8s_version)
         check_level(self.level)
         check_run_id(self.run_id)
-        if not _REGION.match(self.region):
+        if not _REGION.fullmatch(self.region):
             raise ConfigError(f"--region {self.region!r}: not an AWS region name")
-        if self.source_ami is not None and not _AMI_ID.match(self.source_ami):
+        if self.source_ami is not None and not _AMI_ID.fullmatch(self.source_ami):
             raise ConfigError(f"source AMI {self.source_ami!r}: not an AMI ID")
         if self.local and not self.endpoint:
             raise ConfigError("--local needs the local AWS endpoint URL (none was given)")
@@ -252,6 +253,7 @@ def provenance_tags(spec: BuildSpec) -> dict[str, str]:
         f"{TAG_PREFIX}run-id": spec.run_id,
         f"{TAG_PREFIX}built-by": BUILT_BY,
         f"{TAG_PREFIX}local": "true" if spec.local else "false",
+        MANAGED_TAG: MANAGED_VALUE,
     }
 
 
@@ -298,7 +300,7 @@ def parse_artifact_id(artifact_id: str) -> list[tuple[str, str]]:
     pairs: list[tuple[str, str]] = []
     for part in artifact_id.replace(_PACKER_COMMA, ",").split(","):
         region, sep, ami = part.strip().partition(":")
-        if not sep or not _REGION.match(region) or not _AMI_ID.match(ami):
+        if not sep or not _REGION.fullmatch(region) or not _AMI_ID.fullmatch(ami):
             raise ConfigError(f"artifact ID {artifact_id!r}: expected region:ami-... pairs")
         pairs.append((region, ami))
     return pairs

@@ -53,6 +53,35 @@ class PolicyException:
 
 
 @dataclass(frozen=True, slots=True)
+class PolicySkip:
+    """An automated recommendation a scan may report SKIPPED (not evaluated) until ``expires``.
+
+    Without one, a SKIPPED automated check is not evidence and the scan is not trustworthy.
+    """
+
+    check_id: str
+    title: str
+    reason: str
+    approved_by: str
+    expires: date
+    architectures: frozenset[str] | None = None
+    levels: frozenset[str] | None = None
+    references: tuple[str, ...] = ()
+    index: int = 0  # position in the file, for messages ($.skips[index])
+
+    def active_on(self, today: date) -> bool:
+        return today <= self.expires
+
+    def covers(self, architecture: str | None, level: str | None) -> bool:
+        """Scoped entries cover only the architectures and levels they name (unknown: not)."""
+        arch_ok = self.architectures is None or (
+            architecture is not None and architecture in self.architectures
+        )
+        level_ok = self.levels is None or (level is not None and level in self.levels)
+        return arch_ok and level_ok
+
+
+@dataclass(frozen=True, slots=True)
 class ExceptionsPolicy:
     """A validated policy for one (platform, benchmark version)."""
 
@@ -62,6 +91,8 @@ class ExceptionsPolicy:
     exceptions: tuple[PolicyException, ...]
     sha256: str
     by_check: Mapping[str, PolicyException] = field(default_factory=dict)
+    skips: tuple[PolicySkip, ...] = ()
+    skips_by_check: Mapping[str, PolicySkip] = field(default_factory=dict)
 
     @property
     def catalogue(self) -> Catalogue:
@@ -84,7 +115,9 @@ def parse(text: str, source: str) -> ExceptionsPolicy:
     except ConfigError as exc:
         raise PolicyError(f"{source}: $.benchmark.version: {exc}") from exc
     exceptions = tuple(_exception(i, raw) for i, raw in enumerate(data["exceptions"]))
+    skips = tuple(_skip(i, raw) for i, raw in enumerate(data.get("skips", ())))
     problems = list(_semantic_problems(exceptions, cat, source))
+    problems += _skip_problems(skips, cat, source)
     if problems:
         raise PolicyError(f"{source}: invalid exceptions policy", problems=problems)
     return ExceptionsPolicy(
@@ -94,6 +127,8 @@ def parse(text: str, source: str) -> ExceptionsPolicy:
         exceptions=exceptions,
         sha256=hashlib.sha256(text.encode("utf-8")).hexdigest(),
         by_check=MappingProxyType({e.check_id: e for e in exceptions}),
+        skips=skips,
+        skips_by_check=MappingProxyType({k.check_id: k for k in skips}),
     )
 
 
@@ -145,13 +180,18 @@ def load_all(paths: Iterable[str | Path]) -> dict[Platform, ExceptionsPolicy]:
 def expiry_problems(policy: ExceptionsPolicy, today: date) -> tuple[list[str], list[str]]:
     """(errors, warnings): expired exceptions are errors; those expiring soon are warnings."""
     errors, warnings = [], []
-    for exc in policy.exceptions:
-        where = f"{policy.source}: $.exceptions[{exc.index}].expires"
-        if not exc.active_on(today):
-            errors.append(f"{where}: exception for {exc.check_id} expired on {exc.expires}")
-        elif exc.expires_within(today, EXPIRY_WARNING_DAYS):
-            days = (exc.expires - today).days
-            warnings.append(f"{where}: exception for {exc.check_id} expires in {days} days")
+    entries: list[tuple[str, PolicyException | PolicySkip]] = [
+        *(("exceptions", e) for e in policy.exceptions),
+        *(("skips", k) for k in policy.skips),
+    ]
+    for section, entry in entries:
+        where = f"{policy.source}: $.{section}[{entry.index}].expires"
+        kind = "exception" if section == "exceptions" else "skip"
+        if not entry.active_on(today):
+            errors.append(f"{where}: {kind} for {entry.check_id} expired on {entry.expires}")
+        elif entry.expires - today <= timedelta(days=EXPIRY_WARNING_DAYS):
+            days = (entry.expires - today).days
+            warnings.append(f"{where}: {kind} for {entry.check_id} expires in {days} days")
     return errors, warnings
 
 
@@ -181,6 +221,60 @@ def _exception(index: int, raw: Mapping[str, Any]) -> PolicyException:
         references=tuple(raw.get("references", ())),
         index=index,
     )
+
+
+def _skip(index: int, raw: Mapping[str, Any]) -> PolicySkip:
+    archs, levels = raw.get("architectures"), raw.get("levels")
+    return PolicySkip(
+        check_id=raw["check_id"],
+        title=raw["title"],
+        reason=raw["reason"],
+        approved_by=raw["approved_by"],
+        expires=date.fromisoformat(raw["expires"]),
+        architectures=frozenset(archs) if archs else None,
+        levels=frozenset(levels) if levels else None,
+        references=tuple(raw.get("references", ())),
+        index=index,
+    )
+
+
+def _skip_problems(skips: tuple[PolicySkip, ...], cat: Catalogue, source: str) -> list[str]:
+    problems: list[str] = []
+    first_seen: dict[str, int] = {}
+    for skip in skips:
+        at = f"{source}: $.skips[{skip.index}]"
+        if skip.check_id in first_seen:
+            problems.append(
+                f"{at}.check_id: duplicate skip for {skip.check_id} "
+                f"(first at $.skips[{first_seen[skip.check_id]}])"
+            )
+        else:
+            first_seen[skip.check_id] = skip.index
+        for name in ("reason", "approved_by", "title"):
+            if not getattr(skip, name).strip():
+                problems.append(f"{at}.{name}: must not be blank")
+        rec = cat.get(skip.check_id)
+        if rec is None:
+            problems.append(
+                f"{at}.check_id: {skip.check_id!r} is not a recommendation of {cat.label}"
+            )
+            continue
+        if not rec.automated:
+            problems.append(
+                f"{at}.check_id: {skip.check_id} is a manual recommendation: a scan always reports "
+                "it SKIPPED, so it needs no skip entry"
+            )
+        if catalog.normalise_title(skip.title) != catalog.normalise_title(rec.title):
+            problems.append(
+                f"{at}.title: {skip.title!r} differs from the {cat.label} title of "
+                f"{skip.check_id}: {rec.title!r}"
+            )
+        if skip.levels is not None and rec.level_name not in skip.levels:
+            problems.append(
+                f"{at}.levels: {skip.check_id} is a {rec.level_name} recommendation, so a skip "
+                f"scoped to {sorted(skip.levels)} could never cover it"
+            )
+    return problems
 
 
 def _semantic_problems(

@@ -1,46 +1,181 @@
-"""``invoke reap``: clean up what pipeline runs leaked (test instances, build instances,
-scan configurations, security groups). Safe to run any time: it only touches resources
-tagged by this pipeline whose run is over.
+"""``invoke reap``: delete what killed runs leaked (test and build instances, per-run security
+groups, scan configurations, Packer's key pairs). It takes only resources tagged
+``cis-pipeline:managed=true`` (exactly) with a run ID, and only once the run's heartbeat is stale.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import partial
 
+from pipeline import heartbeat
 from pipeline.aws import AwsClients, boundary, ec2, inspector
 from pipeline.errors import PipelineError
+from pipeline.release.channels import ReleaseSettings
+from pipeline.tags import (
+    BUILD_RUN_TAG,
+    EXPIRES_TAG,
+    HEARTBEAT_TAG,
+    MANAGED_TAG,
+    MANAGED_VALUE,
+    RUN_TAG,
+)
 
-RUN_TAG = ec2.RUN_TAG
-EXPIRES_TAG = "cis-validate:expires-at"
-BUILD_RUN_TAG = "cis-ami:run-id"
-CONFIG_PREFIX = "cis-validate-"
+INSTANCE = "instance"
+CONFIGURATION = "scan-configuration"
+SECURITY_GROUP = "security-group"
+KEY_PAIR = "key-pair"
+KINDS = (INSTANCE, CONFIGURATION, SECURITY_GROUP, KEY_PAIR)  # the order of deletion
+DEFAULT_STALE = heartbeat.DEFAULT_STALE
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Candidate:
+    """A resource that might be the pipeline's, with its tags as AWS returned them."""
+
+    kind: str
+    id: str
+    tags: Mapping[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    candidate: Candidate
+    delete: bool
+    reason: str
+
+
+def run_id_of(tags: Mapping[str, str]) -> str | None:
+    """The run ID (validation's, else the build's); None when missing, empty or padded."""
+    for key in (RUN_TAG, BUILD_RUN_TAG):
+        value = tags.get(key)
+        if value is not None:
+            return value if value and value == value.strip() else None
+    return None
+
+
+def is_ours(tags: Mapping[str, str]) -> bool:
+    """The ownership tag, matched exactly: key and value, case and white space included."""
+    return tags.get(MANAGED_TAG) == MANAGED_VALUE
+
+
+def plan(candidates: Iterable[Candidate], now: datetime, stale_after: timedelta) -> list[Decision]:
+    """Decide, without I/O, what to delete and what to skip (and why) for every candidate.
+
+    A run is alive while its newest heartbeat (over all its resources) is younger than
+    ``stale_after``; an instance past its expires-at tag goes even then (it powered itself off).
+    """
+    found = list(dict.fromkeys(candidates))
+    problems: dict[Candidate, str] = {}
+    beats: dict[Candidate, datetime] = {}
+    expiries: dict[Candidate, datetime] = {}
+    for cand in found:
+        problem = _problem(cand, beats, expiries)
+        if problem:
+            problems[cand] = problem
+    newest: dict[str, datetime] = {}
+    for cand, beat in beats.items():
+        rid = str(run_id_of(cand.tags))
+        newest[rid] = max(beat, newest.get(rid, beat))
+    decisions = []
+    for cand in found:
+        if cand in problems:
+            decisions.append(Decision(cand, False, problems[cand]))
+            continue
+        last = newest.get(str(run_id_of(cand.tags)))
+        expiry = expiries.get(cand)
+        if cand.kind == INSTANCE and expiry is not None and expiry <= now:
+            decisions.append(Decision(cand, True, "expired"))
+        elif last is None:
+            decisions.append(Decision(cand, False, "no heartbeat"))
+        elif now - last < stale_after:
+            decisions.append(Decision(cand, False, "live run"))
+        else:
+            decisions.append(Decision(cand, True, "stale heartbeat"))
+    return decisions
+
+
+def _problem(
+    cand: Candidate, beats: dict[Candidate, datetime], expiries: dict[Candidate, datetime]
+) -> str | None:
+    """Why a candidate must be left alone (not ours, malformed tags), else None."""
+    if not is_ours(cand.tags):
+        return "not ours"
+    if run_id_of(cand.tags) is None:
+        return "no run ID"
+    for key, into, label in (
+        (HEARTBEAT_TAG, beats, "malformed heartbeat"),
+        (EXPIRES_TAG, expiries, "malformed expiry"),
+    ):
+        if key in cand.tags:
+            try:
+                into[cand] = heartbeat.parse(cand.tags[key])
+            except ValueError:
+                return label
+    return None
 
 
 @dataclass
 class ReapReport:
-    instances: list[str] = field(default_factory=list)
-    configurations: list[str] = field(default_factory=list)
-    security_groups: list[str] = field(default_factory=list)
+    """What was deleted (by kind), skipped (with the reason) and what failed."""
+
+    dry_run: bool = False
+    deleted: dict[str, list[str]] = field(default_factory=lambda: {k: [] for k in KINDS})
+    skipped: list[Decision] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
 
     @property
+    def instances(self) -> list[str]:
+        return self.deleted[INSTANCE]
+
+    @property
+    def configurations(self) -> list[str]:
+        return self.deleted[CONFIGURATION]
+
+    @property
+    def security_groups(self) -> list[str]:
+        return self.deleted[SECURITY_GROUP]
+
+    @property
+    def key_pairs(self) -> list[str]:
+        return self.deleted[KEY_PAIR]
+
+    @property
     def total(self) -> int:
-        return len(self.instances) + len(self.configurations) + len(self.security_groups)
+        return sum(len(v) for v in self.deleted.values())
+
+    def summary(self) -> str:
+        """One line: counts per kind deleted, skipped per reason, failures."""
+        verb = "would delete" if self.dry_run else "deleted"
+        done = ", ".join(f"{len(v)} {k}" for k, v in self.deleted.items() if v) or "nothing"
+        why = Counter(d.reason for d in self.skipped)
+        skipped = ", ".join(f"{n} {reason}" for reason, n in sorted(why.items()))
+        return (
+            f"reap: {verb} {done}; skipped {len(self.skipped)}"
+            + (f" ({skipped})" if skipped else "")
+            + f"; {len(self.failures)} failure(s)"
+        )
 
 
-def expired(instance: ec2.Instance, now: datetime, max_age: timedelta) -> bool:
-    """A test instance past its expires-at tag, or any tagged instance older than ``max_age``."""
-    stamp = instance.tags.get(EXPIRES_TAG)
-    if stamp:
-        try:
-            if datetime.fromisoformat(stamp.replace("Z", "+00:00")) <= now:
-                return True
-        except ValueError:
-            return True  # a tag we did not write: treat as leaked
-    return instance.launched is not None and now - instance.launched > max_age
+def find_candidates(clients: AwsClients) -> list[Candidate]:
+    """Everything carrying the ownership tag or a run ID, and every scan configuration
+    (ec2:DescribeInstances, DescribeSecurityGroups, DescribeKeyPairs;
+    inspector2:ListCisScanConfigurations). Resources merely named like ours are judged by tags."""
+    out: dict[tuple[str, str], Candidate] = {}
+    keys = (MANAGED_TAG, RUN_TAG, BUILD_RUN_TAG)
+    for key in keys:
+        for inst in ec2.tagged_instances(clients, key):
+            out[(INSTANCE, inst.id)] = Candidate(INSTANCE, inst.id, dict(inst.tags))
+        for group_id, tags in ec2.tagged_security_groups(clients, key).items():
+            out[(SECURITY_GROUP, group_id)] = Candidate(SECURITY_GROUP, group_id, tags)
+        for pair_id, tags in ec2.tagged_key_pairs(clients, key).items():
+            out[(KEY_PAIR, pair_id)] = Candidate(KEY_PAIR, pair_id, tags)
+    for _name, arn, tags in inspector.configurations_with_tags(clients):
+        out[(CONFIGURATION, arn)] = Candidate(CONFIGURATION, arn, tags)
+    return list(out.values())
 
 
 def run_reap(
@@ -48,73 +183,69 @@ def run_reap(
     now: datetime,
     echo: Callable[[str], None],
     *,
-    max_age: timedelta = timedelta(hours=3),
+    stale_after: timedelta = DEFAULT_STALE,
     dry_run: bool = False,
+    retention: ReleaseSettings | None = None,
 ) -> ReapReport:
-    """Find and delete leaked resources; failures are reported, the rest still reaped."""
-    report = ReapReport()
+    """Find candidates, ``plan``, then delete: instances (and wait for them), scan
+    configurations, security groups, key pairs. A failed deletion is reported and the rest
+    still go. Raises AwsError only when the candidates cannot be listed. With ``retention``,
+    old unpromoted pipeline AMIs go too (``pipeline.release.retention``)."""
+    report = ReapReport(dry_run=dry_run)
+    with boundary("reap: listing candidates"):
+        decisions = plan(find_candidates(clients), now, stale_after)
+    for decision in decisions:
+        if not decision.delete:
+            report.skipped.append(decision)
+            cand = decision.candidate
+            if decision.reason not in ("live run", "not ours"):
+                echo(f"skip {cand.kind} {cand.id}: {decision.reason}")
+    doomed = {
+        k: [d.candidate for d in decisions if d.delete and d.candidate.kind == k] for k in KINDS
+    }
     act = _Actor(report, echo, dry_run)
-    with boundary("reap"):
-        live = ec2.tagged_instances(clients, RUN_TAG) + ec2.tagged_instances(clients, BUILD_RUN_TAG)
-        doomed = [i for i in live if expired(i, now, max_age)]
-        survivors = {i.tags.get(RUN_TAG) for i in live if i not in doomed}
-        if doomed:
-            ids = [i.id for i in doomed]
-            act.do(
-                f"instances {', '.join(ids)}",
-                report.instances,
-                ids,
-                lambda: ec2.terminate(clients, ids),
-            )
-        for name, arn in inspector.configurations_named(clients, CONFIG_PREFIX).items():
-            if name.removeprefix(CONFIG_PREFIX) not in survivors:
-                act.do(
-                    f"scan configuration {name}",
-                    report.configurations,
-                    [arn],
-                    partial(inspector.delete_configuration, clients, arn),
-                )
-        if doomed and not dry_run:
-            act.do(
-                "(waiting for terminations)",
-                [],
-                [],
-                lambda: ec2.wait_terminated(clients, [i.id for i in doomed]),
-            )
-        for group_id, tags in ec2.tagged_security_groups(clients, RUN_TAG).items():
-            if tags.get(RUN_TAG) not in survivors:
-                act.do(
-                    f"security group {group_id}",
-                    report.security_groups,
-                    [group_id],
-                    partial(ec2.delete_security_group, clients, group_id),
-                )
-    echo(f"reap: {report.total} resource(s) {act.verb}, {len(report.failures)} failure(s)")
+    for cand in doomed[INSTANCE]:
+        act.do(cand, partial(ec2.terminate, clients, [cand.id]))
+    gone = report.deleted[INSTANCE]
+    if gone and not dry_run:
+        try:
+            with boundary("reap: waiting for terminations"):
+                ec2.wait_terminated(clients, gone)
+        except PipelineError as exc:
+            report.failures.append(f"waiting for {', '.join(gone)}: {exc}")
+            echo(f"WARNING  {exc}")
+    for cand in doomed[CONFIGURATION]:
+        act.do(cand, partial(inspector.delete_configuration, clients, cand.id))
+    for cand in doomed[SECURITY_GROUP]:
+        act.do(cand, partial(ec2.delete_security_group, clients, cand.id))
+    for cand in doomed[KEY_PAIR]:
+        act.do(cand, partial(ec2.delete_key_pair, clients, cand.id))
+    if retention is not None:
+        from pipeline.release.retention import run_retention
+
+        amis = run_retention(clients, retention, now, echo, dry_run=dry_run)
+        report.failures.extend(amis.failures)
+    echo(report.summary())
     return report
 
 
 @dataclass
 class _Actor:
-    """Runs one clean-up action: in a dry run only reports it; a failure is kept, not raised."""
+    """Deletes one resource: in a dry run only reports it; a failure is kept, not raised."""
 
     report: ReapReport
     echo: Callable[[str], None]
     dry_run: bool
 
-    @property
-    def verb(self) -> str:
-        return "would delete" if self.dry_run else "deleted"
-
-    def do(
-        self, what: str, bucket: list[str], items: list[str], action: Callable[[], object]
-    ) -> None:
+    def do(self, cand: Candidate, action: Callable[[], object]) -> None:
+        what = f"{cand.kind} {cand.id} (run {run_id_of(cand.tags)})"
         try:
             if not self.dry_run:
-                action()
+                with boundary(f"deleting {cand.kind} {cand.id}"):
+                    action()
         except PipelineError as exc:
             self.report.failures.append(f"{what}: {exc}")
             self.echo(f"WARNING  deleting {what} failed: {exc}")
             return
-        bucket.extend(items)
-        if items:
-            self.echo(f"{self.verb} {what}")
+        self.report.deleted[cand.kind].append(cand.id)
+        self.echo(f"{'would delete' if self.dry_run else 'deleted'} {what}")

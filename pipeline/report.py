@@ -5,17 +5,21 @@ Nothing here decides anything; it only presents ``pipeline.gate.Verdict``.
 
 from __future__ import annotations
 
+import os
+import re
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping
 from typing import IO, Any
 from xml.sax.saxutils import escape, quoteattr
 
-from pipeline import USER_AGENT
+from pipeline import USER_AGENT, github
+from pipeline.errors import one_line
 from pipeline.gate import ExceptionNote, Finding, Outcome, Verdict
 from pipeline.results import CheckResult
 
 SCHEMA_VERSION = 1
 MAX_MARKDOWN_ROWS = 200
+MAX_CELL_CHARS = 500  # untrusted text in one Markdown cell or list item
 _MARK = {Outcome.PASS: "✅", Outcome.FAIL: "❌", Outcome.ERROR: "⚠️"}
 
 
@@ -27,7 +31,24 @@ def target_label(verdict: Verdict, target: str) -> str:
     return target
 
 
+def display_path(source: str, base: str | None = None) -> str:
+    """A policy file as reports name it: relative to ``base`` (default: the working directory,
+    the repository root in CI) when under it, else its file name; never this machine's
+    absolute path. Pure path arithmetic, no file system access."""
+    root = os.path.abspath(base if base is not None else os.getcwd())
+    path = os.path.normpath(os.path.join(root, source))
+    if os.path.commonpath([root, path]) == root and path != root:
+        return os.path.relpath(path, root).replace(os.sep, "/")
+    return os.path.basename(path) or source
+
+
 # ---------------------------------------------------------------- verdict.json
+
+
+def _exit_code(verdict: Verdict) -> int:
+    """The code the process exits with: an aborted run's (1, 2, 130, 143) else the verdict's."""
+    code = verdict.context.get("exit_code")
+    return code if isinstance(code, int) else int(verdict.exit_code)
 
 
 def to_json(verdict: Verdict) -> dict[str, Any]:
@@ -36,12 +57,12 @@ def to_json(verdict: Verdict) -> dict[str, Any]:
         "schema_version": SCHEMA_VERSION,
         "generated_by": USER_AGENT,
         "verdict": verdict.verdict.value,
-        "exit_code": int(verdict.exit_code),
+        "exit_code": _exit_code(verdict),
         "date": verdict.today.isoformat(),
         "counts": counts(verdict),
         "policies": [
             {
-                "source": p.source,
+                "source": display_path(p.source),
                 "platform": p.platform.value,
                 "benchmark": p.catalogue.label,
                 "benchmarkVersion": p.benchmark_version,
@@ -127,7 +148,7 @@ def _note(note: ExceptionNote) -> dict[str, Any]:
         "title": exc.title,
         "targetResourceId": note.target,
         "platform": note.policy.platform.value,
-        "policy": note.policy.source,
+        "policy": display_path(note.policy.source),
         "path": f"$.exceptions[{exc.index}]",
         "expires": exc.expires.isoformat(),
         "approved_by": exc.approved_by,
@@ -155,28 +176,29 @@ def write_junit(verdict: Verdict, out: IO[str]) -> None:
     errors = sum(len(t.errors) for t in verdict.targets) or len(verdict.errors)
     out.write('<?xml version="1.0" encoding="UTF-8"?>\n')
     out.write(
-        f'<testsuites name="CIS gate" tests="{verdict.total + errors}" '
+        f"<testsuites name={_attr('CIS gate' + context_title(verdict))} "
+        f'tests="{verdict.total + errors}" '
         f'failures="{failures}" errors="{errors}" skipped="{len(verdict.skipped)}">\n'
     )
     for target in verdict.targets:
         cases = by_target.get(target.target, [])
         label = target_label(verdict, target.target)
         out.write(
-            f'  <testsuite name={quoteattr(label)} tests="{len(cases) + len(target.errors)}" '
+            f'  <testsuite name={_attr(label)} tests="{len(cases) + len(target.errors)}" '
             f'failures="{target.blocking}" errors="{len(target.errors)}" '
             f'skipped="{target.skipped}">\n'
         )
         for message in target.errors:
-            out.write(f'    <testcase classname={quoteattr(target.target)} name="scan trusted">')
-            out.write(f"<error message={quoteattr(message)}/></testcase>\n")
+            out.write(f'    <testcase classname={_attr(target.target)} name="scan trusted">')
+            out.write(f"<error message={_attr(message)}/></testcase>\n")
         for name, kind, message, body in cases:
-            out.write(f"    <testcase classname={quoteattr(target.target)} name={quoteattr(name)}")
+            out.write(f"    <testcase classname={_attr(target.target)} name={_attr(name)}")
             if kind == "":
                 out.write("/>\n")
             elif kind == "excepted":
-                out.write(f"><system-out>{escape(body)}</system-out></testcase>\n")
+                out.write(f"><system-out>{_text(body)}</system-out></testcase>\n")
             else:
-                out.write(f"><{kind} message={quoteattr(message)}/></testcase>\n")
+                out.write(f"><{kind} message={_attr(message)}/></testcase>\n")
         out.write("  </testsuite>\n")
     orphan = [e for e in verdict.errors if not any(e in t.errors for t in verdict.targets)]
     if orphan:
@@ -184,9 +206,27 @@ def write_junit(verdict: Verdict, out: IO[str]) -> None:
         out.write(f'errors="{len(orphan)}" skipped="0">\n')
         for message in orphan:
             out.write('    <testcase classname="scan" name="scan trusted">')
-            out.write(f"<error message={quoteattr(message)}/></testcase>\n")
+            out.write(f"<error message={_attr(message)}/></testcase>\n")
         out.write("  </testsuite>\n")
     out.write("</testsuites>\n")
+
+
+# XML 1.0 allows tab, LF, CR and these ranges; anything else (other C0 controls, U+FFFE/FFFF,
+# lone surrogates) would make junit.xml unparsable, so it is shown as a visible escape.
+_XML_ILLEGAL = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def _xml_safe(text: str) -> str:
+    return _XML_ILLEGAL.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
+def _attr(text: str) -> str:
+    """A quoted XML attribute value for any text (``quoteattr`` escapes CR, LF and tab)."""
+    return quoteattr(_xml_safe(text))
+
+
+def _text(text: str) -> str:
+    return escape(_xml_safe(text))
 
 
 def _case_name(row: CheckResult) -> str:
@@ -201,7 +241,7 @@ def to_markdown(verdict: Verdict) -> str:
     c = counts(verdict)
     title = context_title(verdict)
     lines = [
-        f"## {_MARK[verdict.verdict]} CIS gate: {verdict.verdict.value}{title}",
+        f"## {_MARK[verdict.verdict]} CIS gate: {verdict.verdict.value}{_md(title)}",
         "",
         f"{c['checks']} checks on {c['targets']} target(s): {c['passed']} passed, "
         f"{c['failed_unexcepted']} failed without exception, {c['failed_excepted']} failed "
@@ -231,7 +271,7 @@ def to_markdown(verdict: Verdict) -> str:
         ]
         lines += _capped(
             (
-                f"| {f.result.check_id} | {_md(f.result.title or '')} | "
+                f"| {_md(f.result.check_id)} | {_md(f.result.title or '')} | "
                 f"{_md(target_label(verdict, f.result.target))} | {_md(f.message)} |"
                 for f in verdict.failed_unexcepted
             ),
@@ -254,9 +294,9 @@ def to_markdown(verdict: Verdict) -> str:
         if notes:
             lines += [f"### {heading}", ""]
             lines += [
-                f"- {n.exception.check_id} {_md(n.exception.title)}: expires "
+                f"- {_md(n.exception.check_id)} {_md(n.exception.title)}: expires "
                 f"{n.exception.expires}, approved by {_md(n.exception.approved_by)} "
-                f"({n.policy.source})"
+                f"({_md(display_path(n.policy.source))})"
                 for n in _dedupe(notes)
             ] + [""]
     if verdict.warnings:
@@ -269,7 +309,7 @@ def to_markdown(verdict: Verdict) -> str:
             "",
         ]
         lines += [
-            f"- {cid} {_md(fs[0].result.title or '')} ({len(fs)} target(s))"
+            f"- {_md(cid)} {_md(fs[0].result.title or '')} ({len(fs)} target(s))"
             for cid, fs in list(grouped.items())[:MAX_MARKDOWN_ROWS]
         ]
         lines += ["", "</details>", ""]
@@ -282,7 +322,7 @@ def _excepted_row(check_id: str, findings: list[Finding]) -> str:
     title = first.result.title or (exc.title if exc else "")
     approver, expires = (exc.approved_by, exc.expires.isoformat()) if exc else ("", "")
     return (
-        f"| {check_id} | {_md(title)} | {len(findings)} | {_md(first.message)} | "
+        f"| {_md(check_id)} | {_md(title)} | {len(findings)} | {_md(first.message)} | "
         f"{_md(approver)} | {expires} |"
     )
 
@@ -318,8 +358,16 @@ def _capped(rows: Iterator[str] | Iterable[str], total: int) -> list[str]:
     return out + [""]
 
 
+_MD_PUNCTUATION = re.compile(r"([\\`*_{}\[\]()#+\-!|~$^@:])")
+
+
 def _md(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
+    """Untrusted text as inert Markdown on one line: no HTML (``<script>``, ``<details>``,
+    comments), no links, images, code spans, headings, table breaks or mentions; control
+    characters shown as escapes and at most ``MAX_CELL_CHARS`` characters."""
+    safe = one_line(text, MAX_CELL_CHARS)
+    safe = safe.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return _MD_PUNCTUATION.sub(r"\\\1", safe)
 
 
 # ---------------------------------------------------------------- console
@@ -359,7 +407,7 @@ def console_lines(verdict: Verdict, *, max_rows: int = 100) -> list[str]:
         f"{c['passed']} passed, {c['failed_unexcepted']} blocking, {c['failed_excepted']} "
         f"excepted, {c['skipped']} skipped"
     )
-    return lines
+    return [one_line(line) for line in lines]  # untrusted text never breaks or forges a line
 
 
 def _line(status: str, finding: Finding, verdict: Verdict) -> str:
@@ -372,21 +420,27 @@ def _line(status: str, finding: Finding, verdict: Verdict) -> str:
 # ---------------------------------------------------------------- GitHub annotations
 
 
-def github_annotations(verdict: Verdict, *, limit: int = 50) -> list[str]:
-    """``::error``/``::warning`` workflow commands for blocking checks and trust problems."""
-    out = [f"::error title=CIS scan not trustworthy::{_escape_data(e)}" for e in verdict.errors]
+def github_annotations(verdict: Verdict, *, limit: int = 50) -> list[github.Command]:
+    """``::error``/``::warning`` workflow commands for blocking checks and trust problems.
+
+    Issue them with ``github.emit`` (never print them): it escapes them and keeps untrusted
+    output around them from being read as commands.
+    """
+    out = [
+        github.Command("error", one_line(e), (("title", "CIS scan not trustworthy"),))
+        for e in verdict.errors
+    ]
     for f in verdict.failed_unexcepted[:limit]:
-        title = _escape_property(f"CIS {f.result.check_id} FAILED")
-        out.append(f"::error title={title}::{_escape_data(_line('FAIL', f, verdict))}")
+        title = one_line(f"CIS {f.result.check_id} FAILED")
+        out.append(
+            github.Command("error", one_line(_line("FAIL", f, verdict)), (("title", title),))
+        )
     for n in _dedupe(verdict.expiring_soon):
-        text = f"{n.exception.check_id} expires {n.exception.expires} ({n.policy.source})"
-        out.append(f"::warning title=CIS exception expiring::{_escape_data(text)}")
+        text = (
+            f"{n.exception.check_id} expires {n.exception.expires} "
+            f"({display_path(n.policy.source)})"
+        )
+        out.append(
+            github.Command("warning", one_line(text), (("title", "CIS exception expiring"),))
+        )
     return out
-
-
-def _escape_data(text: str) -> str:
-    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
-
-
-def _escape_property(text: str) -> str:
-    return _escape_data(text).replace(":", "%3A").replace(",", "%2C")

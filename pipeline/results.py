@@ -8,7 +8,6 @@ a problem (the scan is then not trustworthy), never skipped.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
@@ -48,6 +47,44 @@ class CheckResult:
     account_id: str | None = None
     status_reason: str | None = None
     finding_arn: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StatusCounts:
+    """``statusCounts`` of one target (ListCisScanResultsAggregatedByTargetResource)."""
+
+    passed: int
+    failed: int
+    skipped: int
+
+    @property
+    def total(self) -> int:
+        return self.passed + self.failed + self.skipped
+
+    def __str__(self) -> str:
+        return f"{self.passed} passed, {self.failed} failed, {self.skipped} skipped"
+
+
+@dataclass(frozen=True, slots=True)
+class ScanFacts:
+    """What Inspector itself says about a scan; the rows must agree with every part of it.
+
+    ``level``: the scan's ``securityLevel`` (1 or 2). ``target_counts``: ``statusCounts`` per
+    target, None when not available (a bare results file). ``total_checks``/``failed_checks``:
+    the scan's own totals from ListCisScans, None when unknown.
+    """
+
+    level: int
+    target_counts: Mapping[str, StatusCounts] | None = None
+    total_checks: int | None = None
+    failed_checks: int | None = None
+
+
+def level_number(value: object, source: str) -> int:
+    """``LEVEL_1``/``LEVEL_2`` (a scan's ``securityLevel``) → 1/2; else ConfigError."""
+    if value in ("LEVEL_1", "LEVEL_2"):
+        return int(str(value)[-1])
+    raise ConfigError(f"{source}: securityLevel {value!r} is not LEVEL_1 or LEVEL_2")
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,6 +193,30 @@ def _page_items(page: Mapping[str, Any], path: str, source: str) -> Iterator[tup
         yield list_path, i, item
 
 
+def page_problems(document: Any, source: str) -> list[str]:
+    """Pages that still carry a ``nextToken``: the file stops before the API's last page."""
+    pages = document if isinstance(document, list) else [document]
+    return [
+        f"{source}: $[{i}].nextToken: this page says more results follow, but the file ends: "
+        "the results are incomplete"
+        if isinstance(document, list)
+        else f"{source}: $.nextToken: this page says more results follow, but the file ends: "
+        "the results are incomplete"
+        for i, page in enumerate(pages)
+        if isinstance(page, Mapping) and page.get("nextToken")
+    ]
+
+
+def parse_document(document: Any, source: str) -> ParsedResults:
+    """Rows of a loaded results document, with page-level problems (unfinished pagination)."""
+    parsed = parse_items(iter_items(document, source))
+    return ParsedResults(
+        parsed.rows,
+        (*page_problems(document, source), *parsed.problems),
+        tuple(declared_targets(document)),
+    )
+
+
 def declared_targets(document: Any) -> list[str]:
     """Targets named by saved pages (``PAGE_TARGET_KEY``), in order; none for API documents."""
     pages = document if isinstance(document, list) else [document]
@@ -164,14 +225,10 @@ def declared_targets(document: Any) -> list[str]:
 
 
 def load(path: str | Path) -> ParsedResults:
-    """Read a results file (JSON). Unreadable or malformed → ConfigError (exit 2)."""
+    """Read a results file (JSON) within ``safeio``'s bounds. Unreadable, too large, too deep,
+    duplicate keys, non-finite numbers or malformed → ConfigError (exit 2)."""
+    from pipeline import safeio
+
     source = str(path)
-    try:
-        with open(path, encoding="utf-8") as handle:
-            document = json.load(handle)
-    except OSError as exc:
-        raise ConfigError(f"{source}: cannot read results: {exc.strerror or exc}") from exc
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{source}: not valid JSON: {exc}") from exc
-    parsed = parse_items(iter_items(document, source))
-    return ParsedResults(parsed.rows, parsed.problems, tuple(declared_targets(document)))
+    document = safeio.load_json(path, limit=safeio.RESULTS_MAX_BYTES, what="results")
+    return parse_document(document, source)

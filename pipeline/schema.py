@@ -6,8 +6,6 @@ Every problem is reported as one line ``FILE: $.json.path: message``; all of the
 from __future__ import annotations
 
 import json
-import re
-from collections.abc import Iterable
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -16,29 +14,17 @@ import yaml
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
-from pipeline.errors import ConfigError
+from pipeline.safeio import POLICY_MAX_BYTES, BoundedLoader, json_path, load_yaml
 
-_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-
-
-def json_path(parts: Iterable[str | int]) -> str:
-    """``['exceptions', 3, 'expires']`` → ``$.exceptions[3].expires``."""
-    out = "$"
-    for part in parts:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        elif _IDENT.match(part):
-            out += f".{part}"
-        else:
-            out += f"[{json.dumps(part)}]"
-    return out
+__all__ = ["json_path", "load_schema", "parse_document", "schema_problems"]
 
 
-class _StrictLoader(yaml.SafeLoader):
-    """SafeLoader that keeps dates and dotted numbers as strings and rejects duplicate keys.
+class _StrictLoader(BoundedLoader):
+    """The bounded loader, keeping dates and dotted numbers as strings.
 
     ``expires: 2027-01-31`` must stay a string for the schema's ``format: date``, and
-    ``check_id: 1.10`` must not become the float 1.1.
+    ``check_id: 1.10`` must not become the float 1.1 (so ``.nan`` and ``.inf`` are strings too,
+    which the schema rejects wherever a number is expected).
     """
 
 
@@ -56,36 +42,13 @@ _StrictLoader.yaml_implicit_resolvers = {
 }
 
 
-def _mapping_without_duplicates(loader: _StrictLoader, node: yaml.MappingNode) -> dict[Any, Any]:
-    seen: set[Any] = set()
-    for key_node, _ in node.value:
-        key = loader.construct_object(key_node)
-        if key in seen:
-            raise yaml.constructor.ConstructorError(
-                None, None, f"duplicate key {key!r}", key_node.start_mark
-            )
-        seen.add(key)
-    return loader.construct_mapping(node)
+def parse_document(text: str, source: str, *, limit: int = POLICY_MAX_BYTES) -> Any:
+    """Parse YAML (a superset of JSON) strictly and within bounds (``pipeline.safeio``).
 
-
-_StrictLoader.add_constructor(
-    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping_without_duplicates
-)
-
-
-def parse_document(text: str, source: str) -> Any:
-    """Parse YAML (a superset of JSON) strictly; raise ConfigError naming the file and line."""
-    try:
-        return yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "$"
-        raise ConfigError(
-            f"{source}: {where}: not valid YAML: {exc.problem or exc}",
-            problems=[f"{source}: {where}: not valid YAML: {exc.problem or exc}"],
-        ) from exc
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{source}: $: not valid YAML: {exc}") from exc
+    Raises ConfigError naming the file and the JSON path or line: syntax, duplicate keys,
+    anchors/aliases, nesting deeper than ``safeio.MAX_DEPTH``, non-finite numbers, size.
+    """
+    return load_yaml(text, source, loader=_StrictLoader, limit=limit)
 
 
 @cache

@@ -1,14 +1,23 @@
-"""Resolve settings: command-line flag, else ``invoke.yaml`` (``pipeline:``), else the default."""
+"""Resolve settings: command-line flag, else ``invoke.yaml`` (``pipeline:``), else the default.
+
+Also the one set of parsers for numeric flags (finite, range-checked) and for the few facts of
+the environment that can be checked before any AWS call (endpoint URL, output folder).
+"""
 
 from __future__ import annotations
 
+import math
+import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from pipeline.catalog import Platform
 from pipeline.errors import ConfigError
 from pipeline.validate import DEFAULT_INSTANCE_TYPES, ValidateSettings
+
+MAX_PORT = 65535
 
 
 def pick(flag: Any, config: Mapping[str, Any], key: str, default: Any = None) -> Any:
@@ -33,14 +42,105 @@ def as_platform(value: Any, flag: str = "--platform") -> Platform:
         raise ConfigError(f"{flag}: {exc}") from None
 
 
-def as_seconds(value: Any, flag: str) -> float:
+def as_number(
+    value: Any,
+    flag: str,
+    *,
+    unit: str = "a number",
+    minimum: float = 0.0,
+    maximum: float = math.inf,
+    allow_minimum: bool = False,
+    integer: bool = False,
+) -> float:
+    """Parse a flag's or setting's number: finite, within range, and whole if ``integer``.
+
+    ``abc``, ``nan``, ``inf``, ``1e999``, ``True`` and numbers outside
+    ``(minimum, maximum]`` (``[minimum, maximum]`` with ``allow_minimum``) are a ConfigError
+    naming the flag, never a traceback and never a silent default.
+    """
+    if isinstance(value, bool):
+        raise ConfigError(f"{flag} {value!r}: not {unit}")
     try:
-        seconds = float(value)
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"{flag} {value!r}: not a number of seconds") from exc
-    if seconds <= 0:
-        raise ConfigError(f"{flag} {value!r}: must be positive")
-    return seconds
+        number = float(str(value).strip()) if isinstance(value, str) else float(value)
+    except (TypeError, ValueError, OverflowError):
+        raise ConfigError(f"{flag} {value!r}: not {unit}") from None
+    if not math.isfinite(number):
+        raise ConfigError(f"{flag} {value!r}: not a finite number")
+    if integer and not number.is_integer():
+        raise ConfigError(f"{flag} {value!r}: not a whole number")
+    low_ok = number >= minimum if allow_minimum else number > minimum
+    if not low_ok or number > maximum:
+        high = "" if math.isinf(maximum) else f" and at most {maximum:g}"
+        if allow_minimum and high:
+            rule = f"must be between {minimum:g} and {maximum:g}"
+        elif minimum == 0 and not allow_minimum:
+            rule = f"must be positive{high}"
+        else:
+            rule = f"must be {'at least' if allow_minimum else 'more than'} {minimum:g}{high}"
+        raise ConfigError(f"{flag} {value!r}: {rule}")
+    return number
+
+
+def as_seconds(value: Any, flag: str) -> float:
+    """A positive, finite number of seconds (at most a week)."""
+    return as_number(value, flag, unit="a number of seconds", maximum=7 * 24 * 3600)
+
+
+def as_count(value: Any, flag: str, *, maximum: int = 10**6, allow_zero: bool = False) -> int:
+    """A positive whole number (zero too with ``allow_zero``)."""
+    return int(as_number(value, flag, maximum=maximum, allow_minimum=allow_zero, integer=True))
+
+
+def as_port(value: Any, flag: str = "--port") -> int:
+    """A TCP port, 0 (a free one) to 65535."""
+    return int(
+        as_number(value, flag, unit="a port", maximum=MAX_PORT, allow_minimum=True, integer=True)
+    )
+
+
+def check_endpoint_url(url: str, name: str = "AWS_ENDPOINT_URL") -> str:
+    """An endpoint must be ``http(s)://host[:port][/]``; anything else is a ConfigError."""
+    problem = _endpoint_problem(url)
+    if problem:
+        raise ConfigError(f"{name} {url!r}: {problem} (expected http(s)://host[:port])")
+    return url
+
+
+def _endpoint_problem(url: str) -> str | None:
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port  # ValueError when not a number or out of range
+    except ValueError:
+        return "not a URL with a valid port"
+    if parts.scheme not in ("http", "https"):
+        return "scheme must be http or https"
+    if not parts.hostname:
+        return "no host"
+    if parts.path not in ("", "/") or parts.query or parts.fragment or parts.username:
+        return "only scheme, host and port are allowed"
+    if port == 0:
+        return "port 0"
+    return None
+
+
+def endpoint_urls(environ: Mapping[str, str]) -> dict[str, str]:
+    """``AWS_ENDPOINT_URL`` and ``AWS_ENDPOINT_URL_<SERVICE>`` set in ``environ`` (non-empty)."""
+    return {
+        k: v for k, v in environ.items() if k.startswith("AWS_ENDPOINT_URL") and v.strip() != ""
+    }
+
+
+def writable_dir(path: str | Path, flag: str = "--out") -> Path:
+    """Create ``path`` if needed and prove a file can be written there (fail before any work)."""
+    out = Path(path)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=out, prefix=".write-test-"):
+            pass
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        raise ConfigError(f"{flag} {out}: cannot write there: {reason}") from None
+    return out
 
 
 def validate_settings(
@@ -55,12 +155,14 @@ def validate_settings(
         raise ConfigError(f"--ami {bad[0]}: not an AMI ID (ami-...)")
     section: Mapping[str, Any] = config.get("validate", {}) or {}
     types = {**DEFAULT_INSTANCE_TYPES, **(section.get("instance_types", {}) or {})}
+    out_dir = Path(str(pick(flags.get("out"), config, "out", "out")))
     return ValidateSettings(
         amis=amis,
         level=as_level(pick(flags.get("level"), config, "level", 2)),
-        out_dir=Path(str(pick(flags.get("out"), config, "out", "out"))),
+        out_dir=writable_dir(out_dir),
         policy_dir=root / str(config.get("policy_dir", "policies/exceptions")),
         run_id=flags.get("run_id") or None,
+        resume=bool(flags.get("run_id")),
         instance_profile=pick(flags.get("instance_profile"), section, "instance_profile"),
         subnet_id=pick(flags.get("subnet_id"), section, "subnet_id"),
         security_group_id=pick(None, section, "security_group_id"),
@@ -74,5 +176,5 @@ def validate_settings(
         scan_timeout_s=as_seconds(
             pick(flags.get("scan_timeout"), section, "scan_timeout_s", 2700), "--scan-timeout"
         ),
-        ttl_minutes=int(pick(None, section, "ttl_minutes", 120)),
+        ttl_minutes=as_count(pick(None, section, "ttl_minutes", 120), "validate.ttl_minutes"),
     )

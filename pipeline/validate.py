@@ -7,28 +7,43 @@ Every trust problem becomes an ERROR verdict with reports written, never a pass.
 
 from __future__ import annotations
 
+import shutil
 import signal
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from pipeline import gate, outputs, policy, results
-from pipeline.aws import AwsClients, boundary, ec2, iam, inspector, is_aws_endpoint, ssm
+from pipeline import gate, heartbeat, outputs, policy, results, support
+from pipeline.aws import (
+    AwsClients,
+    BotoCoreError,
+    ClientError,
+    aws_error,
+    boundary,
+    ec2,
+    iam,
+    inspector,
+    is_aws_endpoint,
+    ssm,
+)
 from pipeline.aws.account import caller_account
-from pipeline.aws.images import Image, describe_image, tag_image
-from pipeline.build import new_run_id
+from pipeline.aws.images import Image, describe_image, tag_image, untag_image
+from pipeline.build import git_commit, new_run_id
 from pipeline.catalog import Platform
-from pipeline.errors import AwsError, ConfigError, PipelineError, ScanError
-from pipeline.packer import check_level
+from pipeline.errors import AwsError, ConfigError, ExitCode, PipelineError, ScanError
+from pipeline.evidence import store as evidence_store
+from pipeline.packer import check_level, check_run_id
 from pipeline.polling import poll_until
+from pipeline.setup import MANAGED_PROFILE, SetupSettings, run_setup
+from pipeline.tags import HEARTBEAT_TAG, MANAGED_TAG, MANAGED_VALUE
 
 PIPELINE_NAME = "eks-cis-ami-pipeline"
-MANAGED_PROFILE = "eks-cis-ami-pipeline-scan"
 TERMINAL = {"COMPLETED", "FAILED", "CANCELLED"}
 DEFAULT_INSTANCE_TYPES = {"x86_64": "m6i.large", "arm64": "m7g.large"}
 
@@ -39,7 +54,8 @@ class ValidateSettings:
     level: int = 2
     out_dir: Path = Path("out")
     policy_dir: Path = Path("policies/exceptions")
-    run_id: str | None = None
+    run_id: str | None = None  # None: a new ID; else this run's ID (build's, in the chain)
+    resume: bool = False  # ``--run-id``: continue an earlier run that must exist
     instance_profile: str | None = None
     subnet_id: str | None = None
     security_group_id: str | None = None  # default: a per-run group with no ingress
@@ -53,6 +69,8 @@ class ValidateSettings:
     enable_timeout_s: float = 300
     poll_max_s: float = 30
     ttl_minutes: int = 120
+    evidence_bucket: str | None = None  # default: the bucket ``invoke setup`` creates
+    signing_key: str | None = None  # KMS alias/ID/ARN; default: the alias setup creates
 
 
 @dataclass(frozen=True)
@@ -66,7 +84,12 @@ class Runtime:
 
 
 class Interrupted(PipelineError):
-    """SIGTERM/SIGINT arrived; everything created was cleaned up."""
+    """SIGTERM/SIGINT arrived; everything created was cleaned up. Exit 130 (SIGINT) or 143."""
+
+    def __init__(self, signum: int) -> None:
+        name = signal.Signals(signum).name
+        super().__init__(f"interrupted by {name}; cleaned up")
+        self.exit_code = ExitCode.INTERRUPTED if signum == signal.SIGINT else ExitCode.TERMINATED
 
 
 def run_validate(settings: ValidateSettings, clients: AwsClients, rt: Runtime) -> gate.Verdict:
@@ -86,19 +109,28 @@ def _run(settings: ValidateSettings, clients: AwsClients, rt: Runtime) -> gate.V
     if not settings.amis:
         raise ConfigError("--ami: give at least one AMI ID")
     out = outputs.ensure_dir(settings.out_dir)
-    run_id = settings.run_id or new_run_id(rt.now())
+    if settings.resume and not settings.run_id:
+        raise ConfigError("--run-id: give the ID of the run to resume")
+    run_id = check_run_id(settings.run_id) if settings.run_id else new_run_id(rt.now())
     # Reports and tags say when the endpoint is not AWS's own (the project's local AWS).
     local = settings.local or not is_aws_endpoint(clients.endpoint_url)
     settings = replace(settings, local=local)
     account = caller_account(clients)
     rt.echo(f"run {run_id}: account {account}, region {clients.region}")
     images = [_preflight_image(clients, ami) for ami in dict.fromkeys(settings.amis)]
+    for image in images:  # Inspector's CIS scanning dropped AL2: refuse before creating anything
+        if image.platform is not None:
+            support.check_real_aws([image.platform], real_aws=not local, what=f"--ami {image.id}")
+    bucket, key_id = _evidence_store(clients, settings, account, rt)
     policies = policy.load_all(policy.discover(settings.policy_dir))
     for image in images:
         if image.platform not in policies:
             raise ConfigError(f"{image.id}: no exceptions policy for {image.platform}")
     _ensure_inspector(clients, account, settings, rt)
     profile = _instance_profile(clients, settings)
+    if settings.resume:
+        _check_resumable(clients, settings, run_id, images, rt)
+    _clear_previous_run(out, rt)
 
     context: dict[str, Any] = {
         "run_id": run_id,
@@ -110,18 +142,41 @@ def _run(settings: ValidateSettings, clients: AwsClients, rt: Runtime) -> gate.V
         "amis": [],
     }
     try:
-        with ExitStack() as cleanup, _signals_raise():
+        # The heartbeat stops first (innermost), then cleanup deletes what it kept alive.
+        beat = heartbeat.Heartbeat(partial(ec2.write_tags, clients), now=rt.now, echo=rt.echo)
+        with ExitStack() as cleanup, _signals_raise(), _beating(beat):
+            _supersede_verdicts(clients, images, run_id, rt)
             verdict = _scan_and_gate(
-                clients, settings, rt, run_id, account, images, policies, profile, context, cleanup
+                clients,
+                settings,
+                rt,
+                run_id,
+                account,
+                images,
+                policies,
+                profile,
+                context,
+                cleanup,
+                beat,
             )
             if settings.keep:
                 rt.echo("--keep: leaving the instances, security group and scan configuration")
                 cleanup.pop_all()
-    except PipelineError as exc:
-        # Nothing is lost: the run's context and the reason go into an ERROR verdict on disk.
-        failed = gate.evaluate([], {}, rt.now().date(), problems=[f"run aborted: {exc}"])
+    except (PipelineError, ClientError, BotoCoreError) as caught:
+        # Nothing is lost: the run's context and the reason go into an ERROR verdict on disk
+        # (a botocore error that escaped an aws/ function too: wrapped here, not only outside).
+        operation = getattr(caught, "operation_name", None)
+        where = f"validate: {operation}" if operation else "validate"
+        exc = caught if isinstance(caught, PipelineError) else aws_error(where, caught)
+        failed = gate.evaluate(
+            [], {}, rt.now().date(), level=settings.level, problems=[f"run aborted: {exc}"]
+        )
+        context["exit_code"] = int(exc.exit_code)  # verdict.json: the code the process exits with
         outputs.write_reports(_finish(failed, context, clients), out)
-        raise
+        _echo_retries(clients, rt)
+        if exc is caught:
+            raise
+        raise exc from caught
     verdict = _finish(verdict, context, clients)
     arm = [i.id for i in images if i.architecture == "arm64"]
     if arm:
@@ -132,9 +187,122 @@ def _run(settings: ValidateSettings, clients: AwsClients, rt: Runtime) -> gate.V
         )
         verdict = replace(verdict, warnings=(*verdict.warnings, note))
     paths = outputs.write_reports(verdict, out)
-    _tag_amis(clients, images, verdict, settings, run_id, policies, rt)
+    try:
+        pointers = evidence_store.publish(
+            clients,
+            bucket=bucket,
+            key_id=key_id,
+            account=account,
+            run_id=run_id,
+            level=settings.level,
+            local=local,
+            now=rt.now(),
+            out_dir=out,
+            images=images,
+            verdict=verdict,
+            policies=policies,
+            commit=git_commit(),
+            echo=rt.echo,
+        )
+        _tag_amis(clients, images, verdict, settings, run_id, policies, rt, pointers)
+    except PipelineError as exc:
+        # The AMIs keep PENDING (never an older PASS); the reports say what happened.
+        context["exit_code"] = int(ExitCode.UNEXPECTED)
+        note = f"the final verdict tags could not be written: {exc}"
+        verdict = replace(
+            verdict,
+            context={**verdict.context, "exit_code": int(ExitCode.UNEXPECTED)},
+            warnings=(*verdict.warnings, note),
+        )
+        outputs.write_reports(verdict, out)
+        raise AwsError(f"{note} (the AMIs stay cis:verdict=PENDING)") from exc
+    _echo_retries(clients, rt)
     outputs.publish(verdict, paths, rt.echo)
     return verdict
+
+
+def _check_resumable(
+    clients: AwsClients, settings: ValidateSettings, run_id: str, images: list[Image], rt: Runtime
+) -> None:
+    """``--run-id``: the earlier run must exist, and its scan must be of this level and targets.
+
+    Raises ConfigError (exit 2) naming what differs; a resumed run never reuses a scan
+    configuration of another level or of other targets.
+    """
+    configs = inspector.describe_configurations(clients, f"cis-validate-{run_id}")
+    live = ec2.run_instances(clients, run_id)
+    if not configs and not live:
+        raise ConfigError(
+            f"--run-id {run_id}: no earlier run has this ID (no live test instance or scan "
+            "configuration carries it); leave out --run-id to start a fresh run"
+        )
+    want = f"LEVEL_{settings.level}"
+    for config in configs:
+        if config.level != want:
+            raise ConfigError(
+                f"--run-id {run_id}: its scan configuration {config.arn} is a {config.level} "
+                f"scan, not {want}; a resumed run never reuses a scan of another level: leave "
+                "out --run-id to start a fresh run"
+            )
+        if config.target_tags != {ec2.RUN_TAG: [run_id]}:
+            raise ConfigError(
+                f"--run-id {run_id}: its scan configuration {config.arn} targets "
+                f"{config.target_tags}, not this run's instances: leave out --run-id"
+            )
+    others = sorted({i.ami_id for i in live} - {image.id for image in images})
+    if others:
+        raise ConfigError(
+            f"--run-id {run_id}: the earlier run also has test instances of {', '.join(others)}; "
+            "resume with the same --ami list, or leave out --run-id"
+        )
+    rt.echo(
+        f"resuming run {run_id}: {len(live)} live test instance(s), "
+        f"{len(configs)} scan configuration(s)"
+    )
+
+
+# What one run writes into --out; removed at the start of the next, so that --out never mixes
+# an earlier run's evidence with a later run's verdict.
+RUN_FILES = ("verdict.json", "junit.xml", "summary.md")
+RUN_DIRS = ("evidence",)
+
+
+def _clear_previous_run(out: Path, rt: Runtime) -> None:
+    """Remove the previous run's reports and evidence from ``out`` (links are unlinked, never
+    followed)."""
+    removed = []
+    for name in RUN_FILES + RUN_DIRS:
+        path = out / name
+        try:
+            if path.is_symlink() or path.is_file():
+                path.unlink()
+            elif path.is_dir():
+                shutil.rmtree(path)
+            else:
+                continue
+        except OSError as exc:
+            raise ConfigError(
+                f"--out {out}: cannot remove the previous run's {name}: {exc}"
+            ) from exc
+        removed.append(name)
+    if removed:
+        rt.echo(f"{out}: removed the previous run's {', '.join(removed)}")
+
+
+def _supersede_verdicts(clients: AwsClients, images: list[Image], run_id: str, rt: Runtime) -> None:
+    """Before scanning, replace every AMI's verdict tags by PENDING for this run.
+
+    An aborted, failing or untaggable re-validation can then never leave an older PASS in
+    force. Raises AwsError (exit 1) when the tags cannot be written: nothing is scanned then.
+    """
+    for image in images:
+        stale = [k for k in image.tags if k.startswith("cis:") and k not in PENDING_KEYS]
+        tag_image(clients, image.id, {"cis:verdict": "PENDING", "cis:run-id": run_id})
+        untag_image(clients, image.id, stale)
+        rt.echo(f"{image.id}: cis:verdict=PENDING until run {run_id} gives its verdict")
+
+
+PENDING_KEYS = ("cis:verdict", "cis:run-id")
 
 
 def _preflight_image(clients: AwsClients, ami_id: str) -> Image:
@@ -180,18 +348,56 @@ def _ensure_inspector(
         raise ScanError(f"Amazon Inspector EC2 scanning still {final} after waiting")
 
 
-def _instance_profile(clients: AwsClients, settings: ValidateSettings) -> iam.InstanceProfile:
-    if settings.instance_profile:
-        profile = iam.describe_profile(clients, settings.instance_profile)
-    else:
-        profile = iam.ensure_scan_profile(
-            clients, MANAGED_PROFILE, {"cis-validate:pipeline": PIPELINE_NAME}
+def _evidence_store(
+    clients: AwsClients, settings: ValidateSettings, account: str, rt: Runtime
+) -> tuple[str, str]:
+    """The evidence bucket and signing key ARN; on the local AWS ``invoke setup`` runs first.
+
+    Raises ConfigError (exit 2) when either is missing, before anything is created.
+    """
+    if settings.local:
+        done = run_setup(
+            SetupSettings(
+                evidence_bucket=settings.evidence_bucket,
+                signing_key=settings.signing_key,
+                manage_instance_profile=settings.instance_profile is None,
+            ),
+            clients,
+            rt.echo,
         )
-    if profile.missing:
+        assert done.key_arn is not None  # not a dry run
+        return done.bucket, done.key_arn
+    bucket = settings.evidence_bucket or evidence_store.default_bucket(account, clients.region)
+    key = settings.signing_key or evidence_store.DEFAULT_KEY_ALIAS
+    check = SetupSettings(evidence_bucket=bucket, signing_key=key, dry_run=True)
+    planned = run_setup(check, clients, lambda _: None)
+    if planned.changes or planned.key_arn is None:
         raise ConfigError(
-            f"--instance-profile {profile.name}: role {profile.role} lacks "
-            f"{', '.join(profile.missing)}; without {iam.CIS_POLICY} Inspector reports zero "
-            "checks in silence, so the pipeline refuses to scan with it"
+            f"evidence store not ready ({'; '.join(planned.changes)}): run `invoke setup` "
+            "(or set pipeline.evidence_bucket / pipeline.signing_key)"
+        )
+    return bucket, planned.key_arn
+
+
+def _instance_profile(clients: AwsClients, settings: ValidateSettings) -> iam.InstanceProfile:
+    name = settings.instance_profile or MANAGED_PROFILE
+    try:
+        profile = iam.describe_profile(clients, name)
+    except ConfigError:
+        if settings.instance_profile:
+            raise
+        raise ConfigError(
+            f"--instance-profile: none given and the project-managed {MANAGED_PROFILE} does not "
+            "exist: run `invoke setup --manage-instance-profile` or pass --instance-profile"
+        ) from None
+    if profile.missing:
+        holder = f"role {profile.role}" if profile.role else "it has no role, so it"
+        raise ConfigError(
+            f"--instance-profile {profile.name}: {holder} does not grant "
+            f"{', '.join(profile.missing)} (by any managed or inline policy); without the SSM "
+            "core actions the instance never registers and without the inspector2 CIS session "
+            "actions Inspector reports zero checks in silence (AWS grants both in "
+            f"{iam.SSM_CORE} and {iam.CIS_POLICY}), so the pipeline refuses to scan with it"
         )
     return profile
 
@@ -207,17 +413,19 @@ def _scan_and_gate(
     profile: iam.InstanceProfile,
     context: dict[str, Any],
     cleanup: ExitStack,
+    beat: heartbeat.Heartbeat,
 ) -> gate.Verdict:
     today = rt.now().date()
-    instances = _launch_all(clients, settings, rt, run_id, images, profile, context, cleanup)
+    instances = _launch_all(clients, settings, rt, run_id, images, profile, context, cleanup, beat)
     chosen = {i: policies[img.platform] for i, img in instances.items() if img.platform}
     context["target_labels"] = {
         i: f"{img.id} {img.platform.short if img.platform else '?'}/{img.architecture}"
         for i, img in instances.items()
     }
+    architectures = {i: str(img.architecture) for i, img in instances.items()}
     problems = _wait_ssm(clients, settings, rt, list(instances))
     if problems:
-        return gate.evaluate([], chosen, today, problems=problems)
+        return gate.evaluate([], chosen, today, level=settings.level, problems=problems)
 
     config_arn = _scan_configuration(clients, settings, rt, run_id, cleanup)
     context["scan_configuration_arn"] = config_arn
@@ -230,11 +438,23 @@ def _scan_and_gate(
         rt,
     )
     if scan is None:
-        return gate.evaluate([], chosen, today, problems=[f"no scan appeared for {config_arn}"])
+        return gate.evaluate(
+            [], chosen, today, level=settings.level, problems=[f"no scan appeared for {config_arn}"]
+        )
     context["scan_arn"] = scan.scan_arn
     evidence = Path(settings.out_dir) / "evidence"
     evidence.mkdir(parents=True, exist_ok=True)
     outputs.write_json(evidence / "scan.json", scan.raw)
+    outputs.write_json(
+        evidence / "run.json",
+        {
+            "run_id": run_id,
+            "requested_level": f"LEVEL_{settings.level}",
+            "local": settings.local,
+            "architectures": architectures,
+            "target_labels": context["target_labels"],
+        },
+    )
     problems = _scan_problems(scan, settings)
     targets = inspector.scan_targets(clients, scan.scan_arn) if scan.status in TERMINAL else []
     outputs.write_json(evidence / "targets.json", [t.raw for t in targets])
@@ -248,16 +468,35 @@ def _scan_and_gate(
     rt.echo(f"collected {sum(len(p.get('scanResultDetails', [])) for p in pages)} results")
     try:
         inspector.download_report(clients, scan.scan_arn, evidence / "cis-report.csv")
-    except PipelineError as exc:
-        rt.echo(f"WARNING  CIS report not downloaded: {exc} (results are in evidence/)")
-    parsed = results.parse_items(results.iter_items(pages, str(evidence / "results.json")))
+    except PipelineError as exc:  # the report is part of the evidence: without it, no PASS
+        problems.append(f"CIS report not downloaded: {exc} (results are in evidence/)")
+    parsed = results.parse_document(pages, str(evidence / "results.json"))
+    facts, fact_problems = _scan_facts(scan, targets)
     return gate.evaluate(
         parsed.rows,
         chosen,
         today,
+        level=settings.level,
+        facts=facts,
         expected_targets=list(instances),
-        problems=problems + list(parsed.problems),
+        problems=problems + fact_problems + list(parsed.problems),
+        architectures=architectures,
     )
+
+
+def _scan_facts(
+    scan: inspector.CisScan, targets: list[inspector.ScanTarget]
+) -> tuple[results.ScanFacts | None, list[str]]:
+    """Inspector's own account of the scan (level, per-target counts, totals) for the gate."""
+    try:
+        level = results.level_number(scan.raw.get("securityLevel"), f"scan {scan.scan_arn}")
+    except ConfigError as exc:
+        return None, [f"{exc}: the scan's level cannot be established"]
+    counts = {
+        t.target: results.StatusCounts(passed=t.passed, failed=t.failed, skipped=t.skipped)
+        for t in targets
+    }
+    return results.ScanFacts(level, counts, scan.total_checks, scan.failed_checks), []
 
 
 def _launch_all(
@@ -269,15 +508,23 @@ def _launch_all(
     profile: iam.InstanceProfile,
     context: dict[str, Any],
     cleanup: ExitStack,
+    beat: heartbeat.Heartbeat,
 ) -> dict[str, Image]:
     if settings.subnet_id:
         vpc_id, subnet_id = ec2.subnet_vpc(clients, settings.subnet_id), settings.subnet_id
     else:
         vpc_id, subnet_id = ec2.default_subnet(clients)
-    tags = {ec2.RUN_TAG: run_id, "cis-validate:pipeline": PIPELINE_NAME}
+    tags = {
+        ec2.RUN_TAG: run_id,
+        "cis-validate:pipeline": PIPELINE_NAME,
+        MANAGED_TAG: MANAGED_VALUE,
+        HEARTBEAT_TAG: heartbeat.stamp(rt.now()),
+    }
     sg_id = settings.security_group_id or _run_security_group(
         clients, rt, vpc_id, run_id, tags, cleanup
     )
+    if not settings.security_group_id:
+        beat.add([sg_id])
     existing = {i.ami_id: i.id for i in ec2.run_instances(clients, run_id)}
     expires = (rt.now() + timedelta(minutes=settings.ttl_minutes)).strftime("%Y-%m-%dT%H:%M:%SZ")
     launched: dict[str, Image] = {}
@@ -314,6 +561,8 @@ def _launch_all(
         )
     ids = list(launched)
     cleanup.callback(_terminate, clients, rt, ids)
+    beat.add(ids)
+    beat.start()
     ec2.wait_running(clients, ids)
     return launched
 
@@ -373,7 +622,12 @@ def _scan_configuration(
             scan_name=name,
             level=settings.level,
             target_tags={ec2.RUN_TAG: [run_id]},
-            tags={ec2.RUN_TAG: run_id, "cis-validate:pipeline": PIPELINE_NAME},
+            tags={
+                ec2.RUN_TAG: run_id,
+                "cis-validate:pipeline": PIPELINE_NAME,
+                MANAGED_TAG: MANAGED_VALUE,
+                HEARTBEAT_TAG: heartbeat.stamp(rt.now()),
+            },
         )
         rt.echo(f"created one-time LEVEL_{settings.level} CIS scan configuration {arn}")
     cleanup.callback(
@@ -459,27 +713,62 @@ def _quietly(rt: Runtime, what: str, fn: Callable[..., object], *args: object) -
 
 
 @contextmanager
+def _beating(beat: heartbeat.Heartbeat) -> Iterator[None]:
+    """Stop the run's heartbeat on every way out (it starts once the instances exist)."""
+    try:
+        yield
+    finally:
+        beat.stop()
+
+
+@contextmanager
 def _signals_raise() -> Iterator[None]:
-    """Turn SIGTERM into an exception so ``finally``/ExitStack cleanup runs."""
+    """Turn SIGINT/SIGTERM into Interrupted so ``finally``/ExitStack cleanup runs; further
+    signals are ignored until cleanup is done (a second Ctrl-C must not leak the instances)."""
+    signals = (signal.SIGINT, signal.SIGTERM)
 
     def handler(signum: int, _: FrameType | None) -> None:
-        raise Interrupted(f"interrupted by {signal.Signals(signum).name}; cleaned up")
+        for sig in signals:
+            signal.signal(sig, signal.SIG_IGN)
+        raise Interrupted(signum)
 
     try:
-        previous = signal.signal(signal.SIGTERM, handler)
+        previous = {sig: signal.signal(sig, handler) for sig in signals}
     except ValueError:  # not the main thread: signals cannot be handled here
         yield
         return
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, old in previous.items():
+            signal.signal(sig, old)
 
 
 def _finish(verdict: gate.Verdict, context: dict[str, Any], clients: AwsClients) -> gate.Verdict:
-    """The verdict with the run's context and its AWS call counts (recorded in verdict.json)."""
-    calls = {"aws_calls": clients.calls.as_dict(), "aws_calls_total": clients.calls.total}
+    """The verdict with the run's context, its AWS call and retry counts (in verdict.json)."""
+    calls = {
+        "aws_calls": clients.calls.as_dict(),
+        "aws_calls_total": clients.calls.total,
+        "aws_retries": clients.calls.retries_as_dict(),
+        "aws_retries_total": clients.calls.retries_total,
+    }
     return replace(verdict, context={**verdict.context, **context, **calls})
+
+
+def retry_line(retries: Mapping[str, int]) -> str | None:
+    """``AWS throttling: 6 retries (ListCisScans 2, ...)``, most retried first; None for none."""
+    total = sum(retries.values())
+    if not total:
+        return None
+    ranked = sorted(retries.items(), key=lambda kv: (-kv[1], kv[0]))
+    detail = ", ".join(f"{op.split(':', 1)[-1]} {n}" for op, n in ranked)
+    return f"AWS throttling: {total} {'retry' if total == 1 else 'retries'} ({detail})"
+
+
+def _echo_retries(clients: AwsClients, rt: Runtime) -> None:
+    line = retry_line(clients.calls.retries_as_dict())
+    if line:
+        rt.echo(line)
 
 
 def _tag_amis(
@@ -490,6 +779,7 @@ def _tag_amis(
     run_id: str,
     policies: Mapping[Platform, policy.ExceptionsPolicy],
     rt: Runtime,
+    pointers: Mapping[str, Mapping[str, str]],
 ) -> None:
     by_ami: dict[str, str] = {}
     amis = verdict.context.get("amis", [])
@@ -503,15 +793,13 @@ def _tag_amis(
         tags = {
             "cis:verdict": result,
             "cis:scan-arn": str(verdict.context.get("scan_arn", "none")),
-            "cis:level": f"LEVEL_{settings.level}",
+            "cis:level": f"LEVEL_{verdict.level}" if verdict.level else "unknown",
             "cis:policy-sha256": policies[image.platform].sha256 if image.platform else "none",
             "cis:validated-at": rt.now().strftime("%Y-%m-%dT%H:%M:%SZ"),
             "cis:run-id": run_id,
         }
         if settings.local:
             tags["cis:local"] = "true"
-        try:
-            tag_image(clients, image.id, tags)
-            rt.echo(f"{image.id}: tagged cis:verdict={result}")
-        except PipelineError as exc:
-            rt.echo(f"WARNING  could not tag {image.id}: {exc}")
+        tags.update(pointers.get(image.id, {}))  # where the signed record is
+        tag_image(clients, image.id, tags)
+        rt.echo(f"{image.id}: tagged cis:verdict={result}")

@@ -8,19 +8,36 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import given, note, settings
 from hypothesis import strategies as st
 
 from pipeline import catalog, gate, policy, report, results
 from pipeline.errors import ConfigError
 from pipeline.schema import schema_problems
+from tests import _gatecase as gatecase
+from tests._complete import complete_rows, status_counts
 
 ROOT = Path(__file__).resolve().parents[1]
 CASES = sorted((ROOT / "tests/cases/gate").glob("*.json"))
 POLICIES = ROOT / "policies/exceptions"
+# The shipped AL2023 policy plus one approved skip (cases with "inline": "SKIP_POLICY").
+SKIP_POLICY = """
+skips:
+  - check_id: 1.1.1.1
+    title: Ensure mounting of squashfs filesystems is disabled
+    reason: Inspector does not evaluate this check on arm64 instances.
+    approved_by: platform-security
+    expires: 2027-01-31
+    architectures: [arm64]
+"""
 
 
 def _policies(spec: dict[str, Any], tmp_path: Path) -> tuple[dict[Any, Any], Any]:
+    if spec.get("inline") == "SKIP_POLICY":
+        path = tmp_path / "skips.yaml"
+        path.write_text((POLICIES / "amazon-linux-2023.yaml").read_text() + SKIP_POLICY)
+        explicit = policy.load(path)
+        return {explicit.platform: explicit}, explicit
     if "inline" in spec:
         path = tmp_path / "inline.yaml"
         path.write_text(json.dumps(spec["inline"]))
@@ -34,14 +51,18 @@ def _policies(spec: dict[str, Any], tmp_path: Path) -> tuple[dict[Any, Any], Any
 
 def _run(case: dict[str, Any], tmp_path: Path) -> gate.Verdict:
     available, explicit = _policies(case["policy"], tmp_path)
-    parsed = results.parse_items(results.iter_items(case["results"], "results.json"))
+    document, facts, archs = gatecase.build(case)
+    parsed = results.parse_document(document, "results.json")
     chosen = gate.select_policies(parsed.rows, available, explicit)
     return gate.evaluate(
         parsed.rows,
         chosen,
         date.fromisoformat(case["today"]),
-        expected_targets=case.get("expected_targets") or results.declared_targets(case["results"]),
+        level=case.get("level"),
+        facts=facts,
+        expected_targets=case.get("expected_targets") or parsed.targets,
         problems=parsed.problems,
+        architectures=archs,
     )
 
 
@@ -91,46 +112,115 @@ def test_gate_case(path: Path, tmp_path: Path) -> None:
 
 # ------------------------------------------------------------------ property
 
-AL2 = catalog.load(catalog.Platform.AMAZON_LINUX_2)
-SHIPPED = policy.load(POLICIES / "amazon-linux-2.yaml")
-IDS = sorted(AL2.recommendations)
-STATUSES = st.sampled_from(["PASSED", "FAILED", "SKIPPED"])
+AL2023 = catalog.load(catalog.Platform.AMAZON_LINUX_2023)
+SHIPPED = policy.load(POLICIES / "amazon-linux-2023.yaml")
+TODAY = date(2026, 12, 1)
+# A corruption that makes the results unprovable: the verdict must be ERROR, whatever else.
+HARMFUL = (
+    "drop",
+    "conflicting_duplicate",
+    "change_status",
+    "counts_delta",
+    "total_delta",
+    "other_level",
+    "retitle",
+    "replatform",
+    "relevel",
+    "skip_automated",
+    "next_token",
+)
+HARMLESS = ("reorder", "identical_duplicate", "split_pages")
 
 
 @st.composite
-def result_sets(draw: st.DrawFn) -> list[results.CheckResult]:
+def scans(draw: st.DrawFn) -> tuple[Any, results.ScanFacts, int, set[str], bool]:
+    """(document, facts, asked level, failed IDs, harmful?) for a random complete scan."""
+    level = draw(st.sampled_from([1, 2]))
+    scope = [r for r in AL2023.in_scope(level) if r.automated]
     targets = draw(st.lists(st.sampled_from(["i-1", "i-2", "i-3"]), min_size=1, unique=True))
-    rows = []
+    excepted = [r.id for r in scope if r.id in SHIPPED.by_check]
+    rows: list[dict[str, Any]] = []
+    failed: set[str] = set()
     for target in targets:
-        for cid in draw(st.lists(st.sampled_from(IDS), min_size=1, max_size=25, unique=True)):
-            rec = AL2.recommendations[cid]
-            title = draw(st.sampled_from([rec.title, None, "Ensure something else entirely"]))
-            level = draw(st.sampled_from([rec.level_name, None, "LEVEL_1", "LEVEL_2"]))
-            status = results.CheckStatus(draw(STATUSES))
-            rows.append(results.CheckResult(cid, status, target, title, level, "AMAZON_LINUX_2"))
-    return rows
+        ids = draw(st.lists(st.sampled_from(excepted + [r.id for r in scope]), max_size=6))
+        failed.update(ids)
+        rows += complete_rows("AMAZON_LINUX_2023", level, target, failed=ids)
+    counts = {
+        t: results.StatusCounts(**status_counts(r for r in rows if r["targetResourceId"] == t))
+        for t in targets
+    }
+    nfailed = sum(r["status"] == "FAILED" for r in rows)
+    facts = results.ScanFacts(level, counts, len(rows), nfailed)
+    kinds = draw(st.lists(st.sampled_from(HARMFUL + HARMLESS), max_size=3, unique=True))
+    pages = False
+    next_token = False
+    for kind in kinds:
+        i = draw(st.integers(0, len(rows) - 1))
+        row = rows[i]
+        if kind == "drop":
+            rows.pop(i)
+        elif kind == "conflicting_duplicate":
+            other = "PASSED" if row["status"] != "PASSED" else "FAILED"
+            rows.append({**row, "status": other})
+        elif kind == "change_status":
+            row["status"] = {"PASSED": "FAILED", "FAILED": "PASSED", "SKIPPED": "PASSED"}[
+                row["status"]
+            ]
+        elif kind == "counts_delta":
+            t = row["targetResourceId"]
+            c = counts[t]
+            counts[t] = results.StatusCounts(c.passed + 1, c.failed, c.skipped)
+        elif kind == "total_delta":
+            facts = results.ScanFacts(level, counts, len(rows) + 1, nfailed)
+        elif kind == "other_level":
+            facts = results.ScanFacts(3 - level, counts, facts.total_checks, nfailed)
+        elif kind == "retitle":
+            row["title"] = "Ensure " + row["title"] + " twice"
+        elif kind == "replatform":
+            row["platform"] = "AMAZON_LINUX_2"
+        elif kind == "relevel":
+            row["level"] = "LEVEL_1" if row["level"] == "LEVEL_2" else "LEVEL_2"
+        elif kind == "skip_automated":
+            auto = [r for r in rows if AL2023.recommendations[r["checkId"]].automated]
+            auto[i % len(auto)]["status"] = "SKIPPED"
+        elif kind == "next_token":
+            next_token = True
+        elif kind == "reorder":
+            rows = draw(st.permutations(rows))
+        elif kind == "identical_duplicate":
+            rows.append(dict(row))
+        elif kind == "split_pages":
+            pages = True
+    document: Any = rows
+    if pages or next_token:
+        cut = draw(st.integers(0, len(rows)))
+        document = [{"scanResultDetails": rows[:cut]}, {"scanResultDetails": rows[cut:]}]
+        document = [p for p in document if p["scanResultDetails"]] or [{"scanResultDetails": []}]
+        if next_token:
+            document[0]["nextToken"] = "more"
+    harmful = any(k in HARMFUL for k in kinds)
+    note(f"corruptions: {kinds}")
+    return document, facts, level, failed, harmful
 
 
-@settings(max_examples=300, deadline=None)
-@given(rows=result_sets(), day=st.dates(date(2025, 1, 1), date(2028, 12, 31)))
-def test_an_unexcepted_failure_never_passes(rows: list[results.CheckResult], day: date) -> None:
-    verdict = gate.evaluate(rows, {r.target: SHIPPED for r in rows}, day)
-    blocking = [
-        r
-        for r in rows
-        if r.status is results.CheckStatus.FAILED
-        and not (
-            (exc := SHIPPED.by_check.get(r.check_id)) is not None
-            and exc.active_on(day)
-            and exc.covers_level(r.level)
-            and (
-                r.title is None
-                or catalog.normalise_title(r.title) == catalog.normalise_title(exc.title)
-            )
-        )
-    ]
-    if blocking:
-        assert verdict.verdict is not gate.Outcome.PASS
-        assert len(verdict.failed_unexcepted) == len(blocking)
-    else:
-        assert verdict.verdict is gate.Outcome.PASS
+@settings(max_examples=400, deadline=None)
+@given(scan=scans())
+def test_pass_only_for_a_complete_scan_with_every_failure_excepted(
+    scan: tuple[Any, results.ScanFacts, int, set[str], bool],
+) -> None:
+    document, facts, level, failed, harmful = scan
+    parsed = results.parse_document(document, "results.json")
+    verdict = gate.evaluate(
+        parsed.rows,
+        {r.target: SHIPPED for r in parsed.rows},
+        TODAY,
+        level=level,
+        facts=facts,
+        problems=parsed.problems,
+    )
+    if harmful:
+        assert verdict.verdict is gate.Outcome.ERROR, verdict.errors
+        return
+    blocking = {c for c in failed if c not in SHIPPED.by_check}
+    want = gate.Outcome.FAIL if blocking else gate.Outcome.PASS
+    assert verdict.verdict is want, (verdict.errors, blocking)

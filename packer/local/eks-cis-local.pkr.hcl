@@ -115,11 +115,17 @@ locals {
     "cis-ami:run-id"             = var.run_id
     "cis-ami:built-by"           = "eks-cis-ami-pipeline"
     "cis-ami:local"              = "true"
+    "cis-pipeline:managed"       = "true"
   }
+  # Packer's temporary resources (instance, volumes, security group, key pair) carry these too:
+  # the ownership tag and run ID let `invoke reap` find them after a killed build; the pipeline
+  # re-stamps the heartbeat while packer runs (pipeline/heartbeat.py).
   run_tags = {
-    "Name"             = "eks-cis-ami-build-${var.run_id}"
-    "cis-ami:run-id"   = var.run_id
-    "cis-ami:built-by" = "eks-cis-ami-pipeline"
+    "Name"                   = "eks-cis-ami-build-${var.run_id}"
+    "cis-ami:run-id"         = var.run_id
+    "cis-ami:built-by"       = "eks-cis-ami-pipeline"
+    "cis-pipeline:managed"   = "true"
+    "cis-pipeline:heartbeat" = timestamp()
   }
   manifest_data = {
     run_id             = var.run_id
@@ -186,7 +192,6 @@ source "amazon-ebs" "eks-cis" {
     iops                  = 3000
     throughput            = 125
     encrypted             = true
-    kms_key_id            = var.kms_key_id
     delete_on_termination = true
   }
 }

@@ -23,6 +23,8 @@
 #   CIS_DATA_DEVICE  the second EBS volume for /var, /var/tmp, /var/log, /var/log/audit and
 #                    /home (default /dev/xvdb)
 #   CIS_ARCH         x86_64 | aarch64 (default: uname -m), selects the audited syscall tables
+#   CIS_AUDIT_FULL_ACTION  suspend (default) | single | halt: auditd's admin_space_left_action
+#                    and disk_full_action (level 2; only single/halt satisfy 5.2.2.3 / AL2 4.1.2.3)
 #   CIS_VERBOSE      1 (default): explain every change on stderr
 set -o nounset -o pipefail
 

@@ -7,6 +7,9 @@ project. Whether that endpoint is AWS or the project's local AWS is not this cod
 
 from __future__ import annotations
 
+import ipaddress
+import os
+import socket
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,6 +19,8 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import boto3
+import botocore
+import botocore.loaders
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError
 
@@ -26,6 +31,8 @@ if TYPE_CHECKING:
     from types_boto3_ec2 import EC2Client
     from types_boto3_iam import IAMClient
     from types_boto3_inspector2 import Inspector2Client
+    from types_boto3_kms import KMSClient
+    from types_boto3_s3 import S3Client
     from types_boto3_ssm import SSMClient
     from types_boto3_sts import STSClient
 
@@ -35,6 +42,7 @@ class CallCounter:
     """Counts AWS API calls by ``service:Operation`` (botocore event hooks), thread-safe."""
 
     counts: Counter[str] = field(default_factory=Counter)
+    retries: Counter[str] = field(default_factory=Counter)
     _lock: Lock = field(default_factory=Lock, repr=False)
 
     def __call__(self, event_name: str, **_: Any) -> None:
@@ -44,13 +52,31 @@ class CallCounter:
         with self._lock:
             self.counts[f"{service}:{operation}"] += 1
 
+    def count_retry(self, event_name: str, attempts: int = 1, **_: Any) -> None:
+        """``needs-retry.<service>.<Operation>`` fires once after every HTTP attempt, with that
+        attempt's number; attempt 2 and later exist only because the retry handler asked for
+        them, so counting those counts actual retries (throttling, 5xx, connection errors)."""
+        if attempts > 1:
+            parts = event_name.split(".", 2)
+            with self._lock:
+                self.retries[f"{parts[1]}:{parts[2]}"] += 1
+
     @property
     def total(self) -> int:
         return sum(self.counts.values())
 
+    @property
+    def retries_total(self) -> int:
+        with self._lock:
+            return sum(self.retries.values())
+
     def as_dict(self) -> dict[str, int]:
         with self._lock:
             return dict(sorted(self.counts.items()))
+
+    def retries_as_dict(self) -> dict[str, int]:
+        with self._lock:
+            return dict(sorted(self.retries.items()))
 
 
 @dataclass(frozen=True)
@@ -65,6 +91,8 @@ class AwsClients:
     sts: STSClient
     calls: CallCounter
     endpoint_url: str | None = None
+    s3: S3Client | None = None  # the evidence store; None only in bundles built by hand
+    kms: KMSClient | None = None  # the signing key
 
 
 def make_clients(
@@ -84,15 +112,18 @@ def make_clients(
         raise ConfigError(
             "no AWS region: pass --region, set AWS_REGION/AWS_DEFAULT_REGION or a profile region"
         )
+    _preflight(sess, resolved)
     config = Config(
         retries={"mode": "standard", "max_attempts": max_attempts},
         user_agent_extra=USER_AGENT,
+        connect_timeout=CONNECT_TIMEOUT_S,
     )
     counter = CallCounter()
     made: dict[str, Any] = {}
-    for service in ("ec2", "iam", "inspector2", "ssm", "sts"):
+    for service in ("ec2", "iam", "inspector2", "ssm", "sts", "s3", "kms"):
         client = sess.client(service, region_name=resolved, config=config)  # type: ignore[call-overload,unused-ignore]
         client.meta.events.register("before-call.*.*", counter)
+        client.meta.events.register("needs-retry.*.*", counter.count_retry)
         made[service] = client
     return AwsClients(
         region=resolved,
@@ -100,6 +131,69 @@ def make_clients(
         endpoint_url=made["ec2"].meta.endpoint_url,
         **made,
     )
+
+
+CONNECT_TIMEOUT_S = 2.0  # a dead endpoint is reported in seconds, not after minutes of retries
+
+
+def _preflight(sess: boto3.Session, region: str) -> None:
+    """Exit-2 checks before the first call: endpoint URLs, region, credentials, a live endpoint.
+
+    All offline except one TCP connect to a loopback endpoint (the local AWS), so "nothing is
+    listening" is one line instead of botocore's retries.
+    """
+    from pipeline.settings import check_endpoint_url, endpoint_urls
+
+    urls = endpoint_urls(os.environ)
+    for name, url in sorted(urls.items()):
+        check_endpoint_url(url, name)
+    known = _known_regions()
+    if region not in known:
+        raise ConfigError(
+            f"region {region!r} (AWS_REGION/AWS_DEFAULT_REGION/--region): not an AWS region "
+            f"botocore {botocore.__version__} knows"
+        )
+    try:
+        credentials = sess.get_credentials()
+    except BotoCoreError as exc:
+        raise ConfigError(f"AWS credentials: {exc}") from None
+    if credentials is None:
+        raise ConfigError(
+            "no AWS credentials found: set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, a profile "
+            "or an OIDC role (the local AWS prints its exports)"
+        )
+    if "AWS_ENDPOINT_URL" in urls:
+        _check_listening(urls["AWS_ENDPOINT_URL"])
+
+
+def _known_regions() -> frozenset[str]:
+    """Every region of every partition in botocore's bundled data (offline)."""
+    data = botocore.loaders.create_loader().load_data("partitions")
+    return frozenset(r for part in data["partitions"] for r in part.get("regions", {}))
+
+
+def _check_listening(url: str) -> None:
+    """One TCP connect to a loopback endpoint; nothing answering is a ConfigError (exit 2)."""
+    parts = urlsplit(url.strip())
+    host = parts.hostname or ""
+    if host != "localhost" and not _is_loopback(host):
+        return
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        with socket.create_connection((host, port), timeout=CONNECT_TIMEOUT_S):
+            pass
+    except OSError as exc:
+        raise ConfigError(
+            f"AWS_ENDPOINT_URL {url}: nothing answers on {host}:{port} "
+            f"({exc.strerror or exc}): start `invoke local-aws` or unset AWS_ENDPOINT_URL"
+        ) from None
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def describe_error(exc: Exception) -> str:

@@ -13,6 +13,7 @@ from botocore.exceptions import WaiterError
 from pipeline.aws import AwsClients, ClientError, aws_error, error_code
 from pipeline.aws._paginate import collect
 from pipeline.errors import AwsError, ConfigError
+from pipeline.tags import MANAGED_TAG, MANAGED_VALUE
 
 if TYPE_CHECKING:
     from types_boto3_ec2.type_defs import EbsBlockDeviceTypeDef, FilterTypeDef, TagTypeDef
@@ -21,7 +22,6 @@ IAM_ACTIONS: tuple[str, ...] = (
     "ec2:DescribeVpcs",
     "ec2:DescribeSubnets",
     "ec2:CreateSecurityGroup",
-    "ec2:RevokeSecurityGroupEgress",
     "ec2:DeleteSecurityGroup",
     "ec2:DescribeSecurityGroups",
     "ec2:DescribeImages",
@@ -30,6 +30,8 @@ IAM_ACTIONS: tuple[str, ...] = (
     "ec2:DescribeInstances",
     "ec2:TerminateInstances",
     "ec2:ModifyImageAttribute",
+    "ec2:DescribeKeyPairs",
+    "ec2:DeleteKeyPair",
 )
 RUN_TAG = "cis-validate:run-id"
 
@@ -278,6 +280,63 @@ def tagged_security_groups(clients: AwsClients, tag_key: str) -> dict[str, dict[
         Filters=[{"Name": "tag-key", "Values": [tag_key]}],
     )
     return {str(g["GroupId"]): {t["Key"]: t["Value"] for t in g.get("Tags", [])} for g in groups}
+
+
+def write_tags(clients: AwsClients, resource_ids: Sequence[str], tags: Mapping[str, str]) -> None:
+    """Add or overwrite ``tags`` on EC2 resources (ec2:CreateTags), e.g. a run's heartbeat."""
+    if not resource_ids:
+        return
+    try:
+        clients.ec2.create_tags(
+            Resources=list(resource_ids), Tags=[{"Key": k, "Value": v} for k, v in tags.items()]
+        )
+    except ClientError as exc:
+        raise aws_error(f"ec2:CreateTags {', '.join(resource_ids)}", exc) from exc
+
+
+def run_resource_ids(clients: AwsClients, run_key: str, run_ids: Sequence[str]) -> list[str]:
+    """IDs of the live instances, security groups and key pairs whose ``run_key`` tag is one of
+    ``run_ids`` and that carry the ownership tag (ec2:DescribeInstances, DescribeSecurityGroups,
+    DescribeKeyPairs): what a build's heartbeat keeps alive."""
+    if not run_ids:
+        return []
+    run_filter: FilterTypeDef = {"Name": f"tag:{run_key}", "Values": list(run_ids)}
+    owned: FilterTypeDef = {"Name": f"tag:{MANAGED_TAG}", "Values": [MANAGED_VALUE]}
+    ids = [i.id for i in _live_instances(clients, run_filter) if _owned(i.tags)]
+    groups = collect(
+        clients.ec2, "describe_security_groups", "SecurityGroups", Filters=[run_filter, owned]
+    )
+    ids += [str(g["GroupId"]) for g in groups]
+    try:
+        pairs = clients.ec2.describe_key_pairs(Filters=[run_filter, owned]).get("KeyPairs", [])
+    except ClientError as exc:
+        raise aws_error("ec2:DescribeKeyPairs", exc) from exc
+    return ids + [str(k["KeyPairId"]) for k in pairs if "KeyPairId" in k]
+
+
+def _owned(tags: Mapping[str, str]) -> bool:
+    return tags.get(MANAGED_TAG) == MANAGED_VALUE
+
+
+def tagged_key_pairs(clients: AwsClients, tag_key: str) -> dict[str, dict[str, str]]:
+    """Key pairs carrying ``tag_key`` (ec2:DescribeKeyPairs): {key pair id: tags}."""
+    try:
+        pairs = clients.ec2.describe_key_pairs(Filters=[{"Name": "tag-key", "Values": [tag_key]}])
+    except ClientError as exc:
+        raise aws_error("ec2:DescribeKeyPairs", exc) from exc
+    return {
+        str(k["KeyPairId"]): {t["Key"]: t["Value"] for t in k.get("Tags", [])}
+        for k in pairs.get("KeyPairs", [])
+        if "KeyPairId" in k
+    }
+
+
+def delete_key_pair(clients: AwsClients, key_pair_id: str) -> None:
+    """Delete a key pair by ID (ec2:DeleteKeyPair; idempotent on AWS's side)."""
+    try:
+        clients.ec2.delete_key_pair(KeyPairId=key_pair_id)
+    except ClientError as exc:
+        raise aws_error(f"ec2:DeleteKeyPair {key_pair_id}", exc) from exc
 
 
 def share_image(clients: AwsClients, ami_id: str, accounts: list[str]) -> None:

@@ -1,10 +1,13 @@
-"""IAM: the scan instance's role and instance profile, and checking what a profile carries."""
+"""IAM: the scan instance's role and instance profile, and which of the actions the scan needs
+its role's policies grant (AWS managed, customer managed or inline; decided by iam_eval)."""
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from typing import Any
 
+from pipeline import iam_eval
 from pipeline.aws import AwsClients, ClientError, aws_error, error_code
 from pipeline.aws._paginate import collect
 from pipeline.errors import ConfigError
@@ -12,6 +15,10 @@ from pipeline.errors import ConfigError
 IAM_ACTIONS: tuple[str, ...] = (
     "iam:GetInstanceProfile",
     "iam:ListAttachedRolePolicies",
+    "iam:GetPolicy",
+    "iam:GetPolicyVersion",
+    "iam:ListRolePolicies",
+    "iam:GetRolePolicy",
     "iam:CreateRole",
     "iam:TagRole",
     "iam:AttachRolePolicy",
@@ -21,7 +28,8 @@ IAM_ACTIONS: tuple[str, ...] = (
 )
 SSM_CORE = "AmazonSSMManagedInstanceCore"
 CIS_POLICY = "AmazonInspector2ManagedCisPolicy"  # capital P: the real name
-REQUIRED_POLICIES = (SSM_CORE, CIS_POLICY)
+REQUIRED_POLICIES = (SSM_CORE, CIS_POLICY)  # what ensure_scan_profile attaches
+REQUIRED_ACTIONS = iam_eval.SCAN_ROLE_ACTIONS  # what preflight checks, whatever grants them
 _TRUST = {
     "Version": "2012-10-17",
     "Statement": [
@@ -39,15 +47,18 @@ class InstanceProfile:
     name: str
     arn: str
     role: str | None
-    policies: frozenset[str]  # names of the managed policies attached to its role
-
-    @property
-    def missing(self) -> list[str]:
-        return [p for p in REQUIRED_POLICIES if p not in self.policies]
+    policies: frozenset[str]  # names of the role's managed (attached) and inline policies
+    missing: tuple[str, ...] = REQUIRED_ACTIONS  # required actions its role does not grant
+    conditional: frozenset[str] = frozenset()  # granted only under a Condition (assumed true)
 
 
 def describe_profile(clients: AwsClients, name: str) -> InstanceProfile:
-    """The profile, its role and the role's attached policies. Unknown name → ConfigError."""
+    """The profile, its role, and which REQUIRED_ACTIONS the role's policies do not grant.
+
+    Reads every policy of the role: attached managed ones (their default version) and inline
+    ones (iam:GetInstanceProfile, ListAttachedRolePolicies, GetPolicy, GetPolicyVersion,
+    ListRolePolicies, GetRolePolicy). Unknown profile → ConfigError; other failures → AwsError.
+    """
     try:
         profile = clients.iam.get_instance_profile(InstanceProfileName=name)["InstanceProfile"]
     except ClientError as exc:
@@ -56,13 +67,36 @@ def describe_profile(clients: AwsClients, name: str) -> InstanceProfile:
         raise aws_error(f"iam:GetInstanceProfile {name}", exc) from exc
     roles = profile.get("Roles", [])
     role = roles[0]["RoleName"] if roles else None
-    policies: set[str] = set()
-    if role:
+    if not role:
+        return InstanceProfile(name, profile["Arn"], None, frozenset())
+    names, documents = _role_policies(clients, role)
+    decision = iam_eval.evaluate(documents, REQUIRED_ACTIONS)
+    return InstanceProfile(
+        name, profile["Arn"], role, names, decision.missing, decision.conditional
+    )
+
+
+def _role_policies(clients: AwsClients, role: str) -> tuple[frozenset[str], list[Any]]:
+    """Names and documents of every policy of ``role`` (managed: the default version)."""
+    names: set[str] = set()
+    documents: list[Any] = []
+    try:
         attached = collect(
             clients.iam, "list_attached_role_policies", "AttachedPolicies", RoleName=role
         )
-        policies = {str(p["PolicyName"]) for p in attached}
-    return InstanceProfile(name, profile["Arn"], role, frozenset(policies))
+        for policy in attached:
+            arn = str(policy["PolicyArn"])
+            names.add(str(policy["PolicyName"]))
+            version = clients.iam.get_policy(PolicyArn=arn)["Policy"]["DefaultVersionId"]
+            found = clients.iam.get_policy_version(PolicyArn=arn, VersionId=version)
+            documents.append(found["PolicyVersion"]["Document"])
+        for inline in collect(clients.iam, "list_role_policies", "PolicyNames", RoleName=role):
+            names.add(str(inline))
+            found_inline = clients.iam.get_role_policy(RoleName=role, PolicyName=str(inline))
+            documents.append(found_inline["PolicyDocument"])
+    except ClientError as exc:
+        raise aws_error(f"reading the policies of IAM role {role}", exc) from exc
+    return frozenset(names), documents
 
 
 def ensure_scan_profile(clients: AwsClients, name: str, tags: dict[str, str]) -> InstanceProfile:
@@ -90,11 +124,29 @@ def ensure_scan_profile(clients: AwsClients, name: str, tags: dict[str, str]) ->
     except ClientError as exc:
         if error_code(exc) != "EntityAlreadyExists":
             raise aws_error(f"iam:CreateInstanceProfile {name}", exc) from exc
-    profile = describe_profile(clients, name)
+    profile = _attached_only(clients, name)
     if profile.role is None:
         try:
             clients.iam.add_role_to_instance_profile(InstanceProfileName=name, RoleName=name)
         except ClientError as exc:
             raise aws_error(f"iam:AddRoleToInstanceProfile {name}", exc) from exc
-        profile = describe_profile(clients, name)
+        profile = _attached_only(clients, name)
     return profile
+
+
+def _attached_only(clients: AwsClients, name: str) -> InstanceProfile:
+    """The profile ensure_scan_profile made, judged by the AWS managed policies it attached
+    (setup's IAM policy grants no policy reads; describe_profile reads every document)."""
+    profile = clients.iam.get_instance_profile(InstanceProfileName=name)["InstanceProfile"]
+    roles = profile.get("Roles", [])
+    role = roles[0]["RoleName"] if roles else None
+    names: frozenset[str] = frozenset()
+    if role:
+        attached = collect(
+            clients.iam, "list_attached_role_policies", "AttachedPolicies", RoleName=role
+        )
+        names = frozenset(str(p["PolicyName"]) for p in attached)
+    missing = (() if SSM_CORE in names else iam_eval.SSM_CORE_ACTIONS) + (
+        () if CIS_POLICY in names else iam_eval.CIS_SESSION_ACTIONS
+    )
+    return InstanceProfile(name, profile["Arn"], role, names, missing if role else REQUIRED_ACTIONS)

@@ -21,6 +21,7 @@ IAM_ACTIONS: tuple[str, ...] = (
     "ssm:GetParameter",
     "ec2:DescribeImages",
     "ec2:CreateTags",
+    "ec2:DeleteTags",
 )
 
 PLATFORM_TAG = f"{TAG_PREFIX}platform"
@@ -83,6 +84,8 @@ class Image:
     description: str | None = None
     owner_id: str | None = None
     tags: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    root_device_name: str | None = None
+    snapshot_ids: tuple[str, ...] = ()  # of its EBS block devices, sorted
 
     @property
     def available(self) -> bool:
@@ -128,6 +131,14 @@ def image_from_api(item: Mapping[str, Any], region: str) -> Image:
         description=description,
         owner_id=item.get("OwnerId"),
         tags=MappingProxyType(tags),
+        root_device_name=item.get("RootDeviceName"),
+        snapshot_ids=tuple(
+            sorted(
+                str(m["Ebs"]["SnapshotId"])
+                for m in item.get("BlockDeviceMappings", []) or []
+                if m.get("Ebs", {}).get("SnapshotId")
+            )
+        ),
     )
 
 
@@ -164,3 +175,16 @@ def tag_image(clients: AwsClients, ami_id: str, tags: Mapping[str, str]) -> None
         clients.ec2.create_tags(Resources=[ami_id], Tags=payload)
     except ClientError as exc:
         raise aws_error(f"ec2:CreateTags {ami_id} ({clients.region})", exc) from exc
+
+
+def untag_image(clients: AwsClients, ami_id: str, keys: list[str]) -> None:
+    """Remove the tags ``keys`` from the AMI (ec2:DeleteTags); absent keys are fine.
+
+    Raises AwsError on failure.
+    """
+    if not keys:
+        return
+    try:
+        clients.ec2.delete_tags(Resources=[ami_id], Tags=[{"Key": k} for k in sorted(keys)])
+    except ClientError as exc:
+        raise aws_error(f"ec2:DeleteTags {ami_id} ({clients.region})", exc) from exc

@@ -28,6 +28,7 @@ IAM_ACTIONS: tuple[str, ...] = (
     "inspector2:ListCisScanConfigurations",
     "inspector2:ListCisScans",
     "inspector2:ListCisScanResultsAggregatedByTargetResource",
+    "inspector2:ListCisScanResultsAggregatedByChecks",  # catalogue.refresh
     "inspector2:GetCisScanResultDetails",
     "inspector2:GetCisScanReport",
     "inspector2:TagResource",
@@ -101,6 +102,20 @@ def configurations_named(
         filterCriteria={"scanNameFilters": [{"comparison": comparison, "value": name}]},
     )
     return {str(i.get("scanName", "")): str(i["scanConfigurationArn"]) for i in items}
+
+
+def configurations_with_tags(clients: AwsClients) -> list[tuple[str, str, dict[str, str]]]:
+    """(scan name, configuration ARN, tags) of every CIS scan configuration
+    (ListCisScanConfigurations returns each configuration's tags)."""
+    items = collect(clients.inspector2, "list_cis_scan_configurations", "scanConfigurations")
+    return [
+        (
+            str(i.get("scanName", "")),
+            str(i["scanConfigurationArn"]),
+            {str(k): str(v) for k, v in (i.get("tags") or {}).items()},
+        )
+        for i in items
+    ]
 
 
 def create_one_time_scan(
@@ -188,6 +203,68 @@ def scan_targets(clients: AwsClients, scan_arn: str) -> list[ScanTarget]:
     return out
 
 
+@dataclass(frozen=True, slots=True)
+class CheckAggregation:
+    """``ListCisScanResultsAggregatedByChecks`` for one check of one platform."""
+
+    check_id: str | None
+    title: str | None
+    level: str | None
+    platform: str | None
+    passed: int
+    failed: int
+    skipped: int
+
+
+def scan_by_arn(clients: AwsClients, scan_arn: str) -> CisScan | None:
+    """One scan by its ARN (ListCisScans filtered by scan ARN), or None when it is not listed."""
+    scans = collect(
+        clients.inspector2,
+        "list_cis_scans",
+        "scans",
+        filterCriteria={"scanArnFilters": [{"comparison": "EQUALS", "value": scan_arn}]},
+    )
+    for scan in scans:
+        if scan.get("scanArn") == scan_arn:
+            return CisScan(
+                scan_arn=scan_arn,
+                configuration_arn=str(scan.get("scanConfigurationArn", "")),
+                status=scan.get("status"),
+                total_checks=scan.get("totalChecks"),
+                failed_checks=scan.get("failedChecks"),
+                raw=dict(scan),
+            )
+    return None
+
+
+def check_aggregations(clients: AwsClients, scan_arn: str) -> list[CheckAggregation]:
+    """Every check a scan evaluated, per platform (ListCisScanResultsAggregatedByChecks, paged).
+
+    Every member but ``scanArn`` is optional in the service model, so absent ones are None.
+    """
+    items = collect(
+        clients.inspector2,
+        "list_cis_scan_results_aggregated_by_checks",
+        "checkAggregations",
+        scanArn=scan_arn,
+    )
+    out = []
+    for item in items:
+        counts = item.get("statusCounts", {})
+        out.append(
+            CheckAggregation(
+                check_id=item.get("checkId"),
+                title=item.get("title"),
+                level=item.get("level"),
+                platform=item.get("platform"),
+                passed=int(counts.get("passed", 0)),
+                failed=int(counts.get("failed", 0)),
+                skipped=int(counts.get("skipped", 0)),
+            )
+        )
+    return out
+
+
 def result_pages(
     clients: AwsClients, scan_arn: str, account_id: str, target: str
 ) -> list[dict[str, Any]]:
@@ -230,3 +307,38 @@ def download_report(clients: AwsClients, scan_arn: str, dest: Path) -> str:
     except OSError as exc:
         raise AwsError(f"downloading the CIS report: {exc}") from exc
     return status
+
+
+@dataclass(frozen=True, slots=True)
+class ScanConfiguration:
+    """One CIS scan configuration as ListCisScanConfigurations describes it."""
+
+    arn: str
+    name: str
+    level: str | None  # securityLevel: LEVEL_1 / LEVEL_2
+    target_tags: dict[str, list[str]]
+    raw: dict[str, Any]
+
+
+def describe_configurations(clients: AwsClients, scan_name: str) -> list[ScanConfiguration]:
+    """Configurations named exactly ``scan_name``, with their level and target tags."""
+    items = collect(
+        clients.inspector2,
+        "list_cis_scan_configurations",
+        "scanConfigurations",
+        filterCriteria={"scanNameFilters": [{"comparison": "EQUALS", "value": scan_name}]},
+    )
+    out = []
+    for item in items:
+        targets = item.get("targets", {}) or {}
+        tags = targets.get("targetResourceTags", {}) or {}
+        out.append(
+            ScanConfiguration(
+                arn=str(item["scanConfigurationArn"]),
+                name=str(item.get("scanName", "")),
+                level=item.get("securityLevel"),
+                target_tags={str(k): [str(v) for v in vs] for k, vs in tags.items()},
+                raw=dict(item),
+            )
+        )
+    return out

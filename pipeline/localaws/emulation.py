@@ -16,6 +16,7 @@ from pipeline.localaws.clock import Clock
 from pipeline.localaws.context import Handler
 from pipeline.localaws.fleet import Fleet
 from pipeline.localaws.inspector_account import InspectorAccounts
+from pipeline.localaws import kms
 from pipeline.localaws.inspector_cis import CisService
 from pipeline.localaws.profiles import ManifestSource
 from pipeline.localaws.scenario import FaultPlan, Scenario
@@ -40,11 +41,18 @@ class Emulation:
         self.reports = ReportStore()
         self.ssm = SsmService(self.fleet, self.scenario)
         self.accounts = InspectorAccounts(self.scenario)
-        self.cis = CisService(self.fleet, self.scenario, manifests, self.reports)
+        self.cis = CisService(
+            self.fleet,
+            self.scenario,
+            manifests,
+            self.reports,
+            lambda region, now: self.accounts.status(region, "ec2", now) == "ENABLED",
+        )
         self.handlers: dict[tuple[str, str], Handler] = {
             **{("inspector2", op): h for op, h in self.accounts.operations().items()},
             **{("inspector2", op): h for op, h in self.cis.operations().items()},
             **{("ssm", op): h for op, h in self.ssm.operations().items()},
+            **{("kms", op): h for op, h in kms.operations().items()},  # MessageType=DIGEST
         }
         # Run after moto served (service, operation) successfully.
         self.after_moto: dict[tuple[str, str], Callable[[AwsRequest], None]] = {

@@ -2,7 +2,7 @@
 
 Owns, per instance, when its SSM agent started (the emulation clock at launch, noted after each
 RunInstances) and which host profile it runs (decided once, from its AMI at launch), and joins
-them with moto's state (tags, state, instance-profile role and its managed policies).
+them with moto's state (tags, state, instance-profile role and the actions its policies grant).
 """
 
 from __future__ import annotations
@@ -11,11 +11,9 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from pipeline import iam_eval
 from pipeline.localaws import moto_state, profiles, seed
 from pipeline.localaws.profiles import HostProfile
-
-SSM_POLICY = "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore"
-CIS_POLICY = "arn:aws:iam::aws:policy/AmazonInspector2ManagedCisPolicy"
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,16 +30,18 @@ class Host:
     profile: HostProfile | None  # None: not an OS Inspector's CIS scans support
     role_name: str | None
     policy_arns: frozenset[str]
+    granted: frozenset[str] = frozenset()  # which of iam_eval.SCAN_ROLE_ACTIONS the role allows
 
     @property
     def ssm_capable(self) -> bool:
-        """The role lets the SSM agent register (AmazonSSMManagedInstanceCore)."""
-        return SSM_POLICY in self.policy_arns
+        """The role grants what the SSM agent needs to register (iam_eval.SSM_CORE_ACTIONS),
+        by whatever policy: AWS managed, customer managed or inline."""
+        return self.granted.issuperset(iam_eval.SSM_CORE_ACTIONS)
 
     @property
     def cis_capable(self) -> bool:
-        """The role lets the Inspector CIS plugin report (AmazonInspector2ManagedCisPolicy)."""
-        return CIS_POLICY in self.policy_arns
+        """The role grants the CIS plugin's session actions (iam_eval.CIS_SESSION_ACTIONS)."""
+        return self.granted.issuperset(iam_eval.CIS_SESSION_ACTIONS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +109,7 @@ class Fleet:
             profile=launch.profile,
             role_name=role.name if role else None,
             policy_arns=role.policy_arns if role else frozenset(),
+            granted=_granted(role),
         )
 
     def _launch(self, region: str, view: moto_state.InstanceView) -> _Launch:
@@ -125,3 +126,10 @@ class Fleet:
         tags = moto_state.image_tags(self._account, region, image_id) or {}
         base = seed.base_image(region, image_id)
         return profiles.from_image(tags, base.platform if base else None)
+
+
+def _granted(role: moto_state.RoleView | None) -> frozenset[str]:
+    """The scan-role actions ``role``'s policies allow, decided by iam_eval (not policy names)."""
+    if role is None:
+        return frozenset()
+    return iam_eval.evaluate(role.documents, iam_eval.SCAN_ROLE_ACTIONS).allowed

@@ -68,6 +68,11 @@ class InspectorAccounts:
         """e.g. ``status("us-east-1", "ec2", now)`` -> ENABLED."""
         return self._region(region)[member].status(now)
 
+    def activate(self, region: str, member: str = "ec2") -> None:
+        """``member`` ENABLED at once in ``region`` (tests and rehearsals; not an AWS call)."""
+        with self._lock:
+            self._region(region)[member] = _Setting("ENABLED", 0.0)
+
     def enable(self, ctx: Ctx, params: Params) -> Result:
         return self._switch(ctx, params, "ENABLED", params["resourceTypes"])
 

@@ -5,7 +5,8 @@ Semantics (see README "Scan semantics"): a ``oneTime`` configuration starts a sc
 instances whose tags match ``targetResourceTags`` (AND across keys, OR across one key's
 values, case-sensitive). Each target is decided when the scan starts and revealed when it ends
 (after the scenario's duration): not an SSM managed node -> ``SSM_UNMANAGED``; no CIS
-catalogue for its OS -> ``UNSUPPORTED_OS``; role without AmazonInspector2ManagedCisPolicy, or
+catalogue for its OS -> ``UNSUPPORTED_OS``; role not granting the CIS session actions (by any
+policy, decided by ``iam_eval``) or EC2 scanning not ENABLED -> ``TIMED_OUT`` with zero checks;
 also targeted by another existing configuration -> completed with zero checks (silently, as
 the real service); otherwise one result per check from its host profile.
 """
@@ -19,12 +20,13 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from pipeline import catalog
+from pipeline.catalog import Platform
 from pipeline.localaws import cis_report, model, profiles, query
 from pipeline.localaws.cis_report import ReportStore
 from pipeline.localaws.context import Ctx, Handler, Params, Result
 from pipeline.localaws.fleet import Fleet, Host
-from pipeline.localaws.profiles import CheckOutcome, ManifestSource
-from pipeline.localaws.scenario import Scenario
+from pipeline.localaws.profiles import CheckOutcome, HostProfile, ManifestSource
+from pipeline.localaws.scenario import Results, Scenario
 from pipeline.localaws.ssm import is_online
 from pipeline.localaws.wire import ServiceError, validation_error
 
@@ -82,6 +84,10 @@ class Target:
     platform: str | None
     reason: str | None  # UNSUPPORTED_OS | SSM_UNMANAGED
     findings: tuple[Result, ...] = ()
+    # The target's status once a COMPLETED scan ends, when it is not COMPLETED: TIMED_OUT for
+    # a target the CIS plugin never reported on (role without the CIS session actions, EC2
+    # scanning not activated).
+    ended: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +105,7 @@ class Scan:
     ends_at: float
     final_status: str
     results: tuple[Target, ...] = field(default_factory=tuple)
+    lies: Results = field(default_factory=Results)  # the scenario's ``results`` at scan start
 
     def status(self, now: float) -> str:
         return self.final_status if now >= self.ends_at else "IN_PROGRESS"
@@ -110,14 +117,16 @@ class Scan:
 
     def item(self, now: float) -> Result:
         findings = self.findings(now)
+        delta = self.lies.scan_counts_delta if findings else {}
+        failed = sum(f["status"] == "FAILED" for f in findings)
         return {
             "scanArn": self.arn,
             "scanConfigurationArn": self.configuration_arn,
             "status": self.status(now),
             "scanName": self.name,
             "scanDate": self.started_at,
-            "failedChecks": sum(f["status"] == "FAILED" for f in findings),
-            "totalChecks": len(findings),
+            "failedChecks": max(0, failed + delta.get("failed_checks", 0)),
+            "totalChecks": max(0, len(findings) + delta.get("total_checks", 0)),
             "targets": self.targets_spec,
             "scheduledBy": self.scheduled_by,
             "securityLevel": self.level,
@@ -130,7 +139,7 @@ class Scan:
             "scanArn": self.arn,
             "targetResourceId": target.instance_id,
             "accountId": target.account_id,
-            "statusCounts": _counts(findings),
+            "statusCounts": _counts(findings, self.lies.status_counts_delta if findings else None),
         }
         if target.tags:
             item["targetResourceTags"] = target.tags
@@ -139,19 +148,24 @@ class Scan:
         if status == "IN_PROGRESS":
             item["targetStatusReason"] = "SCAN_IN_PROGRESS"
         else:
-            item["targetStatus"] = _TARGET_STATUS[status]
+            item["targetStatus"] = (
+                target.ended if status == "COMPLETED" and target.ended else _TARGET_STATUS[status]
+            )
             if target.reason:
                 item["targetStatusReason"] = target.reason
         return item
 
 
-def _counts(findings: tuple[Result, ...] | list[Result]) -> Result:
+def _counts(
+    findings: tuple[Result, ...] | list[Result], delta: Mapping[str, int] | None = None
+) -> Result:
     statuses = [f["status"] for f in findings]
-    return {
+    counts = {
         "failed": statuses.count("FAILED"),
         "skipped": statuses.count("SKIPPED"),
         "passed": statuses.count("PASSED"),
     }
+    return {key: max(0, count + (delta or {}).get(key, 0)) for key, count in counts.items()}
 
 
 def _present_statuses(item: Result) -> list[str]:
@@ -269,7 +283,9 @@ class CisService:
         scenario: Callable[[], Scenario],
         manifests: ManifestSource,
         reports: ReportStore,
+        ec2_scanning: Callable[[str, float], bool] = lambda region, now: True,
     ) -> None:
+        self._ec2_scanning = ec2_scanning  # (region, now) -> Inspector EC2 scanning is ENABLED
         self._fleet = fleet
         self._scenario = scenario
         self.manifests = manifests
@@ -378,12 +394,13 @@ class CisService:
             configuration_arn=config.arn,
             region=ctx.region,
             name=config.name,
-            level=config.level,
+            level=scenario.results.scan_level or config.level,
             targets_spec=config.targets(ctx.account_id),
             scheduled_by=ctx.account_id,
             started_at=ctx.now,
             ends_at=ctx.now + scenario.scan_duration_s,
             final_status=scenario.final_status,
+            lies=scenario.results,
         )
         results = tuple(
             self._decide(ctx, scan, config, host, rivals, scenario)
@@ -406,18 +423,31 @@ class CisService:
         if host.profile is None:
             return Target(host.instance_id, ctx.account_id, shown, None, "UNSUPPORTED_OS")
         platform = host.profile.platform.value
+        if not self._ec2_scanning(ctx.region, ctx.now) or not host.cis_capable:
+            # Nothing reports for this target: the plugin cannot open a CIS session (role
+            # without inspector2:*CisSession*, as users report: the target ends TIMED_OUT with no
+            # checks), or EC2 scanning is not activated (the docs require it; what the real
+            # service then shows is unknown: the same is assumed).
+            return Target(
+                host.instance_id, ctx.account_id, shown, platform, None, ended="TIMED_OUT"
+            )
         silent = (
             scenario.final_status != "COMPLETED"
             or scenario.zero_checks
-            or not host.cis_capable
             or any(rival.matches(host.tags) for rival in rivals)
         )
         if silent:
             return Target(host.instance_id, ctx.account_id, shown, platform, None)
-        manifest = self.manifests(host.profile.platform)
-        label = catalog.load(host.profile.platform, manifest.benchmark_version).label
-        outcomes = profiles.evaluate(host.profile, manifest, int(scan.level[-1]), scenario.checks)
-        findings = tuple(_finding(ctx, scan.arn, host, platform, label, o) for o in outcomes)
+        lies = scenario.results
+        evaluated = host.profile
+        if lies.benchmark and lies.benchmark != platform:  # rows of another catalogue
+            evaluated = HostProfile(Platform(lies.benchmark), host.profile.hardening_level)
+        manifest = self.manifests(evaluated.platform)
+        label = catalog.load(evaluated.platform, manifest.benchmark_version).label
+        outcomes = profiles.evaluate(evaluated, manifest, int(scan.level[-1]), scenario.checks)
+        findings = tuple(
+            _finding(ctx, scan.arn, host, platform, label, _told(o, lies)) for o in outcomes
+        )
         return Target(host.instance_id, ctx.account_id, shown, platform, None, findings)
 
     def list_scans(self, ctx: Ctx, params: Params) -> Result:
@@ -469,11 +499,20 @@ class CisService:
             if f["targetResourceId"] == params["targetResourceId"]
             and f["accountId"] == params["accountId"]
         ]
+        if scan is not None:
+            findings = _reported(findings, scan.lies)
         chosen = query.apply(findings, params.get("filterCriteria"), _DETAIL_FILTERS)
         ordered = query.order(
             chosen, params.get("sortBy"), params.get("sortOrder"), _DETAIL_SORT, "CHECK_ID"
         )
-        return _page("GetCisScanResultDetails", "scanResultDetails", ordered, params)
+        return _page(
+            "GetCisScanResultDetails",
+            "scanResultDetails",
+            ordered,
+            params,
+            max_pages=scan.lies.max_pages if scan else None,
+            default_size=scan.lies.page_size if scan else None,
+        )
 
     def get_report(self, ctx: Ctx, params: Params) -> Result:
         scan = self._scan(ctx, params["scanArn"])
@@ -538,9 +577,50 @@ def _aggregate(scan: Scan, ctx: Ctx) -> list[Result]:
     ]
 
 
-def _page(operation: str, key: str, items: list[Any], params: Params) -> Result:
+def _told(outcome: CheckOutcome, lies: Results) -> CheckOutcome:
+    """The outcome as the scenario makes the service report it (skips, renamed titles)."""
+    rec = outcome.recommendation
+    title = lies.title_overrides.get(rec.id)
+    if title is not None:
+        outcome = replace(outcome, recommendation=replace(rec, title=title))
+    if lies.skips(rec.id, rec.automated) and outcome.status != "SKIPPED":
+        outcome = replace(
+            outcome, status="SKIPPED", reason="Not evaluated (local AWS scenario: results.skip)"
+        )
+    return outcome
+
+
+def _reported(findings: list[Result], lies: Results) -> list[Result]:
+    """GetCisScanResultDetails' rows: dropped statuses gone, duplicates added after originals."""
+    rows: list[Result] = []
+    for finding in findings:
+        if finding["status"] in lies.drop_status:
+            continue
+        rows.append(finding)
+        if finding["checkId"] in lies.duplicate:
+            rows.append(dict(finding))
+        conflicting = lies.conflicting_duplicate.get(finding["checkId"])
+        if conflicting is not None:
+            rows.append({**finding, "status": conflicting})
+    return rows
+
+
+def _page(
+    operation: str,
+    key: str,
+    items: list[Any],
+    params: Params,
+    *,
+    max_pages: int | None = None,
+    default_size: int | None = None,
+) -> Result:
     page = query.paginate(
-        items, params, page_max=model.page_limit(SERVICE, operation, key), bad_token=_bad_token
+        items,
+        params,
+        page_max=model.page_limit(SERVICE, operation, key),
+        bad_token=_bad_token,
+        default_size=default_size,
+        max_pages=max_pages,
     )
     result: Result = {}
     if page.items or not model.may_omit_empty(SERVICE, operation, key):

@@ -34,6 +34,7 @@ INTERNALS: tuple[tuple[str, str], ...] = (
     ("moto.iam.exceptions", "NotFoundException"),
     ("moto.ssm.models", "ssm_backends"),
     ("moto.ssm.models", "Parameter"),
+    ("moto.kms.models", "kms_backends"),
     ("moto.settings", "load_iam_aws_managed_policies"),
 )
 # Keyword arguments we pass to constructors whose signatures moto may change.
@@ -185,6 +186,11 @@ def ssm(account: str, region: str) -> Any:
     return _get("moto.ssm.models", "ssm_backends")[account][region]
 
 
+def kms(account: str, region: str) -> Any:
+    """moto's KMS backend (keys' ``private_key.private_key`` is a cryptography key)."""
+    return _get("moto.kms.models", "kms_backends")[account][region]
+
+
 def known_region(region: str) -> bool:
     """True for regions moto's EC2 knows (seeding any other region would fail)."""
     return region in _get("moto.ec2.models", "ec2_backends")[ACCOUNT_ID].regions
@@ -246,10 +252,13 @@ def has_image(account: str, region: str, image_id: str) -> bool:
 class RoleView:
     name: str
     policy_arns: frozenset[str]
+    # Identity-policy documents (JSON text or parsed): each attached managed policy's default
+    # version, then every inline policy.
+    documents: tuple[Any, ...] = ()
 
 
 def profile_role(account: str, profile_arn: str) -> RoleView | None:
-    """The (first) role of an instance profile and its attached managed policies."""
+    """The (first) role of an instance profile, its managed policies and its policy documents."""
     backend = iam(account)
     try:
         profile = backend.get_instance_profile_by_arn(profile_arn)
@@ -258,7 +267,11 @@ def profile_role(account: str, profile_arn: str) -> RoleView | None:
     if not profile.roles:
         return None
     role = profile.roles[0]
-    return RoleView(role.name, frozenset(role.managed_policies))
+    documents: list[Any] = []
+    for policy in role.managed_policies.values():
+        documents += [v.document for v in policy.versions if v.is_default]
+    documents += list(role.policies.values())
+    return RoleView(role.name, frozenset(role.managed_policies), tuple(documents))
 
 
 @dataclass(frozen=True, slots=True)

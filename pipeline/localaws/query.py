@@ -115,14 +115,20 @@ def paginate(
     token_key: str = "nextToken",
     size_key: str = "maxResults",
     default_size: int | None = None,
+    max_pages: int | None = None,
 ) -> Page[T]:
-    """One page of ``items``; ``page_max`` also caps what maxResults may ask for."""
+    """One page of ``items``; ``page_max`` also caps what maxResults may ask for.
+
+    ``max_pages`` (a scenario's lie): no ``nextToken`` after that many pages of this size.
+    """
     size = min(int(params.get(size_key) or default_size or page_max), page_max)
     fingerprint = _fingerprint(params, (token_key, size_key))
     token = params.get(token_key)
     offset = _decode(token, fingerprint, bad_token) if token else 0
     end = offset + size
     following = _encode(end, fingerprint) if end < len(items) else None
+    if max_pages is not None and end >= max_pages * size:
+        following = None
     return Page(list(items[offset:end]), following)
 
 

@@ -8,15 +8,15 @@ the JSON path: ``bad.yaml: $.scan.final_status: 'DONE' is not one of [...]``.
 
 from __future__ import annotations
 
+import math
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
 import jsonschema
-import yaml
 
 from pipeline import catalog
 from pipeline.errors import ConfigError
@@ -31,6 +31,13 @@ FINAL_SCAN_STATUSES = tuple(
 )
 
 _SECONDS = {"type": "number", "minimum": 0}
+_CHECK_ID = {"type": "string", "pattern": r"^\d+(\.\d+)*$"}
+_CHECK_IDS = {"type": "array", "items": _CHECK_ID, "uniqueItems": True}
+_DELTA = {"type": "integer", "minimum": -100_000, "maximum": 100_000}
+LEVELS = ("LEVEL_1", "LEVEL_2")
+# Bounds of a scenario file (issue 9: no input may exhaust the machine).
+MAX_BYTES = 256 * 1024
+MAX_DEPTH = 16
 SCHEMA: dict[str, Any] = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
     "type": "object",
@@ -59,6 +66,49 @@ SCHEMA: dict[str, Any] = {
             "type": "object",
             "additionalProperties": False,
             "properties": {"enable_after_s": _SECONDS, "initially_enabled": {"type": "boolean"}},
+        },
+        "results": {  # make the results API lie: the gate must notice every one of these
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "drop_status": {
+                    "type": "array",
+                    "items": {"enum": list(CHECK_STATUSES)},
+                    "uniqueItems": True,
+                },
+                "max_pages": {"type": "integer", "minimum": 1},
+                "page_size": {"type": "integer", "minimum": 1, "maximum": 1000},
+                "duplicate": _CHECK_IDS,
+                "conflicting_duplicate": {
+                    "type": "object",
+                    "propertyNames": _CHECK_ID,
+                    "additionalProperties": {"enum": list(CHECK_STATUSES)},
+                },
+                "status_counts_delta": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "properties": {"passed": _DELTA, "failed": _DELTA, "skipped": _DELTA},
+                },
+                "scan_counts_delta": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "properties": {"total_checks": _DELTA, "failed_checks": _DELTA},
+                },
+                "scan_level": {"enum": list(LEVELS)},
+                "title_overrides": {
+                    "type": "object",
+                    "propertyNames": _CHECK_ID,
+                    "additionalProperties": {"type": "string", "minLength": 1, "maxLength": 1024},
+                },
+                "benchmark": {"enum": [p.value for p in catalog.Platform]},
+                "skip_automated": {"anyOf": [{"const": "all"}, _CHECK_IDS]},
+                "all_skipped": {"type": "boolean"},
+            },
+        },
+        "pipeline": {  # hints for the pipeline run that rehearses this scenario (chain --local)
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {"ssm_timeout_s": {"type": "number", "minimum": 1, "maximum": 3600}},
         },
         "faults": {
             "type": "array",
@@ -94,6 +144,40 @@ class Fault:
 
 
 @dataclass(frozen=True, slots=True)
+class Results:
+    """How the results API lies (README "Scenarios", ``results:``); the defaults tell the truth.
+
+    What Inspector *evaluated* (changes rows and every count alike): ``scan_level``,
+    ``benchmark``, ``title_overrides``, ``skip_automated``, ``all_skipped``. What one API
+    *reports* against its own counts: ``drop_status``, ``max_pages`` (``page_size``), ``duplicate``,
+    ``conflicting_duplicate`` (GetCisScanResultDetails), ``status_counts_delta``
+    (ListCisScanResultsAggregatedByTargetResource), ``scan_counts_delta`` (ListCisScans).
+    """
+
+    drop_status: frozenset[str] = frozenset()
+    max_pages: int | None = None
+    page_size: int | None = None  # GetCisScanResultDetails' page size when maxResults is absent
+    duplicate: tuple[str, ...] = ()
+    conflicting_duplicate: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    status_counts_delta: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
+    scan_counts_delta: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
+    scan_level: str | None = None
+    title_overrides: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    benchmark: str | None = None
+    skip_automated: frozenset[str] | None = None  # None: none; empty set never happens
+    skip_all_automated: bool = False
+    all_skipped: bool = False
+
+    def skips(self, check_id: str, automated: bool) -> bool:
+        """Whether an evaluated check is reported SKIPPED by the scenario."""
+        if self.all_skipped:
+            return True
+        if not automated:
+            return False
+        return self.skip_all_automated or check_id in (self.skip_automated or frozenset())
+
+
+@dataclass(frozen=True, slots=True)
 class Scenario:
     """Everything a scenario can change; the defaults are realistic but fast."""
 
@@ -105,6 +189,8 @@ class Scenario:
     enable_after_s: float = 1.0
     inspector_initially_enabled: bool = False
     faults: tuple[Fault, ...] = ()
+    results: Results = field(default_factory=Results)
+    ssm_timeout_s: float | None = None  # pipeline hint: the SSM wait of a rehearsal (chain)
     source: str = "<default scenario>"
 
 
@@ -115,6 +201,9 @@ def parse(raw: Any, *, source: str) -> Scenario:
     """Validate parsed scenario data; raise ConfigError listing every problem."""
     if raw is None:
         raw = {}
+    shape = _shape_problem(raw)
+    if shape:
+        raise ConfigError(f"{source}: {shape}", problems=[f"{source}: {shape}"])
     errors = sorted(_validator().iter_errors(raw), key=lambda e: (e.json_path, e.message))
     problems = [_schema_problem(source, err) for err in errors]
     if not problems:
@@ -126,15 +215,11 @@ def parse(raw: Any, *, source: str) -> Scenario:
 
 def load(path: str | Path) -> Scenario:
     """Read and validate a scenario file (YAML, of which JSON is a subset)."""
+    from pipeline import safeio  # bounded read, then no aliases, bounded depth, finite numbers
+
     file = Path(path)
-    try:
-        text = file.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"{file}: cannot read scenario: {exc.strerror}") from exc
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{file}: $: not valid YAML/JSON: {exc}") from exc
+    text = safeio.read_text(file, limit=MAX_BYTES, what="scenario")
+    raw = safeio.load_yaml(text, str(file), limit=MAX_BYTES)
     return parse(raw, source=str(file))
 
 
@@ -147,6 +232,25 @@ def coerce(value: Scenario | Mapping[str, Any] | str | Path | None) -> Scenario:
     if isinstance(value, Mapping):
         return parse(dict(value), source="<scenario>")
     return load(value)
+
+
+def _shape_problem(raw: Any, depth: int = 0, path: str = "$") -> str | None:
+    """Nesting deeper than MAX_DEPTH, or a non-finite number (NaN, Infinity): one line."""
+    if depth > MAX_DEPTH:
+        return f"{path}: nested deeper than {MAX_DEPTH} levels"
+    if isinstance(raw, float) and not math.isfinite(raw):
+        return f"{path}: {raw!r} is not a finite number"
+    if isinstance(raw, Mapping):
+        children: Iterable[tuple[str, Any]] = ((f"{path}.{k}", v) for k, v in raw.items())
+    elif isinstance(raw, list):
+        children = ((f"{path}[{i}]", v) for i, v in enumerate(raw))
+    else:
+        return None
+    for child_path, value in children:
+        problem = _shape_problem(value, depth + 1, child_path)
+        if problem:
+            return problem
+    return None
 
 
 def _validator() -> jsonschema.Draft202012Validator:
@@ -167,6 +271,21 @@ def _semantic_problems(raw: Mapping[str, Any], source: str) -> list[str]:
                 f"{source}: $.checks['{check_id}']: not a recommendation of any CIS catalogue"
                 f" ({labels})"
             )
+    results = raw.get("results") or {}
+    skip = results.get("skip_automated")
+    named = {
+        "duplicate": list(results.get("duplicate") or []),
+        "conflicting_duplicate": list(results.get("conflicting_duplicate") or {}),
+        "title_overrides": list(results.get("title_overrides") or {}),
+        "skip_automated": list(skip) if isinstance(skip, list) else [],
+    }
+    for key, check_ids in named.items():
+        for check_id in check_ids:
+            if check_id not in known:
+                problems.append(
+                    f"{source}: $.results.{key}: {check_id!r} is not a recommendation of any"
+                    " CIS catalogue"
+                )
     for index, fault in enumerate(raw.get("faults") or []):
         problem = _fault_problem(fault)
         if problem:
@@ -211,7 +330,32 @@ def _build(raw: Mapping[str, Any], source: str) -> Scenario:
             inspector.get("initially_enabled", DEFAULT.inspector_initially_enabled)
         ),
         faults=tuple(Fault(**fault) for fault in raw.get("faults") or []),
+        results=_results(raw.get("results") or {}),
+        ssm_timeout_s=_optional_float((raw.get("pipeline") or {}).get("ssm_timeout_s")),
         source=source,
+    )
+
+
+def _optional_float(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
+def _results(raw: Mapping[str, Any]) -> Results:
+    skip = raw.get("skip_automated")
+    return Results(
+        drop_status=frozenset(raw.get("drop_status") or ()),
+        max_pages=raw.get("max_pages"),
+        page_size=raw.get("page_size"),
+        duplicate=tuple(raw.get("duplicate") or ()),
+        conflicting_duplicate=MappingProxyType(dict(raw.get("conflicting_duplicate") or {})),
+        status_counts_delta=MappingProxyType(dict(raw.get("status_counts_delta") or {})),
+        scan_counts_delta=MappingProxyType(dict(raw.get("scan_counts_delta") or {})),
+        scan_level=raw.get("scan_level"),
+        title_overrides=MappingProxyType(dict(raw.get("title_overrides") or {})),
+        benchmark=raw.get("benchmark"),
+        skip_automated=frozenset(skip) if isinstance(skip, list) and skip else None,
+        skip_all_automated=skip == "all",
+        all_skipped=bool(raw.get("all_skipped", False)),
     )
 
 

@@ -234,6 +234,7 @@ TAG_CASES = [
             "cis-ami:run-id": "20261126T120000Z-abc123",
             "cis-ami:built-by": "eks-cis-ami-pipeline",
             "cis-ami:local": "false",
+            "cis-pipeline:managed": "true",
         },
     ),
     (
@@ -259,6 +260,7 @@ TAG_CASES = [
             "cis-ami:run-id": "20261126T120000Z-abc123",
             "cis-ami:built-by": "eks-cis-ami-pipeline",
             "cis-ami:local": "true",
+            "cis-pipeline:managed": "true",
         },
     ),
 ]

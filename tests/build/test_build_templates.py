@@ -93,8 +93,9 @@ def test_required_plugins_amazon_is_declared() -> None:
     (block,) = load(PACKER_DIR / "versions.pkr.hcl")["packer"]
     (plugins,) = block["required_plugins"]
     assert plugins["amazon"]["source"] == "github.com/hashicorp/amazon"
-    assert plugins["amazon"]["version"].startswith(">=")
-    assert block["required_version"].startswith(">=")
+    # pinned exactly: test_plugin_schema checks the template against that version's schema
+    assert re.fullmatch(r"\d+\.\d+\.\d+", plugins["amazon"]["version"])
+    assert block["required_version"] == ">= 1.10.0"
 
 
 # --- the build instance -------------------------------------------------------------------
@@ -152,7 +153,10 @@ def test_volumes_are_encrypted_gp3(prod: dict[str, list[Any]], mapping: str) -> 
         assert dev["volume_type"] == "gp3"
         assert dev["iops"] >= 3000 and dev["throughput"] >= 125
         assert dev["delete_on_termination"] is True
-        assert dev["kms_key_id"] == "${var.kms_key_id}"
+        if mapping == "launch_block_device_mappings":
+            assert dev["kms_key_id"] == "${var.kms_key_id}"
+        else:  # documented for launch mappings only; EC2 rejects it at registration (packer#6212)
+            assert "kms_key_id" not in dev
 
 
 @pytest.mark.parametrize("mapping", ["launch_block_device_mappings", "ami_block_device_mappings"])
@@ -227,7 +231,10 @@ def test_no_reserved_cis_tag_keys(prod: dict[str, list[Any]], local: dict[str, l
         for tags in ("provenance_tags", "run_tags"):
             keys = list(locals_of(doc)[tags])
             assert not [k for k in keys if k.startswith(RESERVED_TAG_PREFIX)], keys
-            assert all(k == "Name" or k.startswith("cis-ami:") for k in keys), keys
+            # cis-pipeline:* are the ownership and heartbeat tags `invoke reap` reads
+            assert all(k == "Name" or k.startswith(("cis-ami:", "cis-pipeline:")) for k in keys), (
+                keys
+            )
 
 
 def test_no_credentials_or_key_material() -> None:
@@ -262,13 +269,25 @@ def test_production_uploads_hardens_then_cleans_up(prod: dict[str, list[Any]]) -
     upload = steps[1][1]
     assert upload["source"] == "${path.root}/scripts/"
     (harden,) = steps[2][1]["inline"]
-    assert harden.startswith("sudo CIS_ROOT=/ bash ")
+    assert harden.startswith(
+        "sudo CIS_ROOT=/ CIS_AUDIT_FULL_ACTION=${var.audit_full_action} bash "
+    )
     assert harden.endswith(
         "/cis-harden.sh --platform ${var.platform} --level ${var.hardening_level}"
     )
     cleanup = steps[3][1]
     assert cleanup["script"] == "${path.root}/scripts/cleanup.sh"
     assert "sudo" in cleanup["execute_command"]
+
+
+def test_audit_full_action_is_an_explicit_choice_that_does_not_halt(
+    prod: dict[str, list[Any]],
+) -> None:
+    var = variables(prod)["audit_full_action"]
+    assert var["default"] == "suspend"
+    assert "halt" in var["description"] and "5.2.2.3" in var["description"]
+    (check,) = var["validation"]
+    assert '["suspend", "single", "halt"]' in check["condition"]
 
 
 def test_local_template_stands_in_without_remote_provisioning(local: dict[str, list[Any]]) -> None:

@@ -140,12 +140,36 @@ def test_excepted_is_exactly_the_exceptions_policy(platform: str) -> None:
     assert excepted == policy_ids
 
 
-def test_al2_hardened_outcome_is_the_13_seed_failures() -> None:
+# The one deliberate deviation the workshop's hardening did not make: auditd does not halt the
+# node when the audit log is full (Packer variable audit_full_action, default suspend).
+AUDIT_FULL = {"al2023": "5.2.2.3", "al2": "4.1.2.3"}
+
+
+def test_al2_hardened_outcome_is_the_13_seed_failures_plus_audit_full() -> None:
     manifest = coverage.load_manifest(Platform.AMAZON_LINUX_2)
-    assert manifest.expected_failures(2) == SEED_FAILURES
+    assert manifest.expected_failures(2) == sorted(
+        [*SEED_FAILURES, AUDIT_FULL["al2"]], key=lambda i: [int(p) for p in i.split(".")]
+    )
     counts = manifest.counts(2)
     assert counts[CoverageState.GAP] == 0
-    assert counts[CoverageState.EXCEPTED] == 13
+    assert counts[CoverageState.EXCEPTED] == 14
+
+
+@pytest.mark.parametrize("platform", ["al2023", "al2"])
+def test_audit_full_default_is_a_level_2_exception(platform: str) -> None:
+    check_id = AUDIT_FULL[platform]
+    rec = catalogue(platform)[check_id]
+    assert rec["title"] == "Ensure system is disabled when audit logs are full"
+    assert rec["level"] == 2
+    manifest = coverage.load_manifest(PLATFORMS[platform])
+    assert check_id in manifest.expected_failures(2)
+    assert check_id not in manifest.expected_failures(1)
+    policy = yaml.safe_load(POLICIES[platform].read_text())
+    (entry,) = [e for e in policy["exceptions"] if str(e["check_id"]) == check_id]
+    assert entry["levels"] == ["LEVEL_2"]
+    assert entry["category"] == "operational-impact"
+    assert entry["approved_by"] == "platform-security"
+    assert str(entry["expires"]) == "2027-06-30"
 
 
 def test_level_1_failures_are_the_level_1_exceptions() -> None:

@@ -125,6 +125,32 @@ class World:
             self._profiles[key] = name
         return self._profiles[key]
 
+    def custom_profile(
+        self,
+        inline: Iterable[Mapping[str, Any]] = (),
+        managed: Iterable[Mapping[str, Any]] = (),
+        aws_managed: Iterable[str] = (),
+    ) -> str:
+        """An instance profile whose role gets its permissions from inline policies, customer
+        managed policies (created here) and AWS managed ones (ARNs), as given."""
+        name = f"cis-custom-{len(self._profiles)}"
+        self._profiles[(name,)] = name
+        self.c.iam.create_role(RoleName=name, AssumeRolePolicyDocument=TRUST)
+        for index, document in enumerate(inline):
+            self.c.iam.put_role_policy(
+                RoleName=name, PolicyName=f"inline-{index}", PolicyDocument=json.dumps(document)
+            )
+        for index, document in enumerate(managed):
+            arn = self.c.iam.create_policy(
+                PolicyName=f"{name}-managed-{index}", PolicyDocument=json.dumps(document)
+            )["Policy"]["Arn"]
+            self.c.iam.attach_role_policy(RoleName=name, PolicyArn=arn)
+        for arn in aws_managed:
+            self.c.iam.attach_role_policy(RoleName=name, PolicyArn=arn)
+        self.c.iam.create_instance_profile(InstanceProfileName=name)
+        self.c.iam.add_role_to_instance_profile(InstanceProfileName=name, RoleName=name)
+        return name
+
     def base_ami(
         self, platform: str = "amazon-linux-2023", k8s: str = "1.32", arch: str = "x86_64"
     ) -> str:
@@ -161,10 +187,14 @@ class World:
         tags: Mapping[str, str] | None = None,
         policies: Iterable[str] | None = BOTH,
         count: int = 1,
+        profile: str | None = None,
     ) -> list[str]:
-        """Running instances tagged ``tags`` (default cis-scan=run-1), role with ``policies``."""
+        """Running instances tagged ``tags`` (default cis-scan=run-1), role with ``policies``
+        (or the instance profile named ``profile``)."""
         kwargs: dict[str, Any] = {}
-        if policies is not None:
+        if profile is not None:
+            kwargs["IamInstanceProfile"] = {"Name": profile}
+        elif policies is not None:
             kwargs["IamInstanceProfile"] = {"Name": self.profile(policies)}
         tag_list = [{"Key": k, "Value": v} for k, v in (tags or {"cis-scan": "run-1"}).items()]
         response = self.c.ec2.run_instances(
@@ -182,7 +212,12 @@ class World:
         tags: Mapping[str, list[str]] | None = None,
         level: str = "LEVEL_2",
         schedule: Mapping[str, Any] | None = None,
+        activate: bool = True,
     ) -> str:
+        """A CIS scan configuration; Inspector EC2 scanning is first ENABLED (unless not
+        ``activate``), as CIS scans need it."""
+        if activate:
+            self.aws.emulation.accounts.activate(self.aws.region)
         response = self.c.inspector.create_cis_scan_configuration(
             scanName="cis-test",
             securityLevel=level,

@@ -47,6 +47,20 @@ def test_every_key_is_read() -> None:
         Fault("DescribeInstances", "RequestLimitExceeded", 1),
         Fault("ListRoles", "Throttling", 1, "iam", "Rate exceeded"),
     )
+    assert loaded.results == scenario.Results(
+        drop_status=frozenset({"FAILED"}),
+        max_pages=1,
+        page_size=50,
+        duplicate=("1.1.1.1",),
+        conflicting_duplicate={"1.1.1.2": "PASSED"},
+        status_counts_delta={"failed": 1, "passed": -1, "skipped": 0},
+        scan_counts_delta={"total_checks": 2, "failed_checks": -1},
+        scan_level="LEVEL_1",
+        title_overrides={"1.1.22": "Another benchmark's title"},
+        benchmark="AMAZON_LINUX_2",
+        skip_automated=frozenset({"3.2.1"}),
+    )
+    assert loaded.ssm_timeout_s == 5.0
     never = scenario.load(CASES / "valid" / "ssm-never.json")
     assert (never.ssm_online_after_s, never.zero_checks) == (None, True)
     assert scenario.load(CASES / "valid" / "empty.yaml") == scenario.Scenario(

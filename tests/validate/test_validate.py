@@ -268,7 +268,13 @@ def test_every_aws_call_of_a_run_is_declared_in_the_iam_policy(
 
     before = dict(clients.calls.counts)
     run_validate(settings(tmp_path, base_ami(clients)), clients, runtime())
-    made = {op for op, n in clients.calls.counts.items() if n > before.get(op, 0)}
+    from pipeline.aws.s3 import OPERATION_ACTIONS  # S3 operations named differently in IAM
+
+    made = {
+        OPERATION_ACTIONS.get(op, op)
+        for op, n in clients.calls.counts.items()
+        if n > before.get(op, 0)
+    }
     assert "inspector2:CreateCisScanConfiguration" in made
     undeclared = made - set(declared_actions(include_packer=False))
     assert not undeclared, f"add these to IAM_ACTIONS of their pipeline/aws module: {undeclared}"
@@ -277,16 +283,17 @@ def test_every_aws_call_of_a_run_is_declared_in_the_iam_policy(
 def test_hardened_al2_reproduces_the_workshop_scan(
     aws: LocalAws, clients: AwsClients, runtime: Callable[..., Runtime], tmp_path: Path
 ) -> None:
-    """The seed: a hardened EKS AL2 node, LEVEL_2: 13 failed (all excepted), 20 skipped, 207."""
+    """The seed: a hardened EKS AL2 node, LEVEL_2: 13 failed (all excepted), 20 skipped, 207,
+    plus 4.1.2.3 (auditd does not halt the node: audit_full_action), also excepted."""
     ami = make_ami(clients, "al2", "x86_64", level=2)
     verdict = run_validate(settings(tmp_path, ami), clients, runtime())
     assert verdict.verdict is Outcome.PASS
     assert (len(verdict.failed_excepted), len(verdict.skipped), len(verdict.passed)) == (
-        13,
+        14,
         20,
-        207,
+        206,
     )
-    assert {f.result.check_id for f in verdict.failed_excepted} == SEED_AL2
+    assert {f.result.check_id for f in verdict.failed_excepted} == SEED_AL2 | {"4.1.2.3"}
     assert verdict.unused_exceptions == ()
 
 

@@ -26,6 +26,10 @@ CIS_LIVE=${CIS_LIVE:-}         # 1: also change the running system (default: CIS
 CIS_ARCH=${CIS_ARCH:-}         # x86_64 | aarch64 (default: uname -m)
 CIS_STATE=""                   # per-run scratch directory (results, pending actions)
 CIS_VERBOSE=${CIS_VERBOSE:-1}  # 1: explain every change on stderr
+# What auditd does when the audit file system is (nearly) full (Packer: audit_full_action).
+# suspend (default) keeps the node serving and stops audit logging; halt | single follow the
+# benchmark and take the node, with all its pods, out of service (an approved exception).
+CIS_AUDIT_FULL_ACTION=${CIS_AUDIT_FULL_ACTION:-suspend}
 CIS_ID=""          # the recommendation being applied
 CIS_TITLE=""
 CIS_CHANGED=0
@@ -1216,6 +1220,21 @@ audit_program_rule() {
 EOF
 }
 
+# auditd_full_action: warn by mail at space_left, then CIS_AUDIT_FULL_ACTION (suspend | single |
+# halt) at admin_space_left and when the disk is full. Only halt and single satisfy "system is
+# disabled when audit logs are full"; suspend is the documented default (packer/README.md).
+auditd_full_action() {
+  local action=$CIS_AUDIT_FULL_ACTION
+  case $action in
+  suspend | single | halt) ;;
+  *) cis_fail "CIS_AUDIT_FULL_ACTION=$action: expected suspend, single or halt" ;;
+  esac
+  conf_set /etc/audit/auditd.conf space_left_action "space_left_action = email"
+  conf_set /etc/audit/auditd.conf action_mail_acct "action_mail_acct = root"
+  conf_set /etc/audit/auditd.conf admin_space_left_action "admin_space_left_action = $action"
+  conf_set /etc/audit/auditd.conf disk_full_action "disk_full_action = $action"
+}
+
 # ---------------------------------------------------------------------------------------------
 # /etc/fstab and the data volume
 # ---------------------------------------------------------------------------------------------
@@ -1295,6 +1314,7 @@ CIS_DATA_LAYOUT=(
 )
 
 CIS_GPT_LINUX=0FC63DAF-8483-4772-8E79-3D69D8477DE4
+CIS_DATA_MOUNT_OPTIONS="defaults,nofail,x-systemd.device-timeout=${CIS_DATA_DEVICE_TIMEOUT:-10s}"
 
 # data_volume MOUNTPOINT: MOUNTPOINT is a separate file system on the data volume (the first
 # call partitions the volume, creates every file system, copies the current content of /var
@@ -1353,7 +1373,9 @@ _data_volume_setup() {
     mkfs.xfs -q -f -L "$label" "$R$part" >&2 || cis_fail "mkfs.xfs failed on $part"
     partof[$label]=$part
   done
-  # Copy the current content (SELinux labels, ACLs and xattrs included) through a staging tree.
+  # Copy the current content (SELinux labels, ACLs and xattrs included) through a staging tree
+  # that nests the new file systems as they will be mounted (/var, then /var/tmp, /var/log and
+  # /var/log/audit inside it), so each file lands on the file system that will hold it.
   for entry in "${CIS_DATA_LAYOUT[@]}"; do
     IFS=: read -r label mp size <<<"$entry"
     mkdir -p "$R$stage$mp" || cis_fail "cannot create $stage$mp"
@@ -1371,9 +1393,12 @@ _data_volume_setup() {
   done
   rmdir "$R$stage/var/tmp" "$R$stage/var/log/audit" "$R$stage/var/log" "$R$stage/var" \
     "$R$stage/home" "$R$stage" 2>/dev/null || true
+  # nofail + a short device timeout: a node launched without the second volume still boots
+  # (with a fresh /var that systemd-tmpfiles populates) and joins, instead of dropping to the
+  # emergency shell after systemd's default 90 s wait.
   for entry in "${CIS_DATA_LAYOUT[@]}"; do
     IFS=: read -r label mp size <<<"$entry"
-    fstab_entry "$mp" "LABEL=$label" xfs defaults
+    fstab_entry "$mp" "LABEL=$label" xfs "$CIS_DATA_MOUNT_OPTIONS"
   done
   # Mount them now, so that the rest of the build (hardening and cleanup) writes to the file
   # systems that ship in the AMI. Running processes keep their open files on the old tree.
@@ -1381,12 +1406,32 @@ _data_volume_setup() {
     IFS=: read -r label mp size <<<"$entry"
     mount "$R${partof[$label]}" "$R$mp" || cis_fail "cannot mount $mp"
   done
+  _data_volume_unhide
   if ((CIS_LIVE)) && have selinuxenabled && selinuxenabled; then
     restorecon -R /var /home >&2 || cis_warn "restorecon on /var and /home reported errors"
   fi
   _data_volume_grow_unit
   changed
   cis_detail "data volume $dev: ${order[*]} (separate /var, /var/tmp, /var/log, /var/log/audit, /home)"
+}
+
+# The copies of /var and /home now live on the data volume; the originals are still on the root
+# file system, hidden under the new mounts (wasted space, and stale data a node without the
+# second volume would boot with). Empty them through a non-recursive bind mount of /, which shows
+# the root file system without anything mounted on it; the mount point directories stay.
+_data_volume_unhide() {
+  local view=/mnt/cis-rootfs mp
+  mkdir -p "$R$view" || cis_fail "cannot create $view"
+  mount --bind "$R/" "$R$view" || cis_fail "cannot bind-mount / on $view"
+  for mp in /var /home; do
+    if [[ -d $R$view$mp ]]; then
+      find "$R$view$mp" -xdev -mindepth 1 -delete ||
+        cis_fail "cannot empty $mp on the root file system (under its new mount)"
+    fi
+  done
+  umount "$R$view" || cis_fail "cannot unmount $view"
+  rmdir "$R$view" || cis_fail "cannot remove $view"
+  cis_detail "emptied /var and /home on the root file system (now on the data volume)"
 }
 
 # At every boot, grow /var (the last partition) to the size of the volume, so that a launch

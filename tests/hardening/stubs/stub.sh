@@ -25,6 +25,19 @@ mkdir -p "$state/units"
 
 installed() { grep -qxF -- "$1" "$packages"; }
 
+# key PATH: a file name for a path (the emulated mounts' stores)
+key() { printf '%s' "${1//\//%}"; }
+
+# move_children SRC DST: move every entry of SRC (dot files included) into DST
+move_children() {
+  mkdir -p "$2"
+  local f
+  for f in "$1"/* "$1"/.[!.]* "$1"/..?*; do
+    [[ -e $f || -L $f ]] || continue
+    mv -- "$f" "$2/" || exit 1
+  done
+}
+
 # positional arguments that are not options (and not the values of --root/-R)
 operands() {
   local skip=0 a
@@ -103,23 +116,74 @@ sfdisk)
   exit 0
   ;;
 blkid) exit 0 ;;
+mkfs.xfs)
+  # a fresh, empty file system on the device: its content lives in $STUB_STATE/fs/<device>
+  dev=${*: -1}
+  rm -rf "$state/fs/${dev##*/}"
+  mkdir -p "$state/fs/${dev##*/}"
+  exit 0
+  ;;
 mount)
+  # Mounts are emulated on the fake root: mounting device D on T moves T's content aside to
+  # $STUB_STATE/under/<T> (what the mount hides) and D's content (fs/<D>) into T; umount moves
+  # it back. A non-recursive bind mount of / shows what the mounts hide (the root file system
+  # underneath them), as it does on a real system.
+  bind=0
   args=()
-  for a in "$@"; do [[ $a == -* ]] || args+=("$a"); done
-  if ((${#args[@]} == 2)); then
-    mkdir -p "$root/proc/self"
-    printf '%s %s xfs rw 0 0\n' "${args[0]}" "${args[1]}" >>"$root/proc/self/mounts"
+  for a in "$@"; do
+    case $a in --bind | -B) bind=1 ;; -*) ;; *) args+=("$a") ;; esac
+  done
+  ((${#args[@]} == 2)) || exit 0
+  src=${args[0]}
+  target=${args[1]%/}
+  mkdir -p "$root/proc/self"
+  touch "$root/proc/self/mounts"
+  if ((bind)); then
+    [[ ${src%/} == "$root" ]] || exit 0
+    mkdir -p "$target"
+    : >"$state/bind.$(key "$target")"
+    while read -r _ mp _; do
+      [[ $mp == "$root"/* ]] || continue
+      top=1
+      while read -r _ other _; do
+        [[ $other == "$root"/* && $other != "$mp" && $mp == "$other"/* ]] && top=0
+      done <"$root/proc/self/mounts"
+      ((top)) || continue
+      [[ -d $state/under/$(key "$mp") ]] || continue
+      mkdir -p "$target${mp#"$root"}"
+      move_children "$state/under/$(key "$mp")" "$target${mp#"$root"}"
+      echo "$mp" >>"$state/bind.$(key "$target")"
+    done < <(grep -v ' bind ' "$root/proc/self/mounts")
+    printf '%s %s none bind 0 0\n' "$src" "$target" >>"$root/proc/self/mounts"
+    exit 0
   fi
+  if [[ $src == "$root"/dev/* && -d $state/fs/${src##*/} ]]; then
+    mkdir -p "$target" "$state/under/$(key "$target")"
+    move_children "$target" "$state/under/$(key "$target")"
+    move_children "$state/fs/${src##*/}" "$target"
+  fi
+  printf '%s %s xfs rw 0 0\n' "$src" "$target" >>"$root/proc/self/mounts"
   exit 0
   ;;
 umount)
   target=${*: -1}
-  if [[ -f $root/proc/self/mounts ]]; then
-    awk -v t="$target" '$2 != t' "$root/proc/self/mounts" >"$root/proc/self/mounts.new"
-    mv "$root/proc/self/mounts.new" "$root/proc/self/mounts"
+  target=${target%/}
+  [[ -f $root/proc/self/mounts ]] || exit 0
+  line=$(awk -v t="$target" '$2 == t' "$root/proc/self/mounts" | tail -n1)
+  read -r src _ type _ <<<"$line"
+  if [[ ${type:-} == bind ]]; then
+    while read -r mp; do
+      move_children "$target${mp#"$root"}" "$state/under/$(key "$mp")"
+    done <"$state/bind.$(key "$target")"
+    rm -f "$state/bind.$(key "$target")"
+    find "$target" -mindepth 1 -depth -type d -empty -delete
+  elif [[ -n ${src:-} && -d $state/fs/${src##*/} ]]; then
+    move_children "$target" "$state/fs/${src##*/}"
+    move_children "$state/under/$(key "$target")" "$target"
+    rmdir "$state/under/$(key "$target")"
   fi
-  # the staging file system goes away with the mount: empty the directory
-  case $target in "$root"/mnt/cis-data/*) find "$target" -mindepth 1 -delete ;; esac
+  awk -v t="$target" '$2 != t' "$root/proc/self/mounts" >"$root/proc/self/mounts.new"
+  mv "$root/proc/self/mounts.new" "$root/proc/self/mounts"
   exit 0
   ;;
 grubby)

@@ -36,9 +36,7 @@ cis_4_1_2_2() {
 
 cis_4_1_2_3() {
   cis_rec 2 "Ensure system is disabled when audit logs are full" || return 0
-  conf_set /etc/audit/auditd.conf space_left_action "space_left_action = email"
-  conf_set /etc/audit/auditd.conf action_mail_acct "action_mail_acct = root"
-  conf_set /etc/audit/auditd.conf admin_space_left_action "admin_space_left_action = halt"
+  auditd_full_action
   cis_done
 }
 

@@ -1,0 +1,324 @@
+"""The AWS calls of promote, revoke and retention: copies across regions, sharing, channel
+parameters and their history, deprecation, deregistration. Nothing here decides anything.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import boto3
+from botocore.exceptions import WaiterError
+
+from pipeline.aws import AwsClients, ClientError, aws_error, error_code, make_clients
+from pipeline.aws._paginate import collect
+from pipeline.aws.images import Image, image_from_api
+from pipeline.errors import AwsError
+
+if TYPE_CHECKING:
+    from types_boto3_ec2.type_defs import FilterTypeDef
+
+IAM_ACTIONS: tuple[str, ...] = (
+    "ec2:CopyImage",
+    "ec2:CreateTags",
+    "ec2:DeleteSnapshot",
+    "ec2:DeregisterImage",
+    "ec2:DescribeImageAttribute",
+    "ec2:DescribeImages",
+    "ec2:DescribeSnapshotAttribute",
+    "ec2:EnableImageDeprecation",
+    "ec2:ModifyImageAttribute",
+    "ec2:ModifySnapshotAttribute",
+    "ssm:DeleteParameter",
+    "ssm:GetParameter",
+    "ssm:GetParameterHistory",
+    "ssm:GetParametersByPath",
+    "ssm:PutParameter",
+    "sts:GetCallerIdentity",
+    # CopyImage with Encrypted=True re-encrypts the snapshots with the region's KMS key.
+    # https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/CopyingAMIs.html#ami-copy-permissions
+    "kms:CreateGrant",
+    "kms:DescribeKey",
+    "kms:GenerateDataKeyWithoutPlaintext",
+    "kms:ReEncryptFrom",
+    "kms:ReEncryptTo",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class OwnedImage:
+    """An AMI of this account with the snapshots behind it."""
+
+    image: Image
+    snapshots: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ParameterVersion:
+    """One version of an SSM parameter (GetParameterHistory)."""
+
+    version: int
+    value: str
+    description: str
+
+
+def known_regions() -> tuple[str, ...]:
+    """Every region botocore's endpoint data knows for EC2, across partitions (no API call)."""
+    session = boto3.session.Session()
+    names: set[str] = set()
+    for partition in session.get_available_partitions():
+        names.update(session.get_available_regions("ec2", partition_name=partition))
+    return tuple(sorted(names))
+
+
+def in_region(clients: AwsClients, region: str) -> AwsClients:
+    """Clients for ``region`` built like ``clients`` (same credentials chain and endpoint)."""
+    return clients if region == clients.region else make_clients(region=region)
+
+
+def caller_arn(clients: AwsClients) -> str:
+    """The ARN of the caller (sts:GetCallerIdentity): who promoted or revoked."""
+    try:
+        return str(clients.sts.get_caller_identity()["Arn"])
+    except ClientError as exc:
+        raise aws_error("sts:GetCallerIdentity", exc) from exc
+
+
+def _owned(item: Mapping[str, Any], region: str) -> OwnedImage:
+    snaps = tuple(
+        str(m["Ebs"]["SnapshotId"])
+        for m in item.get("BlockDeviceMappings", []) or []
+        if m.get("Ebs", {}).get("SnapshotId")
+    )
+    return OwnedImage(image_from_api(item, region), snaps)
+
+
+def owned_images(clients: AwsClients, filters: Sequence[FilterTypeDef]) -> list[OwnedImage]:
+    """This account's AMIs matching ``filters`` (ec2:DescribeImages, Owners=self)."""
+    try:
+        items = collect(
+            clients.ec2, "describe_images", "Images", Owners=["self"], Filters=list(filters)
+        )
+    except ClientError as exc:
+        raise aws_error(f"ec2:DescribeImages ({clients.region})", exc) from exc
+    return [_owned(item, clients.region) for item in items]
+
+
+def owned_image(clients: AwsClients, ami_id: str) -> OwnedImage | None:
+    """The AMI with its snapshots, or None when it does not exist (any more) in this region."""
+    try:
+        items = collect(clients.ec2, "describe_images", "Images", ImageIds=[ami_id])
+    except ClientError as exc:
+        if (error_code(exc) or "").startswith("InvalidAMIID"):
+            return None
+        raise aws_error(f"ec2:DescribeImages {ami_id} ({clients.region})", exc) from exc
+    return _owned(items[0], clients.region) if items else None
+
+
+def copy_image(
+    clients: AwsClients,
+    *,
+    source_ami: str,
+    source_region: str,
+    name: str,
+    description: str,
+    kms_key_id: str | None,
+    client_token: str,
+) -> str:
+    """Copy ``source_ami`` into the clients' region, encrypted (ec2:CopyImage); the new ID.
+
+    ``client_token`` makes a retried copy return the first copy instead of a second one.
+    """
+    params: dict[str, Any] = {
+        "SourceImageId": source_ami,
+        "SourceRegion": source_region,
+        "Name": name,
+        "Description": description[:255],
+        "Encrypted": True,
+        "ClientToken": client_token[:64],
+    }
+    if kms_key_id:
+        params["KmsKeyId"] = kms_key_id
+    try:
+        return str(clients.ec2.copy_image(**params)["ImageId"])
+    except ClientError as exc:
+        raise aws_error(
+            f"ec2:CopyImage {source_ami} {source_region} -> {clients.region}", exc
+        ) from exc
+
+
+def wait_available(clients: AwsClients, ami_ids: Sequence[str], timeout_s: int = 3600) -> None:
+    """Wait for the AMIs to be ``available`` (botocore waiter image_available)."""
+    if not ami_ids:
+        return
+    delay = 15
+    try:
+        clients.ec2.get_waiter("image_available").wait(
+            ImageIds=list(ami_ids),
+            WaiterConfig={"Delay": delay, "MaxAttempts": max(1, timeout_s // delay)},
+        )
+    except WaiterError as exc:
+        raise AwsError(
+            f"{', '.join(ami_ids)} in {clients.region}: not available after {timeout_s}s: {exc}"
+        ) from exc
+
+
+def tag(clients: AwsClients, resource_ids: Sequence[str], tags: Mapping[str, str]) -> None:
+    """Add or overwrite ``tags`` on the resources (ec2:CreateTags)."""
+    if not tags or not resource_ids:
+        return
+    try:
+        clients.ec2.create_tags(
+            Resources=list(resource_ids),
+            Tags=[{"Key": k, "Value": v} for k, v in sorted(tags.items())],
+        )
+    except ClientError as exc:
+        raise aws_error(
+            f"ec2:CreateTags {', '.join(resource_ids)} ({clients.region})", exc
+        ) from exc
+
+
+def launch_permissions(clients: AwsClients, ami_id: str) -> set[str]:
+    """Account IDs with launch permission on the AMI (ec2:DescribeImageAttribute)."""
+    try:
+        resp = clients.ec2.describe_image_attribute(ImageId=ami_id, Attribute="launchPermission")
+    except ClientError as exc:
+        raise aws_error(f"ec2:DescribeImageAttribute {ami_id} ({clients.region})", exc) from exc
+    return {str(p["UserId"]) for p in resp.get("LaunchPermissions", []) if p.get("UserId")}
+
+
+def add_launch_permission(clients: AwsClients, ami_id: str, accounts: Iterable[str]) -> None:
+    """Grant launch permission on the AMI to ``accounts`` (ec2:ModifyImageAttribute)."""
+    users = sorted(set(accounts))
+    if not users:
+        return
+    try:
+        clients.ec2.modify_image_attribute(
+            ImageId=ami_id, LaunchPermission={"Add": [{"UserId": a} for a in users]}
+        )
+    except ClientError as exc:
+        raise aws_error(f"ec2:ModifyImageAttribute {ami_id} ({clients.region})", exc) from exc
+
+
+def volume_permissions(clients: AwsClients, snapshot_id: str) -> set[str]:
+    """Account IDs that may create volumes from the snapshot (ec2:DescribeSnapshotAttribute)."""
+    try:
+        resp = clients.ec2.describe_snapshot_attribute(
+            SnapshotId=snapshot_id, Attribute="createVolumePermission"
+        )
+    except ClientError as exc:
+        raise aws_error(
+            f"ec2:DescribeSnapshotAttribute {snapshot_id} ({clients.region})", exc
+        ) from exc
+    return {str(p["UserId"]) for p in resp.get("CreateVolumePermissions", []) if p.get("UserId")}
+
+
+def add_volume_permission(clients: AwsClients, snapshot_id: str, accounts: Iterable[str]) -> None:
+    """Let ``accounts`` create volumes from the snapshot (ec2:ModifySnapshotAttribute)."""
+    users = sorted(set(accounts))
+    if not users:
+        return
+    try:
+        clients.ec2.modify_snapshot_attribute(
+            SnapshotId=snapshot_id,
+            Attribute="createVolumePermission",
+            OperationType="add",
+            UserIds=users,
+        )
+    except ClientError as exc:
+        raise aws_error(
+            f"ec2:ModifySnapshotAttribute {snapshot_id} ({clients.region})", exc
+        ) from exc
+
+
+def enable_deprecation(clients: AwsClients, ami_id: str, when: datetime) -> None:
+    """Set the AMI's deprecation time (ec2:EnableImageDeprecation)."""
+    try:
+        clients.ec2.enable_image_deprecation(ImageId=ami_id, DeprecateAt=when)
+    except ClientError as exc:
+        raise aws_error(f"ec2:EnableImageDeprecation {ami_id} ({clients.region})", exc) from exc
+
+
+def deregister(clients: AwsClients, owned: OwnedImage) -> None:
+    """Deregister the AMI, then delete its snapshots (ec2:DeregisterImage, ec2:DeleteSnapshot)."""
+    ami = owned.image.id
+    try:
+        clients.ec2.deregister_image(ImageId=ami)
+    except ClientError as exc:
+        if not (error_code(exc) or "").startswith("InvalidAMIID"):
+            raise aws_error(f"ec2:DeregisterImage {ami} ({clients.region})", exc) from exc
+    for snapshot in owned.snapshots:
+        try:
+            clients.ec2.delete_snapshot(SnapshotId=snapshot)
+        except ClientError as exc:
+            if error_code(exc) != "InvalidSnapshot.NotFound":
+                raise aws_error(
+                    f"ec2:DeleteSnapshot {snapshot} of {ami} ({clients.region})", exc
+                ) from exc
+
+
+def get_parameter(clients: AwsClients, name: str) -> str | None:
+    """The parameter's value, or None when it does not exist (ssm:GetParameter)."""
+    try:
+        return str(clients.ssm.get_parameter(Name=name)["Parameter"]["Value"])
+    except ClientError as exc:
+        if error_code(exc) == "ParameterNotFound":
+            return None
+        raise aws_error(f"ssm:GetParameter {name} ({clients.region})", exc) from exc
+
+
+def parameter_history(clients: AwsClients, name: str) -> list[ParameterVersion]:
+    """Every stored version of the parameter, newest first; [] when it does not exist."""
+    try:
+        items = collect(clients.ssm, "get_parameter_history", "Parameters", Name=name)
+    except ClientError as exc:
+        if error_code(exc) == "ParameterNotFound":
+            return []
+        raise aws_error(f"ssm:GetParameterHistory {name} ({clients.region})", exc) from exc
+    versions = [
+        ParameterVersion(int(i["Version"]), str(i.get("Value", "")), str(i.get("Description", "")))
+        for i in items
+    ]
+    return sorted(versions, key=lambda v: v.version, reverse=True)
+
+
+def parameters_under(clients: AwsClients, path: str) -> dict[str, str]:
+    """Name → value of every parameter below ``path`` (ssm:GetParametersByPath, recursive)."""
+    try:
+        items = collect(
+            clients.ssm, "get_parameters_by_path", "Parameters", Path=path, Recursive=True
+        )
+    except ClientError as exc:
+        raise aws_error(f"ssm:GetParametersByPath {path} ({clients.region})", exc) from exc
+    return {str(i["Name"]): str(i.get("Value", "")) for i in items}
+
+
+def put_parameter(
+    clients: AwsClients, name: str, value: str, description: str, *, image: bool = True
+) -> int:
+    """Write the parameter (data type aws:ec2:image when ``image``); its new version."""
+    try:
+        resp = clients.ssm.put_parameter(
+            Name=name,
+            Value=value,
+            Type="String",
+            DataType="aws:ec2:image" if image else "text",
+            Overwrite=True,
+            Description=description[:1024],
+        )
+    except ClientError as exc:
+        raise aws_error(f"ssm:PutParameter {name} ({clients.region})", exc) from exc
+    return int(resp.get("Version", 0))
+
+
+def delete_parameter(clients: AwsClients, name: str) -> bool:
+    """Delete the parameter; False when it did not exist (ssm:DeleteParameter)."""
+    try:
+        clients.ssm.delete_parameter(Name=name)
+    except ClientError as exc:
+        if error_code(exc) == "ParameterNotFound":
+            return False
+        raise aws_error(f"ssm:DeleteParameter {name} ({clients.region})", exc) from exc
+    return True

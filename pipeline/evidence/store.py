@@ -1,0 +1,224 @@
+"""The evidence store: key layout, what one validation run uploads, and publishing the records.
+
+Layout (one prefix per AMI and run, written once, never overwritten)::
+
+    s3://<bucket>/<account>/<region>/<ami-id>/<run-id>/
+        evidence/scan.json  evidence/targets.json  evidence/run.json  evidence/results.json
+        evidence/cis-report.csv
+        verdict.json  junit.xml  summary.md  policies/<file>  catalogue.json
+        attestation.dsse.json        (the signed record; every other object is one of its inputs)
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import pipeline
+from pipeline import catalog, gate
+from pipeline.aws import AwsClients, kms, s3
+from pipeline.aws.images import Image
+from pipeline.errors import ConfigError
+from pipeline.evidence import dsse, statement
+from pipeline.policy import ExceptionsPolicy
+
+ENVELOPE = "attestation.dsse.json"
+DEFAULT_KEY_ALIAS = "alias/eks-cis-ami-pipeline-signing"
+ATTESTATION_TAG = "cis:attestation"
+ATTESTATION_SHA_TAG = "cis:attestation-sha256"
+SIGNING_KEY_TAG = "cis:signing-key"
+ROOT = Path(pipeline.__file__).resolve().parent.parent
+# (path under the run's output folder, key under the AMI's prefix, content type)
+REPORTS: tuple[tuple[str, str, str], ...] = (
+    ("evidence/scan.json", "evidence/scan.json", "application/json"),
+    ("evidence/targets.json", "evidence/targets.json", "application/json"),
+    ("evidence/run.json", "evidence/run.json", "application/json"),
+    ("evidence/results.json", "evidence/results.json", "application/json"),
+    ("evidence/cis-report.csv", "evidence/cis-report.csv", "text/csv"),
+    ("verdict.json", "verdict.json", "application/json"),
+    ("junit.xml", "junit.xml", "application/xml"),
+    ("summary.md", "summary.md", "text/markdown"),
+)
+
+
+def default_bucket(account: str, region: str) -> str:
+    """The bucket ``invoke setup`` creates when none is configured."""
+    return f"eks-cis-ami-pipeline-evidence-{account}-{region}"
+
+
+def ami_prefix(account: str, region: str, ami_id: str) -> str:
+    return f"{account}/{region}/{ami_id}/"
+
+
+def run_prefix(account: str, region: str, ami_id: str, run_id: str) -> str:
+    return f"{ami_prefix(account, region, ami_id)}{run_id}/"
+
+
+def s3_uri(bucket: str, key: str) -> str:
+    return f"s3://{bucket}/{key}"
+
+
+def parse_s3_uri(uri: str) -> tuple[str, str] | None:
+    """(bucket, key) of ``s3://bucket/key``, or None when ``uri`` is not one."""
+    if not uri.startswith("s3://"):
+        return None
+    bucket, _, key = uri[5:].partition("/")
+    return (bucket, key) if bucket and key else None
+
+
+@dataclass(frozen=True, slots=True)
+class EvidenceObject:
+    key: str  # relative to the run prefix
+    body: bytes
+    content_type: str
+
+
+def image_facts(image: Image) -> statement.ImageFacts:
+    return statement.ImageFacts(
+        ami_id=image.id,
+        region=image.region,
+        owner_id=image.owner_id,
+        architecture=image.architecture,
+        root_device_name=image.root_device_name,
+        snapshot_ids=image.snapshot_ids,
+        creation_date=image.creation_date,
+    )
+
+
+def policy_uri(policy: ExceptionsPolicy) -> str:
+    """The policy file's path relative to the repository (its name when outside it)."""
+    path = Path(policy.source).resolve()
+    try:
+        return path.relative_to(ROOT).as_posix()
+    except ValueError:
+        return path.name
+
+
+def catalogue_identity(platform: catalog.Platform) -> dict[str, Any]:
+    """Benchmark, version, platform and the SHA-256 of the shipped catalogue file."""
+    cat = catalog.load(platform)
+    name = f"{platform.value.lower()}-v{cat.version}.json"
+    data = resources.files("pipeline").joinpath("data", "cis", name).read_bytes()
+    return {
+        "benchmark": cat.benchmark,
+        "version": cat.version,
+        "platform": platform.value,
+        "file": f"pipeline/data/cis/{name}",
+        "sha256": statement.sha256_hex(data),
+    }
+
+
+def plan_uploads(
+    out_dir: Path, policies: Sequence[ExceptionsPolicy], platform: catalog.Platform | None
+) -> list[EvidenceObject]:
+    """Everything one AMI's prefix receives besides the envelope (files that exist)."""
+    objects = [
+        EvidenceObject(key, path.read_bytes(), kind)
+        for rel, key, kind in REPORTS
+        if (path := out_dir / rel).is_file()
+    ]
+    for pol in policies:
+        objects.append(
+            EvidenceObject(
+                f"policies/{Path(pol.source).name}",
+                Path(pol.source).read_bytes(),
+                "application/yaml",
+            )
+        )
+    if platform is not None:
+        body = json.dumps(catalogue_identity(platform), indent=2, sort_keys=True).encode()
+        objects.append(EvidenceObject("catalogue.json", body, "application/json"))
+    return objects
+
+
+def ami_outcomes(verdict: gate.Verdict) -> dict[str, str]:
+    """The gate's outcome per AMI (PASS/FAIL/ERROR); an untrusted run passes no AMI."""
+    by_target = {t.target: t.verdict.value for t in verdict.targets}
+    amis = verdict.context.get("amis", [])
+    found: dict[str, str] = {}
+    for entry in amis if isinstance(amis, list) else []:
+        outcome = by_target.get(entry["instance"], gate.Outcome.ERROR.value)
+        if verdict.verdict is gate.Outcome.ERROR and outcome == gate.Outcome.PASS.value:
+            outcome = gate.Outcome.ERROR.value  # an untrusted scan proves nothing for any AMI
+        found[str(entry["ami"])] = outcome
+    return found
+
+
+def publish(
+    clients: AwsClients,
+    *,
+    bucket: str,
+    key_id: str,
+    account: str,
+    run_id: str,
+    level: int,
+    local: bool,
+    now: datetime,
+    out_dir: Path,
+    images: Sequence[Image],
+    verdict: gate.Verdict,
+    policies: Mapping[catalog.Platform, ExceptionsPolicy],
+    commit: str,
+    echo: Callable[[str], None],
+) -> dict[str, dict[str, str]]:
+    """Upload each AMI's evidence, sign its record and store the envelope.
+
+    Returns the pointer tags for each AMI (``cis:attestation``, ``-sha256``, ``cis:signing-key``).
+    """
+    outcomes = ami_outcomes(verdict)
+    used = [
+        policies[i.platform] for i in images if i.platform is not None and i.platform in policies
+    ]
+    used = list({p.source: p for p in used}.values())
+    scan_arn = str(verdict.context.get("scan_arn", "none"))
+    tags: dict[str, dict[str, str]] = {}
+    for image in images:
+        if image.platform is None or image.platform not in policies:
+            raise ConfigError(f"{image.id}: no exceptions policy, so no record can be signed")
+        prefix = run_prefix(account, clients.region, image.id, run_id)
+        inputs = []
+        for obj in plan_uploads(out_dir, used, image.platform):
+            key = prefix + obj.key
+            sha = s3.put_new_object(clients, bucket, key, obj.body, account, obj.content_type)
+            inputs.append(statement.Digest(s3_uri(bucket, key), sha))
+        own = policies[image.platform]
+        cat = catalog.load(image.platform)
+        record = statement.Record(
+            image=image_facts(image),
+            time_verified=now,
+            verdict=outcomes.get(image.id, gate.Outcome.ERROR.value),
+            level=level,
+            platform=image.platform.value,
+            benchmark=cat.benchmark,
+            benchmark_version=cat.version,
+            policy=statement.Digest(policy_uri(own), own.sha256),
+            extra_policies=tuple(
+                statement.Digest(policy_uri(p), p.sha256) for p in used if p is not own
+            ),
+            inputs=tuple(inputs),
+            scan_arn=scan_arn,
+            run_id=run_id,
+            account=account,
+            local=local,
+            version=pipeline.__version__,
+            commit=commit,
+        )
+        payload = statement.canonical_json(statement.build(record))
+        unsigned = dsse.Envelope(dsse.PAYLOAD_TYPE, payload, ())
+        key_arn, sig = kms.sign_digest(clients, key_id, unsigned.pae_sha256)
+        envelope = dsse.Envelope(dsse.PAYLOAD_TYPE, payload, (dsse.Signature(key_arn, sig),))
+        body = envelope.to_json()
+        key = prefix + ENVELOPE
+        sha = s3.put_new_object(clients, bucket, key, body, account, "application/json")
+        echo(f"{image.id}: signed record {s3_uri(bucket, key)} ({record.result})")
+        tags[image.id] = {
+            ATTESTATION_TAG: s3_uri(bucket, key),
+            ATTESTATION_SHA_TAG: sha,
+            SIGNING_KEY_TAG: key_arn,
+        }
+    return tags

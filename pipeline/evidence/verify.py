@@ -1,0 +1,414 @@
+"""Verify an AMI's signed validation record: signature, subject, input digests and result.
+
+The core (``check_record``) is pure: it is given the envelope bytes, the image's facts and a
+way to read stored objects. ``verify_ami`` fetches those from AWS; ``regate`` re-judges the
+stored evidence with the stored policy bytes as of the record's date.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from pipeline import commands, gate, policy, results
+from pipeline.aws import AwsClients, is_aws_endpoint, kms, s3
+from pipeline.aws.account import caller_account
+from pipeline.aws.images import describe_image
+from pipeline.errors import AwsError
+from pipeline.evidence import dsse, statement, store
+
+# The AMI tags that merely repeat the record; a disagreement means someone changed one of them.
+_TAG_CLAIMS = ("cis:verdict", "cis:level", "cis:policy-sha256", "cis:scan-arn", "cis:run-id")
+
+
+@dataclass(frozen=True)
+class Verification:
+    """The outcome of verifying one AMI's record. ``ok`` only when every check passed."""
+
+    ami_id: str
+    region: str
+    ok: bool  # signature valid, subject + digest match, inputs match, result PASSED
+    reasons: tuple[str, ...]  # every reason it is not ok
+    statement: dict[str, Any] | None
+    level: str | None  # "LEVEL_2"
+    policy_sha256: tuple[str, ...]
+    time_verified: datetime | None
+    local: bool
+    record_uri: str | None
+    key_id: str | None
+    checks: tuple[tuple[str, bool, str], ...] = field(default=(), compare=False)  # name, ok, detail
+
+
+@dataclass(frozen=True)
+class Found:
+    """What the AWS side found for one AMI (inputs of the pure check)."""
+
+    ami_id: str
+    region: str
+    facts: statement.ImageFacts | None
+    tags: Mapping[str, str]
+    bucket: str
+    record_uri: str | None
+    envelope: bytes | None
+    problems: tuple[str, ...] = ()
+
+
+SignatureCheck = Callable[[dsse.Envelope, dsse.Signature], str | None]
+ObjectReader = Callable[[str, str], bytes | None]  # (bucket, key) -> bytes
+
+
+class _Checks:
+    def __init__(self) -> None:
+        self.items: list[tuple[str, bool, str]] = []
+
+    def add(self, name: str, ok: bool, detail: str) -> bool:
+        self.items.append((name, ok, detail))
+        return ok
+
+    @property
+    def reasons(self) -> tuple[str, ...]:
+        return tuple(detail for _, ok, detail in self.items if not ok)
+
+
+def check_record(found: Found, signature_ok: SignatureCheck, read: ObjectReader) -> Verification:
+    """Every check of one AMI's record; pure apart from ``signature_ok`` and ``read``."""
+    checks = _Checks()
+    for problem in found.problems:
+        checks.add("lookup", False, problem)
+    empty = Verification(
+        found.ami_id, found.region, False, (), None, None, (), None, True, found.record_uri, None
+    )
+    if found.envelope is None:
+        if not found.problems:
+            where = found.record_uri or store.s3_uri(
+                found.bucket, f"*/{found.region}/{found.ami_id}/"
+            )
+            checks.add("record", False, f"{found.ami_id}: no validation record found at {where}")
+        return _done(empty, checks)
+    uri = found.record_uri or ""
+    location = store.parse_s3_uri(uri)
+    checks.add(
+        "record location",
+        location is not None
+        and location[0] == found.bucket
+        and location[1].split("/")[1:3] == [found.region, found.ami_id],
+        f"record {uri} is not under {found.region}/{found.ami_id}/ in the evidence bucket "
+        f"{found.bucket}",
+    )
+    pointed = found.tags.get(store.ATTESTATION_SHA_TAG)
+    actual = statement.sha256_hex(found.envelope)
+    if pointed is not None:
+        checks.add(
+            "envelope digest",
+            pointed == actual,
+            f"envelope SHA-256 {actual} differs from the AMI's {store.ATTESTATION_SHA_TAG} tag "
+            f"{pointed}",
+        )
+    try:
+        envelope = dsse.parse(found.envelope)
+    except dsse.EnvelopeError as exc:
+        checks.add("envelope", False, f"{uri}: not a DSSE envelope: {exc}")
+        return _done(empty, checks)
+    checks.add(
+        "payload type",
+        envelope.payload_type == dsse.PAYLOAD_TYPE,
+        f"envelope payloadType is {envelope.payload_type!r}, not {dsse.PAYLOAD_TYPE}",
+    )
+    failures = [signature_ok(envelope, s) for s in envelope.signatures]
+    good = [s for s, why in zip(envelope.signatures, failures, strict=True) if why is None]
+    checks.add(
+        "signature",
+        bool(good),
+        "signature does not verify: " + "; ".join(sorted({w for w in failures if w})),
+    )
+    key_id = (good or list(envelope.signatures))[0].keyid
+    try:
+        decoded = json.loads(envelope.payload)
+    except ValueError:
+        decoded = None
+    if not isinstance(decoded, dict):
+        checks.add("statement", False, "envelope payload is not a JSON object")
+        return _done(empty, checks)
+    claims, problems = statement.read(decoded)
+    for problem in problems:
+        checks.add("statement", False, problem)
+    _check_subject(found, claims, checks)
+    _check_inputs(claims, uri, read, checks)
+    _check_result(claims, checks)
+    _check_tags(found, claims, key_id, checks)
+    result = Verification(
+        ami_id=found.ami_id,
+        region=found.region,
+        ok=False,
+        reasons=(),
+        statement=decoded,
+        level=claims.level,
+        policy_sha256=tuple(d.sha256 for d in (claims.policy, *claims.extra_policies) if d),
+        time_verified=claims.time_verified,
+        local=claims.local,
+        record_uri=uri,
+        key_id=key_id,
+    )
+    return _done(result, checks)
+
+
+def _done(result: Verification, checks: _Checks) -> Verification:
+    reasons = checks.reasons or (() if result.statement else ("no usable record",))
+    return replace(result, ok=not reasons, reasons=reasons, checks=tuple(checks.items))
+
+
+def _check_subject(found: Found, claims: statement.Claims, checks: _Checks) -> None:
+    arn = statement.image_arn(found.region, found.ami_id)
+    checks.add(
+        "subject",
+        claims.subject_name == arn,
+        f"the record is about {claims.subject_name}, not {arn}",
+    )
+    if found.facts is None:
+        checks.add("image digest", False, f"{found.ami_id}: no such image in {found.region}")
+        return
+    checks.add(
+        "image digest",
+        claims.subject_digest == found.facts.digest,
+        f"image digest {found.facts.digest} of {found.ami_id} (owner, snapshots, creation date) "
+        f"differs from the signed subject digest {claims.subject_digest}",
+    )
+
+
+def _check_inputs(
+    claims: statement.Claims, record_uri: str, read: ObjectReader, checks: _Checks
+) -> None:
+    base = record_uri.rsplit("/", 1)[0] + "/"
+    names = set()
+    for item in claims.inputs:
+        where = store.parse_s3_uri(item.uri)
+        if where is None or not item.uri.startswith(base):
+            checks.add("input", False, f"input {item.uri} is not beside the record ({base})")
+            continue
+        names.add(item.uri[len(base) :])
+        body = read(*where)
+        if body is None:
+            checks.add("input", False, f"input {item.uri} is missing from the evidence store")
+            continue
+        got = statement.sha256_hex(body)
+        checks.add(
+            "input",
+            got == item.sha256,
+            f"input {item.uri}: stored object's SHA-256 {got} differs from the signed "
+            f"{item.sha256}",
+        )
+    for required in ("evidence/results.json", "evidence/scan.json", "verdict.json"):
+        checks.add(
+            "inputs complete",
+            required in names,
+            f"the record names no {required} among its inputs",
+        )
+
+
+def _check_result(claims: statement.Claims, checks: _Checks) -> None:
+    checks.add(
+        "result",
+        claims.result == statement.PASSED and claims.verdict == gate.Outcome.PASS.value,
+        f"the record's result is {claims.result} (gate verdict {claims.verdict}), not PASSED",
+    )
+    if claims.result == statement.PASSED:
+        level = claims.level or "?"
+        checks.add(
+            "level",
+            any(v.endswith(f"_{level}") for v in claims.verified_levels),
+            f"verifiedLevels {list(claims.verified_levels)} do not include {level}",
+        )
+
+
+def _check_tags(found: Found, claims: statement.Claims, key_id: str, checks: _Checks) -> None:
+    signed = {
+        "cis:verdict": claims.verdict,
+        "cis:level": claims.level,
+        "cis:policy-sha256": claims.policy.sha256 if claims.policy else None,
+        "cis:scan-arn": claims.scan_arn,
+        "cis:run-id": claims.run_id,
+    }
+    for tag in _TAG_CLAIMS:
+        value = found.tags.get(tag)
+        if value is not None:
+            checks.add(
+                "tags",
+                value == signed[tag],
+                f"tag {tag}={value} disagrees with the signed record ({signed[tag]})",
+            )
+    tagged_key = found.tags.get(store.SIGNING_KEY_TAG)
+    if tagged_key is not None:
+        checks.add(
+            "tags",
+            tagged_key == key_id,
+            f"tag {store.SIGNING_KEY_TAG}={tagged_key} disagrees with the envelope's key {key_id}",
+        )
+    tagged_local = found.tags.get("cis:local") == "true"
+    checks.add(
+        "tags",
+        tagged_local == claims.local or not tagged_local,
+        "tag cis:local=true but the record says it was not made on a local AWS",
+    )
+
+
+# --- The AWS side ----------------------------------------------------------------------------
+
+
+def find(clients: AwsClients, ami_id: str, bucket: str | None, account: str) -> Found:
+    """The AMI's facts and tags and its record (pointer tag, else the newest under its prefix)."""
+    bucket = bucket or store.default_bucket(account, clients.region)
+    try:
+        image = describe_image(clients, ami_id)
+    except AwsError as exc:
+        return Found(ami_id, clients.region, None, {}, bucket, None, None, (str(exc),))
+    facts = store.image_facts(image)
+    tags = dict(image.tags)
+    uri = tags.get(store.ATTESTATION_TAG)
+    if uri is None:
+        keys = [
+            k
+            for k in s3.list_keys(
+                clients, bucket, store.ami_prefix(account, clients.region, ami_id), account
+            )
+            if k.endswith("/" + store.ENVELOPE)
+        ]
+        if not keys:
+            return Found(ami_id, clients.region, facts, tags, bucket, None, None)
+        uri = store.s3_uri(bucket, keys[-1])  # run IDs sort by time
+    where = store.parse_s3_uri(uri)
+    if where is None or where[0] != bucket:
+        return Found(
+            ami_id,
+            clients.region,
+            facts,
+            tags,
+            bucket,
+            uri,
+            None,
+            (
+                f"tag {store.ATTESTATION_TAG}={uri} does not point into the evidence bucket "
+                f"{bucket}",
+            ),
+        )
+    body = s3.get_object(clients, bucket, where[1], account)
+    problems = () if body is not None else (f"record {uri} does not exist",)
+    return Found(ami_id, clients.region, facts, tags, bucket, uri, body, problems)
+
+
+def verify_ami(
+    clients: AwsClients,
+    ami_id: str,
+    *,
+    public_key_pem: bytes | None = None,
+    evidence_bucket: str | None = None,
+    signing_key: str | None = None,
+) -> Verification:
+    """Verify ``ami_id``'s record in the clients' region.
+
+    The signature is checked offline against ``public_key_pem`` when given (no KMS call), else
+    with kms:Verify against the configured signing key (``signing_key``, default the project's
+    alias), never against whatever key the envelope names.
+    """
+    account = caller_account(clients)
+    found = find(clients, ami_id, evidence_bucket, account)
+    trusted: list[str | None] = []
+
+    def signature_ok(envelope: dsse.Envelope, sig: dsse.Signature) -> str | None:
+        if public_key_pem is not None:
+            return dsse.verify_offline(public_key_pem, envelope, sig)
+        if not trusted:
+            key = kms.describe_key(clients, signing_key or store.DEFAULT_KEY_ALIAS)
+            trusted.append(key.arn if key else None)
+        if trusted[0] is None:
+            return f"signing key {signing_key or store.DEFAULT_KEY_ALIAS} does not exist"
+        if kms.verify_digest(clients, trusted[0], envelope.pae_sha256, sig.sig):
+            return None
+        return f"not signed by {trusted[0]}"
+
+    def read(bucket: str, key: str) -> bytes | None:
+        return s3.get_object(clients, bucket, key, account)
+
+    result = check_record(found, signature_ok, read)
+    if not is_aws_endpoint(clients.endpoint_url) and not result.local:
+        reasons = (*result.reasons, "a record read from a local AWS claims it is not local")
+        result = replace(result, ok=False, reasons=reasons)
+    return result
+
+
+def export_public_key(clients: AwsClients, signing_key: str | None = None) -> bytes:
+    """The signing key's public key as PEM (for offline verification by auditors)."""
+    return dsse.der_to_pem(kms.public_key_der(clients, signing_key or store.DEFAULT_KEY_ALIAS))
+
+
+# --- Re-running the gate on the stored evidence ---------------------------------------------
+
+
+@dataclass(frozen=True)
+class Regate:
+    stored: str | None  # the verdict the record states for this AMI
+    recomputed: str  # the gate's verdict for this AMI now, from the stored bytes
+    problems: tuple[str, ...]
+
+    @property
+    def reproduced(self) -> bool:
+        return self.stored == self.recomputed and not self.problems
+
+
+def regate(clients: AwsClients, verification: Verification) -> Regate:
+    """Re-judge the stored evidence with the stored policy bytes as of the record's date."""
+    claims, _ = statement.read(verification.statement or {})
+    if verification.record_uri is None or verification.time_verified is None:
+        return Regate(claims.verdict, "ERROR", ("no record to re-gate",))
+    account = caller_account(clients)
+    base = verification.record_uri.rsplit("/", 1)[0] + "/"
+    stored: dict[str, bytes] = {}
+    for item in claims.inputs:
+        where = store.parse_s3_uri(item.uri)
+        body = s3.get_object(clients, *where, account) if where else None
+        if body is not None and item.uri.startswith(base):
+            stored[item.uri[len(base) :]] = body
+    return regate_bytes(stored, verification.ami_id, verification.time_verified, claims.verdict)
+
+
+def regate_bytes(
+    stored: Mapping[str, bytes], ami_id: str, when: datetime, claimed: str | None
+) -> Regate:
+    """The pure part of ``regate``: ``stored`` maps prefix-relative keys to their bytes."""
+    needed = ("evidence/results.json", "verdict.json")
+    missing = [n for n in needed if n not in stored]
+    if missing:
+        return Regate(claimed, "ERROR", tuple(f"stored evidence lacks {n}" for n in missing))
+    policies = {k: v for k, v in stored.items() if k.startswith("policies/")}
+    with tempfile.TemporaryDirectory(prefix="cis-regate-") as tmp:
+        folder = Path(tmp) / "evidence"
+        folder.mkdir()
+        for name, body in stored.items():
+            if name.startswith("evidence/") and "/" not in name[len("evidence/") :]:
+                (folder / name[len("evidence/") :]).write_bytes(body)
+        parsed = results.load(folder / "results.json")
+        evidence = commands.load_evidence(folder)
+    loaded = {}
+    for name, body in sorted(policies.items()):
+        pol = policy.parse(body.decode("utf-8"), name)
+        loaded[pol.platform] = pol
+    chosen = gate.select_policies(parsed.rows, loaded)
+    level = evidence.facts.level if evidence.facts else None
+    verdict = gate.evaluate(
+        parsed.rows,
+        chosen,
+        when.date(),
+        level=level,
+        facts=evidence.facts,
+        expected_targets=parsed.targets,
+        problems=parsed.problems,
+        architectures=evidence.architectures,
+    )
+    context = json.loads(stored["verdict.json"]).get("context", {})
+    verdict = replace(verdict, context={"amis": context.get("amis", [])})
+    recomputed = store.ami_outcomes(verdict).get(ami_id, gate.Outcome.ERROR.value)
+    return Regate(claimed, recomputed, ())

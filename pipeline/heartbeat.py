@@ -1,0 +1,105 @@
+"""A live run's heartbeat: ``HEARTBEAT_TAG`` (UTC, RFC 3339) re-written on the run's resources
+every few minutes, so ``invoke reap`` can tell a killed run (stale heartbeat) from a live one.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from pipeline.errors import PipelineError
+from pipeline.tags import HEARTBEAT_TAG
+
+INTERVAL = timedelta(minutes=2)
+DEFAULT_STALE = INTERVAL * 5  # what `invoke reap` waits for before a run counts as dead
+
+Writer = Callable[[Sequence[str], dict[str, str]], None]  # (resource ids, tags) -> None
+
+
+def stamp(now: datetime) -> str:
+    """``now`` as the tag value: RFC 3339 in UTC, second precision (``2026-11-27T18:02:00Z``)."""
+    return now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse(value: str) -> datetime:
+    """A tag value written by ``stamp`` (or any RFC 3339 time with an offset), as aware UTC.
+
+    Raises ValueError for anything else: an empty value, no time zone, free text.
+    """
+    text = value.strip()
+    if text != value or not text:
+        raise ValueError(f"not an RFC 3339 time: {value!r}")
+    parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if parsed.tzinfo is None:
+        raise ValueError(f"no time zone: {value!r}")
+    return parsed.astimezone(UTC)
+
+
+@dataclass
+class Heartbeat:
+    """Re-stamps the registered resources every ``interval`` from a daemon thread.
+
+    ``write`` tags resources (``pipeline.aws.ec2.write_tags``); ``find``, if given, names more
+    resources at each beat (Packer's, which the pipeline does not create itself). ``now`` is
+    injectable and ``beat`` can be called directly, so tests need no sleeping. A failed beat is
+    reported through ``echo`` and retried at the next one: a heartbeat never breaks its run.
+    Used as a context manager it beats while the block runs.
+    """
+
+    write: Writer
+    find: Callable[[], Sequence[str]] | None = None
+    now: Callable[[], datetime] = lambda: datetime.now(UTC)
+    echo: Callable[[str], None] = print
+    interval: timedelta = INTERVAL
+    resources: list[str] = field(default_factory=list)
+    beats: int = 0
+    _stop: threading.Event = field(default_factory=threading.Event, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _thread: threading.Thread | None = field(default=None, repr=False)
+
+    def add(self, resource_ids: Iterable[str]) -> None:
+        """Keep these resources alive from now on (they were created with a fresh stamp)."""
+        with self._lock:
+            self.resources.extend(r for r in resource_ids if r not in self.resources)
+
+    def beat(self) -> bool:
+        """Stamp every registered resource now; False (reported) when the write failed."""
+        with self._lock:
+            ids = list(self.resources)
+        try:
+            if self.find is not None:
+                ids += [r for r in self.find() if r not in ids]
+            if not ids:
+                return True
+            self.write(ids, {HEARTBEAT_TAG: stamp(self.now())})
+        except PipelineError as exc:
+            self.echo(f"WARNING  heartbeat not written: {exc}")
+            return False
+        self.beats += 1
+        return True
+
+    def start(self) -> Heartbeat:
+        """Beat every ``interval`` in a daemon thread until ``stop``."""
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="heartbeat", daemon=True)
+            self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop beating (cleanup: the run's resources are about to go)."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+
+    def __enter__(self) -> Heartbeat:
+        return self.start()
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval.total_seconds()):
+            self.beat()

@@ -1,0 +1,188 @@
+"""Release channels: the SSM parameter naming scheme and the release settings, all pure.
+
+A channel's current image lives in ``<prefix>/<platform>/<arch>/<k8s-version>/<channel>/image-id``
+(data type ``aws:ec2:image``) in every region it was promoted to; every component is checked
+against a strict pattern before any name is built.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+from pipeline.catalog import Platform
+from pipeline.errors import ConfigError
+
+K8S_VERSION = re.compile(r"^1\.\d{2}$")
+CHANNEL = re.compile(r"^[a-z][a-z0-9-]{0,31}$")
+ACCOUNT = re.compile(r"^\d{12}$")
+AMI_ID = re.compile(r"^ami-[0-9a-f]{8,17}$")
+PREFIX = re.compile(r"^(/[a-z0-9][a-z0-9_.-]{0,63}){1,4}$")
+ARCHS = ("x86_64", "arm64")
+LEAF = "image-id"
+DEFAULT_PREFIX = "/eks-cis-ami"
+DEFAULT_CHANNELS = ("stable",)
+
+
+@dataclass(frozen=True, slots=True)
+class Channel:
+    """One channel and the lowest CIS level (1 or 2) an image needs to enter it."""
+
+    name: str
+    min_level: int
+
+
+@dataclass(frozen=True, slots=True)
+class ReleaseSettings:
+    """``pipeline.release`` of ``invoke.yaml``, checked."""
+
+    channels: Mapping[str, Channel]
+    default_channel: str = "stable"
+    parameter_prefix: str = DEFAULT_PREFIX
+    max_age_days: int = 30
+    regions: tuple[str, ...] = ()  # default target regions (empty: the home region only)
+    kms_keys: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    retention_days: int = 14
+    retention_keep: int = 3
+    drift_channel: str = "stable"
+
+    def channel(self, name: str | None, flag: str = "--channel") -> Channel:
+        """The configured channel ``name`` (default: ``default_channel``), else ConfigError."""
+        chosen = name or self.default_channel
+        check_channel(chosen, flag)
+        if chosen not in self.channels:
+            known = ", ".join(sorted(self.channels)) or "none"
+            raise ConfigError(
+                f"{flag} {chosen}: not a configured channel (invoke.yaml pipeline.release."
+                f"channels: {known})"
+            )
+        return self.channels[chosen]
+
+
+def check_channel(name: str, flag: str = "--channel") -> str:
+    if not CHANNEL.match(name):
+        raise ConfigError(f"{flag} {name!r}: a channel is 1-32 of a-z, 0-9, '-' starting a-z")
+    return name
+
+
+def check_k8s(version: str, where: str = "Kubernetes version") -> str:
+    if not K8S_VERSION.match(version):
+        raise ConfigError(f"{where} {version!r}: expected 1.NN")
+    return version
+
+
+def check_ami(ami: str, flag: str = "--ami") -> str:
+    if not AMI_ID.match(ami):
+        raise ConfigError(f"{flag} {ami!r}: not an AMI ID (ami- and 8 or 17 hex digits)")
+    return ami
+
+
+def parameter_name(prefix: str, platform: Platform, arch: str, k8s: str, channel: str) -> str:
+    """``/eks-cis-ami/al2023/x86_64/1.33/stable/image-id``; ConfigError for any bad component."""
+    if not PREFIX.match(prefix):
+        raise ConfigError(f"parameter_prefix {prefix!r}: expected /name[/name…] (a-z, 0-9, _.-)")
+    if arch not in ARCHS:
+        raise ConfigError(f"architecture {arch!r}: expected one of {', '.join(ARCHS)}")
+    check_k8s(k8s)
+    check_channel(channel)
+    return f"{prefix}/{platform.short}/{arch}/{k8s}/{channel}/{LEAF}"
+
+
+def revocation_parameter(prefix: str, ami: str) -> str:
+    """Where a revocation is recorded in the home region: ``<prefix>/revoked/<ami-id>``."""
+    return f"{prefix}/revoked/{check_ami(ami)}"
+
+
+def split_accounts(value: str | Iterable[str] | None, flag: str = "--accounts") -> tuple[str, ...]:
+    """``"111122223333,444455556666"`` → the account IDs, each exactly 12 digits, deduplicated."""
+    items = value.split(",") if isinstance(value, str) else list(value or ())
+    accounts = tuple(dict.fromkeys(a.strip() for a in items if a.strip()))
+    for account in accounts:
+        if not ACCOUNT.match(account):
+            raise ConfigError(f"{flag} {account}: not a 12-digit AWS account ID")
+    return accounts
+
+
+def split_regions(
+    value: str | Iterable[str] | None, known: Iterable[str], flag: str = "--regions"
+) -> tuple[str, ...]:
+    """The region names, each one botocore knows for EC2 (``known``), deduplicated in order."""
+    items = value.split(",") if isinstance(value, str) else list(value or ())
+    regions = tuple(dict.fromkeys(r.strip() for r in items if r.strip()))
+    known_set = set(known)
+    for region in regions:
+        if region not in known_set:
+            raise ConfigError(f"{flag} {region}: not an AWS region botocore knows for EC2")
+    return regions
+
+
+def _int(value: Any, where: str, low: int, high: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise ConfigError(f"invoke.yaml: {where}: expected a whole number")
+    try:
+        number = int(str(value).upper().removeprefix("LEVEL_"))
+    except ValueError:
+        raise ConfigError(f"invoke.yaml: {where}: {value!r} is not a whole number") from None
+    if not low <= number <= high:
+        raise ConfigError(f"invoke.yaml: {where}: {number} is outside {low}..{high}")
+    return number
+
+
+def level_of(value: Any) -> int:
+    """The project's build level (``pipeline.level``): 1 or 2."""
+    return _int(value, "$.pipeline.level", 1, 2)
+
+
+def release_settings(
+    config: Mapping[str, Any], *, build_level: int, known_regions: Iterable[str]
+) -> ReleaseSettings:
+    """Read ``pipeline.release`` (``config`` is that mapping; missing keys take defaults).
+
+    A channel without ``min_level`` requires the project's build level. Regions and KMS key
+    regions are checked against ``known_regions``. Raises ConfigError naming the path.
+    """
+    where = "$.pipeline.release"
+    raw = config.get("channels") or {name: {} for name in DEFAULT_CHANNELS}
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"invoke.yaml: {where}.channels: expected a mapping name -> settings")
+    channels: dict[str, Channel] = {}
+    for name, spec in raw.items():
+        check_channel(str(name), f"invoke.yaml: {where}.channels:")
+        spec = spec or {}
+        if not isinstance(spec, Mapping):
+            raise ConfigError(f"invoke.yaml: {where}.channels.{name}: expected a mapping")
+        level = _int(spec.get("min_level", build_level), f"{where}.channels.{name}.min_level", 1, 2)
+        channels[str(name)] = Channel(str(name), level)
+    default = str(config.get("default_channel") or "stable")
+    if default not in channels:
+        raise ConfigError(f"invoke.yaml: {where}.default_channel: {default!r} is not a channel")
+    prefix = str(config.get("parameter_prefix") or DEFAULT_PREFIX).rstrip("/")
+    if not PREFIX.match(prefix):
+        raise ConfigError(f"invoke.yaml: {where}.parameter_prefix: {prefix!r} is not a valid path")
+    known = tuple(known_regions)
+    kms = config.get("kms_keys") or {}
+    if not isinstance(kms, Mapping):
+        raise ConfigError(f"invoke.yaml: {where}.kms_keys: expected a mapping region -> key")
+    split_regions(list(kms), known, f"invoke.yaml: {where}.kms_keys:")
+    regions = config.get("regions") or ()
+    retention = config.get("retention") or {}
+    if not isinstance(retention, Mapping):
+        raise ConfigError(f"invoke.yaml: {where}.retention: expected a mapping")
+    drift = str(config.get("drift_channel") or default)
+    check_channel(drift, f"invoke.yaml: {where}.drift_channel:")
+    return ReleaseSettings(
+        channels=MappingProxyType(channels),
+        default_channel=default,
+        parameter_prefix=prefix,
+        max_age_days=_int(config.get("max_age_days", 30), f"{where}.max_age_days", 1, 3650),
+        regions=split_regions(regions, known, f"invoke.yaml: {where}.regions:"),
+        kms_keys=MappingProxyType({str(k): str(v) for k, v in kms.items()}),
+        retention_days=_int(
+            retention.get("max_age_days", 14), f"{where}.retention.max_age_days", 0, 3650
+        ),
+        retention_keep=_int(retention.get("keep", 3), f"{where}.retention.keep", 0, 1000),
+        drift_channel=drift,
+    )

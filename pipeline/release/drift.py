@@ -1,0 +1,172 @@
+"""The drift report (pure): a new verdict compared with the stored verdict of the channel's
+current image: new failures, newly passing checks, changed counts, exceptions expiring within
+30 days, exceptions that matched nothing. Goes to verdict.json (context["drift"]) and summary.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from pipeline.gate import ExceptionNote, Verdict
+
+COUNT_KEYS = ("passed", "failed", "skipped")
+FALLBACK = "verdict tags (unsigned fallback)"
+
+
+@dataclass(frozen=True, slots=True)
+class Baseline:
+    """The channel's current image and what is stored about its last verdict."""
+
+    ami: str
+    source: str  # "signed record" or FALLBACK: where verdict and level came from
+    verdict: str | None
+    level: str | None
+    failed: frozenset[str] | None  # FAILED check IDs; None when not recorded
+    counts: Mapping[str, int] | None
+
+
+@dataclass(frozen=True, slots=True)
+class Observed:
+    """One image's outcome in the new verdict."""
+
+    failed: frozenset[str]
+    passed: frozenset[str]
+    counts: Mapping[str, int]
+
+
+def observed(verdict: Verdict, target: str) -> Observed:
+    """The FAILED and PASSED check IDs and the counts of ``target`` in ``verdict``."""
+    failed = {
+        f.result.check_id
+        for f in (*verdict.failed_unexcepted, *verdict.failed_excepted)
+        if f.result.target == target
+    }
+    passed = {r.check_id for r in verdict.passed if r.target == target}
+    skipped = sum(1 for f in verdict.skipped if f.result.target == target)
+    counts = {"passed": len(passed), "failed": len(failed), "skipped": skipped}
+    return Observed(frozenset(failed), frozenset(passed), counts)
+
+
+def encode_counts(counts: Mapping[str, int]) -> str:
+    """``passed=213,failed=9,skipped=21`` (a tag value)."""
+    return ",".join(f"{k}={int(counts.get(k, 0))}" for k in COUNT_KEYS)
+
+
+def decode_counts(text: str | None) -> dict[str, int] | None:
+    """Inverse of ``encode_counts``; None for anything malformed."""
+    if not text:
+        return None
+    out: dict[str, int] = {}
+    for part in text.split(","):
+        key, _, value = part.partition("=")
+        if key not in COUNT_KEYS or not value.isdigit():
+            return None
+        out[key] = int(value)
+    return out if set(out) == set(COUNT_KEYS) else None
+
+
+def encode_failed(failed: Iterable[str], limit: int = 256) -> str:
+    """Sorted FAILED check IDs, space separated; ``…`` marks a list cut at the tag limit."""
+    text = " ".join(sorted(failed))
+    return text if len(text) <= limit else text[: limit - 1].rsplit(" ", 1)[0] + " …"
+
+
+def decode_failed(text: str | None) -> frozenset[str] | None:
+    if text is None or text.endswith("…"):
+        return None  # never recorded, or cut short: no per-check comparison
+    return frozenset(text.split())
+
+
+def _notes(notes: Sequence[ExceptionNote]) -> list[dict[str, str]]:
+    seen: dict[tuple[str, str], dict[str, str]] = {}
+    for n in notes:
+        key = (n.exception.check_id, str(n.policy.source))
+        seen.setdefault(
+            key,
+            {
+                "check_id": n.exception.check_id,
+                "title": n.exception.title,
+                "expires": str(n.exception.expires),
+            },
+        )
+    return list(seen.values())
+
+
+def compare(
+    ami: str, channel: str, baseline: Baseline | None, now: Observed, verdict: Verdict
+) -> dict[str, Any]:
+    """The drift of ``ami`` against ``baseline`` (JSON-ready)."""
+    out: dict[str, Any] = {
+        "ami": ami,
+        "channel": channel,
+        "baseline": None,
+        "new_failures": None,
+        "newly_passing": None,
+        "counts": {"before": None, "after": dict(now.counts)},
+        "expiring_within_30_days": _notes(verdict.expiring_soon),
+        "unused_exceptions": _notes(verdict.unused_exceptions),
+        "notes": [],
+    }
+    if baseline is None:
+        out["notes"].append(f"the {channel} channel has no current image: nothing to compare")
+        return out
+    out["baseline"] = {
+        "ami": baseline.ami,
+        "source": baseline.source,
+        "verdict": baseline.verdict,
+        "level": baseline.level,
+    }
+    if baseline.counts is not None:
+        out["counts"]["before"] = dict(baseline.counts)
+    if baseline.failed is None:
+        out["notes"].append(
+            f"{baseline.ami} has no recorded per-check result: new failures and newly passing "
+            "checks cannot be listed"
+        )
+    else:
+        out["new_failures"] = sorted(now.failed - baseline.failed)
+        out["newly_passing"] = sorted(baseline.failed & now.passed)
+    return out
+
+
+def render_markdown(drift: object) -> list[str]:
+    """The summary.md section for ``verdict.context["drift"]`` (a list of compare() results)."""
+    if not isinstance(drift, list) or not drift:
+        return []
+    lines = ["### Drift against the channel's current image", ""]
+    for item in drift:
+        if not isinstance(item, Mapping):
+            continue
+        base = item.get("baseline")
+        head = f"**{item.get('ami')}** vs `{item.get('channel')}`"
+        if isinstance(base, Mapping):
+            head += f" image {base.get('ami')} (from {base.get('source')})"
+        lines += [head, ""]
+        counts = item.get("counts") or {}
+        if isinstance(counts, Mapping) and counts.get("before"):
+            lines.append(
+                f"- counts: {_counts(counts.get('before'))} → {_counts(counts.get('after'))}"
+            )
+        for key, label in (("new_failures", "new failures"), ("newly_passing", "newly passing")):
+            value = item.get(key)
+            if isinstance(value, list):
+                lines.append(f"- {label}: {', '.join(value) if value else 'none'}")
+        for key, label in (
+            ("expiring_within_30_days", "exceptions expiring within 30 days"),
+            ("unused_exceptions", "exceptions that matched nothing"),
+        ):
+            value = item.get(key) or []
+            ids = [str(n.get("check_id")) for n in value if isinstance(n, Mapping)]
+            lines.append(f"- {label}: {', '.join(ids) if ids else 'none'}")
+        for note in item.get("notes") or []:
+            lines.append(f"- note: {note}")
+        lines.append("")
+    return lines
+
+
+def _counts(value: object) -> str:
+    if not isinstance(value, Mapping):
+        return "unknown"
+    return ", ".join(f"{value.get(k, 0)} {k}" for k in COUNT_KEYS)

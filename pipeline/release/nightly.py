@@ -1,0 +1,298 @@
+"""The nightly rebuild: tag builds with their input fingerprint, skip a build whose inputs did
+not change (re-validating the newest pipeline AMI instead), and add the drift report.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pipeline import outputs, policy
+from pipeline.aws import AwsClients, boundary
+from pipeline.aws import release as aws
+from pipeline.aws.images import Image, resolve_eks_base_ami
+from pipeline.catalog import Platform
+from pipeline.errors import ConfigError
+from pipeline.gate import Verdict
+from pipeline.packer import DEFAULT_K8S_VERSION, PACKER_DIR, AmiBuild, Arch, check_k8s_version
+from pipeline.release import drift
+from pipeline.release.channels import ReleaseSettings, parameter_name
+from pipeline.release.fingerprint import build_inputs, fingerprint
+from pipeline.tags import (
+    BUILD_RUN_TAG,
+    FINGERPRINT_TAG,
+    MANAGED_TAG,
+    MANAGED_VALUE,
+    REVOKED_TAG,
+)
+
+if TYPE_CHECKING:
+    from pipeline.chain import ChainSettings
+
+Echo = Callable[[str], None]
+FAILED_TAG = "cis-release:failed-checks"  # FAILED check IDs of the last chain validation
+COUNTS_TAG = "cis-release:counts"  # passed=N,failed=N,skipped=N of the last chain validation
+SOURCE_TAG = "cis-ami:source-ami"
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """Build or re-validate one image of the matrix, and why."""
+
+    platform: Platform
+    arch: Arch
+    k8s_version: str
+    fingerprint: str
+    reuse: str | None  # the AMI to re-validate instead of building
+    why: str
+
+    def as_dict(self) -> dict[str, str | None]:
+        return {
+            "image": f"{self.platform.short}-{self.arch.value}",
+            "action": "re-validated" if self.reuse else "built",
+            "ami": self.reuse,
+            "fingerprint": self.fingerprint,
+            "why": self.why,
+        }
+
+
+def policy_sha(policy_dir: Path, platform: Platform) -> str:
+    """The platform's exceptions policy digest; ``none`` without one (validation refuses later)."""
+    if not policy_dir.is_dir():
+        return "none"
+    found = policy.load_all(policy.discover(policy_dir)).get(platform)
+    return found.sha256 if found else "none"
+
+
+def inputs_fingerprint(
+    platform: Platform,
+    arch: Arch,
+    k8s: str,
+    level: int,
+    local: bool,
+    source_ami: str,
+    policy_dir: Path,
+    packer_dir: Path = PACKER_DIR,
+) -> str:
+    return fingerprint(
+        build_inputs(
+            platform=platform.value,
+            platform_short=platform.short,
+            arch=arch.value,
+            k8s_version=k8s,
+            level=level,
+            local=local,
+            source_ami=source_ami,
+            policy_sha256=policy_sha(policy_dir, platform),
+            packer_dir=packer_dir,
+        )
+    )
+
+
+def tag_builds(
+    clients: AwsClients,
+    builds: Sequence[AmiBuild],
+    *,
+    policy_dir: Path,
+    packer_dir: Path = PACKER_DIR,
+    out: Echo = print,
+) -> None:
+    """Tag each built AMI (in the clients' region) as the pipeline's, with its fingerprint."""
+    for build in builds:
+        if build.region != clients.region:
+            continue
+        value = inputs_fingerprint(
+            build.platform,
+            build.arch,
+            build.k8s_version,
+            build.level,
+            build.local,
+            build.source_ami,
+            policy_dir,
+            packer_dir,
+        )
+        with boundary(f"tag {build.ami_id}"):
+            aws.tag(clients, [build.ami_id], {MANAGED_TAG: MANAGED_VALUE, FINGERPRINT_TAG: value})
+        out(f"[{build.name}] {build.ami_id}: {FINGERPRINT_TAG}={value}")
+
+
+def newest_pipeline_image(
+    clients: AwsClients, platform: Platform, arch: Arch, k8s: str
+) -> aws.OwnedImage | None:
+    """The newest available, unrevoked pipeline AMI of platform/arch/Kubernetes version."""
+    found = aws.owned_images(
+        clients,
+        [
+            {"Name": f"tag:{MANAGED_TAG}", "Values": [MANAGED_VALUE]},
+            {"Name": "tag-key", "Values": [BUILD_RUN_TAG]},
+            {"Name": "tag:cis-ami:platform", "Values": [platform.value]},
+            {"Name": "tag:cis-ami:architecture", "Values": [arch.value]},
+            {"Name": "tag:cis-ami:kubernetes-version", "Values": [k8s]},
+        ],
+    )
+    usable = [o for o in found if o.image.available and REVOKED_TAG not in o.image.tags]
+    return max(usable, key=lambda o: (o.image.creation_date or "", o.image.id), default=None)
+
+
+def decide(
+    settings: ChainSettings, clients: AwsClients, packer_dir: Path = PACKER_DIR
+) -> list[Decision]:
+    """For each image of the matrix: re-validate the newest pipeline AMI when its fingerprint
+    equals the inputs' fingerprint now, else build. Calls ssm:GetParameter, ec2:DescribeImages."""
+    out = []
+    with boundary("build-and-validate --skip-unchanged"):
+        for name in settings.platforms:
+            platform = Platform.parse(name)
+            k8s = check_k8s_version(platform, settings.k8s_version or DEFAULT_K8S_VERSION[platform])
+            for arch_name in settings.archs:
+                arch = Arch.parse(arch_name)
+                base = resolve_eks_base_ami(clients, k8s, platform, arch)
+                value = inputs_fingerprint(
+                    platform,
+                    arch,
+                    k8s,
+                    settings.level,
+                    settings.local,
+                    base,
+                    settings.policy_dir,
+                    packer_dir,
+                )
+                newest = newest_pipeline_image(clients, platform, arch, k8s)
+                out.append(_decision(platform, arch, k8s, value, base, newest))
+    return out
+
+
+def _decision(
+    platform: Platform,
+    arch: Arch,
+    k8s: str,
+    value: str,
+    base: str,
+    newest: aws.OwnedImage | None,
+) -> Decision:
+    if newest is None:
+        return Decision(platform, arch, k8s, value, None, "no earlier pipeline AMI to reuse")
+    image = newest.image
+    if image.tags.get(FINGERPRINT_TAG) == value:
+        return Decision(platform, arch, k8s, value, image.id, f"inputs unchanged since {image.id}")
+    previous_base = image.tags.get(SOURCE_TAG)
+    if previous_base and previous_base != base:
+        why = f"base AMI changed: {previous_base} -> {base} (newest was {image.id})"
+    elif FINGERPRINT_TAG not in image.tags:
+        why = f"{image.id} has no input fingerprint"
+    else:
+        why = f"inputs changed since {image.id} (scripts, template, variables, level or policy)"
+    return Decision(platform, arch, k8s, value, None, why)
+
+
+def build_or_reuse(
+    settings: ChainSettings, clients: AwsClients, run_id: str, echo: Echo
+) -> tuple[tuple[str, ...], list[Decision]]:
+    """The chain's build step: every image built (no ``skip_unchanged``), else only those whose
+    inputs changed; returns the AMIs to validate (built and re-validated) and the decisions."""
+    from pipeline.build import run_build
+
+    decisions = decide(settings, clients) if settings.skip_unchanged else []
+    for line in plan_lines(decisions):
+        echo(line)
+    reused = [d.reuse for d in decisions if d.reuse]
+    wanted = (
+        [(d.platform.short, d.arch.value) for d in decisions if not d.reuse]
+        if settings.skip_unchanged
+        else [(p, a) for p in settings.platforms for a in settings.archs]
+    )
+    built: list[str] = []
+    for platform in dict.fromkeys(p for p, _ in wanted):  # one Packer run per platform
+        archs = tuple(a for p, a in wanted if p == platform)
+        builds = run_build(
+            (platform,),
+            archs,
+            settings.k8s_version,
+            settings.level,
+            settings.local,
+            settings.out_dir / "build",
+            echo,
+            clients=clients,
+            run_id=run_id,
+            policy_dir=settings.policy_dir,
+        )
+        built += [b.ami_id for b in builds]
+    return (*built, *reused), decisions
+
+
+def plan_lines(decisions: Sequence[Decision]) -> list[str]:
+    return [
+        f"[{d.platform.short}-{d.arch.value}] "
+        + (f"skip build, re-validate {d.reuse}: {d.why}" if d.reuse else f"build: {d.why}")
+        for d in decisions
+    ]
+
+
+def record_and_compare(
+    verdict: Verdict,
+    clients: AwsClients,
+    release: ReleaseSettings,
+    out_dir: Path,
+    echo: Echo,
+    *,
+    decisions: Sequence[Decision] = (),
+) -> Verdict:
+    """Add the rebuild decisions and the drift report to the verdict, rewrite its reports, and
+    record each AMI's FAILED checks and counts as tags for the next comparison."""
+    amis = verdict.context.get("amis")
+    entries = [e for e in amis if isinstance(e, dict)] if isinstance(amis, list) else []
+    report: list[dict[str, Any]] = []
+    with boundary("drift report"):
+        for entry in entries:
+            ami, target = str(entry.get("ami")), str(entry.get("instance"))
+            owned = aws.owned_image(clients, ami)
+            if owned is None:
+                continue
+            now = drift.observed(verdict, target)
+            baseline = _baseline(clients, release, owned.image)
+            report.append(drift.compare(ami, release.drift_channel, baseline, now, verdict))
+            if verdict.exit_code == 0 or now.counts["failed"]:
+                aws.tag(
+                    clients,
+                    [ami],
+                    {
+                        FAILED_TAG: drift.encode_failed(now.failed),
+                        COUNTS_TAG: drift.encode_counts(now.counts),
+                    },
+                )
+    context = {**verdict.context, "drift": report}
+    if decisions:
+        context["rebuild"] = [d.as_dict() for d in decisions]
+    verdict = replace(verdict, context=context)
+    outputs.write_reports(verdict, out_dir)
+    for line in drift.render_markdown(report):
+        if line:
+            echo(line)
+    return verdict
+
+
+def _baseline(clients: AwsClients, release: ReleaseSettings, image: Image) -> drift.Baseline | None:
+    platform, k8s = image.platform, image.tags.get("cis-ami:kubernetes-version", "")
+    if not isinstance(platform, Platform) or not k8s:
+        return None
+    try:
+        name = parameter_name(
+            release.parameter_prefix, platform, image.architecture or "", k8s, release.drift_channel
+        )
+    except ConfigError:
+        return None
+    current = aws.get_parameter(clients, name)
+    owned = aws.owned_image(clients, current) if current else None
+    if owned is None:
+        return None
+    tags = owned.image.tags
+    return drift.Baseline(
+        ami=owned.image.id,
+        source=drift.FALLBACK,
+        verdict=tags.get("cis:verdict"),
+        level=tags.get("cis:level"),
+        failed=drift.decode_failed(tags.get(FAILED_TAG)),
+        counts=drift.decode_counts(tags.get(COUNTS_TAG)),
+    )

@@ -1,0 +1,368 @@
+"""``invoke promote``: publish a verified AMI to a channel in one or more regions, shared with
+accounts; refuse anything whose signed validation record does not hold up. Tags prove nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from pipeline import policy
+from pipeline.aws import AwsClients, boundary, is_aws_endpoint
+from pipeline.aws import release as aws
+from pipeline.catalog import Platform
+from pipeline.errors import ConfigError, GateBlocked
+from pipeline.release import channels
+from pipeline.release.revoke import revocation
+from pipeline.tags import CHANNEL_TAG_PREFIX, COPIED_FROM_TAG, COPY_TAG_PREFIX, REVOKED_TAG
+
+if TYPE_CHECKING:
+    from pipeline.evidence.verify import Verification
+
+Echo = Callable[[str], None]
+Verifier = Callable[[AwsClients, str], "Verification"]
+K8S_TAG = "cis-ami:kubernetes-version"
+# Tags that describe the source's own release state, never copied onto a regional copy.
+_NOT_COPIED = (CHANNEL_TAG_PREFIX, COPY_TAG_PREFIX, REVOKED_TAG, "aws:")
+_CLOCK_SKEW = timedelta(minutes=5)
+
+
+@dataclass(frozen=True)
+class PromoteRequest:
+    """What ``invoke promote`` was asked (flags already split)."""
+
+    ami: str
+    channel: str | None = None
+    regions: tuple[str, ...] = ()  # empty: the configured regions, else the home region
+    accounts: tuple[str, ...] = ()
+    dry_run: bool = False
+    evidence_bucket: str | None = None
+    public_key_pem: bytes | None = None
+
+
+@dataclass(frozen=True)
+class RegionOutcome:
+    region: str
+    image_id: str | None  # None in a dry run for a copy not made yet
+    parameter: str
+    copied: bool  # a new copy was (or, dry run, would be) made
+    previous: str | None  # the channel's image before this promotion
+    updated: bool  # the parameter was (or, dry run, would be) set to this image
+    version: int | None  # the new parameter version (None when unchanged or in a dry run)
+    shared_with: tuple[str, ...]  # accounts newly granted (launch or snapshot) here
+
+
+@dataclass(frozen=True)
+class Promotion:
+    ami: str
+    channel: str
+    regions: tuple[RegionOutcome, ...]
+    dry_run: bool
+
+    @property
+    def changed(self) -> bool:
+        return any(r.copied or r.updated or r.shared_with for r in self.regions)
+
+
+def level_number(level: str | None) -> int | None:
+    """``LEVEL_2`` → 2; anything else → None."""
+    text = (level or "").upper().removeprefix("LEVEL_")
+    return int(text) if text in {"1", "2"} else None
+
+
+def refusals(
+    verification: Verification,
+    *,
+    ami: str,
+    region: str,
+    now: datetime,
+    max_age_days: int,
+    policy_sha: str | None,
+    min_level: int,
+    real_endpoint: bool,
+    revoked: str | None,
+) -> list[str]:
+    """Every reason the verified record does not allow promotion (pure; [] means promotable)."""
+    out: list[str] = []
+    if not verification.ok:
+        out += [f"record does not verify: {r}" for r in verification.reasons] or [
+            "record does not verify"
+        ]
+    if verification.ami_id != ami or verification.region != region:
+        out.append(f"record is for {verification.region}/{verification.ami_id}, not {region}/{ami}")
+    if policy_sha is None:
+        out.append("no exceptions policy for the AMI's platform")
+    elif policy_sha not in verification.policy_sha256:
+        got = ", ".join(s[:12] for s in verification.policy_sha256) or "none"
+        out.append(
+            f"validated under policy sha256 {got}, the current policy is {policy_sha[:12]}: "
+            "validate again so the current approvals apply"
+        )
+    when = verification.time_verified
+    if when is None:
+        out.append("record has no verification time")
+    elif now - when > timedelta(days=max_age_days):
+        out.append(f"validated {when:%Y-%m-%d}, more than {max_age_days} days ago: validate again")
+    elif when - now > _CLOCK_SKEW:
+        out.append(f"record claims a verification time in the future ({when:%Y-%m-%dT%H:%M}Z)")
+    level = level_number(verification.level)
+    if level is None or level < min_level:
+        out.append(
+            f"validated at {verification.level or 'no level'}, the channel requires "
+            f"LEVEL_{min_level}"
+        )
+    if real_endpoint and verification.local:
+        out.append("validated on the local AWS: its record proves nothing in a real account")
+    if revoked is not None:
+        out.append(f"revoked: {revoked}")
+    return out
+
+
+def default_verifier(evidence_bucket: str | None, public_key_pem: bytes | None) -> Verifier:
+    """``pipeline.evidence.verify.verify_ami`` with the request's key and bucket."""
+
+    def verify(clients: AwsClients, ami: str) -> Verification:
+        from pipeline.evidence.verify import verify_ami
+
+        return verify_ami(
+            clients, ami, public_key_pem=public_key_pem, evidence_bucket=evidence_bucket
+        )
+
+    return verify
+
+
+def copy_tags(source: Mapping[str, str], home: str, ami: str) -> dict[str, str]:
+    """The tags a regional copy carries: the source's (pointer tags included) plus its origin."""
+    kept = {k: v for k, v in source.items() if not k.startswith(_NOT_COPIED)}
+    return {**kept, COPIED_FROM_TAG: f"{home}/{ami}"}
+
+
+def channel_tags(channel: str, when: datetime, who: str, previous: str | None) -> dict[str, str]:
+    """The promotion record on an image (tag values are at most 256 characters)."""
+    base = f"{CHANNEL_TAG_PREFIX}{channel}:"
+    return {
+        f"{base}at": when.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        f"{base}by": who[:256],
+        f"{base}previous": previous or "none",
+    }
+
+
+def history_note(
+    image: str, home: str, ami: str, channel: str, when: datetime, who: str, previous: str | None
+) -> str:
+    """The parameter version's Description: the promotion record a revoke can read back."""
+    return (
+        f"promoted {image} (from {home}/{ami}) to {channel} at {when:%Y-%m-%dT%H:%M:%SZ} "
+        f"by {who}; previous {previous or 'none'}"
+    )
+
+
+def run_promote(
+    request: PromoteRequest,
+    release: channels.ReleaseSettings,
+    clients: AwsClients,
+    now: datetime,
+    echo: Echo,
+    *,
+    policy_dir: Path,
+    verify: Verifier | None = None,
+    known_regions: Sequence[str] | None = None,
+) -> Promotion:
+    """Verify the AMI's signed record, then copy, share and publish it (see the module doc).
+
+    Calls ec2:DescribeImages, ec2:CopyImage, ec2:CreateTags, ec2:Describe/ModifyImageAttribute,
+    ec2:Describe/ModifySnapshotAttribute, ssm:GetParameter, ssm:PutParameter,
+    sts:GetCallerIdentity and whatever the verifier calls. Raises ConfigError (exit 2) for bad
+    input, GateBlocked (exit 3) with every reason for a refusal, AwsError (exit 1).
+    """
+    ami = channels.check_ami(request.ami)
+    channel = release.channel(request.channel)
+    home = clients.region
+    regions = channels.split_regions(
+        request.regions or release.regions or (home,),
+        known_regions if known_regions is not None else aws.known_regions(),
+    )
+    accounts = channels.split_accounts(request.accounts)
+    verify = verify or default_verifier(request.evidence_bucket, request.public_key_pem)
+    with boundary("promote"):
+        source = aws.owned_image(clients, ami)
+        if source is None:
+            raise ConfigError(f"--ami {ami}: no such AMI in {home}")
+        image = source.image
+        k8s = image.tags.get(K8S_TAG, "")
+        platform = image.platform
+        arch = image.architecture or ""
+        verification = verify(clients, ami)
+        problems = refusals(
+            verification,
+            ami=ami,
+            region=home,
+            now=now,
+            max_age_days=release.max_age_days,
+            policy_sha=_policy_sha(policy_dir, platform),
+            min_level=channel.min_level,
+            real_endpoint=is_aws_endpoint(clients.endpoint_url),
+            revoked=revocation(clients, release.parameter_prefix, image),
+        )
+        if not isinstance(platform, Platform) or not channels.K8S_VERSION.match(k8s):
+            problems.append("not built by this pipeline: no platform or Kubernetes version")
+        if problems:
+            raise GateBlocked(
+                f"--ami {ami}: not promoted", problems=[f"--ami {ami}: {p}" for p in problems]
+            )
+        assert isinstance(platform, Platform)
+        name = channels.parameter_name(release.parameter_prefix, platform, arch, k8s, channel.name)
+        who = aws.caller_arn(clients)
+        step = _Step(request, release, source, channel.name, name, who, now, echo)
+        outcomes = [step.region(clients, r, accounts) for r in regions]
+    result = Promotion(ami, channel.name, tuple(outcomes), request.dry_run)
+    if not result.changed:
+        echo(f"{ami} is already the {channel.name} image in {', '.join(regions)}: nothing to do")
+    return result
+
+
+def _policy_sha(policy_dir: Path, platform: Platform | None) -> str | None:
+    if not isinstance(platform, Platform):
+        return None
+    found = policy.load_all(policy.discover(policy_dir)).get(platform)
+    return found.sha256 if found else None
+
+
+@dataclass(frozen=True)
+class _Step:
+    """Promotion of one verified AMI, region by region."""
+
+    request: PromoteRequest
+    release: channels.ReleaseSettings
+    source: aws.OwnedImage
+    channel: str
+    parameter: str
+    who: str
+    now: datetime
+    echo: Echo
+
+    @property
+    def ami(self) -> str:
+        return self.source.image.id
+
+    def region(self, home: AwsClients, region: str, accounts: Sequence[str]) -> RegionOutcome:
+        dry = self.request.dry_run
+        rc = aws.in_region(home, region)
+        say = f"{'would ' if dry else ''}"
+        target, copied = self._target(home, rc)
+        if target is None:  # dry run, copy not made yet
+            self.echo(f"{region}: would copy {self.ami} (encrypted), share, set {self.parameter}")
+            current = aws.get_parameter(rc, self.parameter)
+            return RegionOutcome(
+                region, None, self.parameter, True, current, True, None, tuple(accounts)
+            )
+        shared = self._share(rc, target, accounts)
+        current = aws.get_parameter(rc, self.parameter)
+        version = None
+        updated = current != target.image.id
+        if updated:
+            note = history_note(
+                target.image.id, home.region, self.ami, self.channel, self.now, self.who, current
+            )
+            if not dry:
+                version = aws.put_parameter(rc, self.parameter, target.image.id, note)
+                aws.tag(
+                    rc,
+                    [target.image.id],
+                    channel_tags(self.channel, self.now, self.who, current),
+                )
+            self.echo(
+                f"{region}: {say}set {self.parameter} = {target.image.id} "
+                f"(was {current or 'unset'}){f', version {version}' if version else ''}"
+            )
+        else:
+            self.echo(f"{region}: {self.parameter} already {target.image.id}")
+        return RegionOutcome(
+            region, target.image.id, self.parameter, copied, current, updated, version, shared
+        )
+
+    def _target(self, home: AwsClients, rc: AwsClients) -> tuple[aws.OwnedImage | None, bool]:
+        """The image to publish in ``rc``'s region: the source, an existing copy or a new one."""
+        if rc.region == home.region:
+            return self.source, False
+        origin = f"{home.region}/{self.ami}"
+        copies = [
+            c
+            for c in aws.owned_images(rc, [{"Name": f"tag:{COPIED_FROM_TAG}", "Values": [origin]}])
+            if c.image.state in {"available", "pending"} and REVOKED_TAG not in c.image.tags
+        ]
+        if copies:
+            copy = sorted(copies, key=lambda c: c.image.creation_date or "")[-1]
+            aws.wait_available(rc, [copy.image.id])
+            self.echo(f"{rc.region}: copy {copy.image.id} of {self.ami} exists")
+            return aws.owned_image(rc, copy.image.id) or copy, False
+        if self.request.dry_run:
+            return None, True
+        image = self.source.image
+        copy_id = aws.copy_image(
+            rc,
+            source_ami=self.ami,
+            source_region=home.region,
+            name=image.name or self.ami,
+            description=f"Copy of {origin}: {image.description or ''}",
+            kms_key_id=self.release.kms_keys.get(rc.region),
+            client_token=f"promote-{self.ami}-{rc.region}",
+        )
+        self.echo(f"{rc.region}: copying {self.ami} as {copy_id} (encrypted); waiting")
+        aws.wait_available(rc, [copy_id])
+        aws.tag(rc, [copy_id], copy_tags(image.tags, home.region, self.ami))
+        aws.tag(home, [self.ami], {f"{COPY_TAG_PREFIX}{rc.region}": copy_id})
+        made = aws.owned_image(rc, copy_id)
+        if made is None:
+            raise ConfigError(f"{rc.region}: copy {copy_id} of {self.ami} vanished")
+        return made, True
+
+    def _share(
+        self, rc: AwsClients, target: aws.OwnedImage, accounts: Sequence[str]
+    ) -> tuple[str, ...]:
+        """Grant launch and snapshot create-volume permission; the accounts newly granted."""
+        if not accounts:
+            return ()
+        ami = target.image.id
+        new: set[str] = set()
+        launch = set(accounts) - aws.launch_permissions(rc, ami)
+        if launch and not self.request.dry_run:
+            aws.add_launch_permission(rc, ami, launch)
+        new |= launch
+        for snapshot in target.snapshots:
+            volume = set(accounts) - aws.volume_permissions(rc, snapshot)
+            if volume and not self.request.dry_run:
+                aws.add_volume_permission(rc, snapshot, volume)
+            new |= volume
+        verb = "would share" if self.request.dry_run else "shared"
+        for account in sorted(new):
+            self.echo(f"{rc.region}: {verb} {ami} and its snapshots with {account}")
+        return tuple(sorted(new))
+
+
+def release_config(pipeline_config: Mapping[str, object]) -> channels.ReleaseSettings:
+    """``ReleaseSettings`` from the ``pipeline`` section of invoke.yaml (regions checked against
+    botocore's list); the default minimum level of a channel is the project's build level."""
+    section = pipeline_config.get("release") or {}
+    if not isinstance(section, Mapping):
+        raise ConfigError("invoke.yaml: $.pipeline.release: expected a mapping")
+    level = channels.level_of(pipeline_config.get("level", 2))
+    return channels.release_settings(
+        section, build_level=level, known_regions=aws.known_regions()
+    )
+
+
+def read_public_key(path: str | None) -> bytes | None:
+    """The PEM bytes of ``--public-key``; ConfigError naming the flag when unreadable."""
+    if not path:
+        return None
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"--public-key {path}: {exc.strerror or exc}") from None
+    if b"-----BEGIN PUBLIC KEY-----" not in data:
+        raise ConfigError(f"--public-key {path}: not a PEM public key")
+    return data

@@ -1,0 +1,211 @@
+"""``invoke revoke``: mark an AMI and its regional copies revoked, deprecate them, and roll every
+channel that points at them back to its previous promoted image (or remove it). Idempotent.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from pipeline.aws import AwsClients, boundary, is_aws_endpoint
+from pipeline.aws import release as aws
+from pipeline.aws.images import Image
+from pipeline.catalog import Platform
+from pipeline.errors import ConfigError
+from pipeline.release import channels
+from pipeline.tags import (
+    COPIED_FROM_TAG,
+    COPY_TAG_PREFIX,
+    REVOKED_AT_TAG,
+    REVOKED_BY_TAG,
+    REVOKED_REASON_TAG,
+    REVOKED_TAG,
+)
+
+Echo = Callable[[str], None]
+_REASON = re.compile(r"^[^\x00-\x1f\x7f]{3,200}$")
+K8S_TAG = "cis-ami:kubernetes-version"
+
+
+@dataclass(frozen=True)
+class RevokeRequest:
+    ami: str
+    reason: str
+    channel: str | None = None  # None: every configured channel
+    dry_run: bool = False
+
+
+@dataclass(frozen=True)
+class ChannelChange:
+    region: str
+    parameter: str
+    revoked: str  # the image the channel pointed at
+    restored: str | None  # the previous promoted image now current; None: parameter deleted
+
+
+@dataclass(frozen=True)
+class Revocation:
+    ami: str
+    newly_revoked: tuple[str, ...]  # "<region>/<ami-id>" marked revoked by this run
+    changes: tuple[ChannelChange, ...]
+    dry_run: bool = False
+
+
+def check_reason(reason: str) -> str:
+    text = (reason or "").strip()
+    if not _REASON.match(text):
+        raise ConfigError("--reason: give 3-200 printable characters saying why")
+    return text
+
+
+def revocation(clients: AwsClients, prefix: str, image: Image) -> str | None:
+    """Why the AMI is revoked, or None: its revocation tag, or the record in SSM (either wins).
+
+    Both are written by revoke; a removed tag alone does not un-revoke (ssm:GetParameter).
+    """
+    if image.tags.get(REVOKED_TAG, "").strip().lower() == "true":
+        return image.tags.get(REVOKED_REASON_TAG) or "revoked"
+    return aws.get_parameter(clients, channels.revocation_parameter(prefix, image.id))
+
+
+def revocation_tags(reason: str, when: datetime, who: str) -> dict[str, str]:
+    return {
+        REVOKED_TAG: "true",
+        REVOKED_REASON_TAG: reason,
+        REVOKED_AT_TAG: when.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        REVOKED_BY_TAG: who[:256],
+    }
+
+
+def rollback_target(
+    history: Sequence[aws.ParameterVersion], revoked: set[str], usable: Callable[[str], bool]
+) -> str | None:
+    """The newest earlier value of the parameter that is not revoked and still usable."""
+    seen: set[str] = set()
+    for version in history:  # newest first
+        value = version.value
+        if value in revoked or value in seen:
+            continue
+        seen.add(value)
+        if usable(value):
+            return value
+    return None
+
+
+def run_revoke(
+    request: RevokeRequest,
+    release: channels.ReleaseSettings,
+    clients: AwsClients,
+    now: datetime,
+    echo: Echo,
+) -> Revocation:
+    """Revoke the AMI (see the module doc). Calls ec2:DescribeImages, ec2:CreateTags,
+    ec2:EnableImageDeprecation (real AWS only), ssm:GetParameter/GetParameterHistory/
+    PutParameter/DeleteParameter, sts:GetCallerIdentity. Raises ConfigError (exit 2), AwsError.
+    """
+    ami = channels.check_ami(request.ami)
+    reason = check_reason(request.reason)
+    names = [release.channel(request.channel).name] if request.channel else sorted(release.channels)
+    dry = request.dry_run
+    verb = "would " if dry else ""
+    prefix = release.parameter_prefix
+    with boundary("revoke"):
+        source = aws.owned_image(clients, ami)
+        if source is None:
+            raise ConfigError(f"--ami {ami}: no such AMI in {clients.region}")
+        images = [(clients, source.image), *_copies(clients, source.image, echo)]
+        revoked_ids = {img.id for _, img in images}
+        who = aws.caller_arn(clients)
+        newly: list[str] = []
+        for rc, img in images:
+            if img.tags.get(REVOKED_TAG) == "true":
+                continue
+            newly.append(f"{rc.region}/{img.id}")
+            echo(f"{rc.region}: {verb}mark {img.id} revoked ({reason}) and deprecate it")
+            if dry:
+                continue
+            aws.tag(rc, [img.id], revocation_tags(reason, now, who))
+            if is_aws_endpoint(rc.endpoint_url):
+                aws.enable_deprecation(rc, img.id, now)
+            else:  # moto does not implement EnableImageDeprecation; the tags carry the time
+                echo(f"{rc.region}: local AWS: deprecation time recorded in tags only")
+        record = channels.revocation_parameter(prefix, ami)
+        if aws.get_parameter(clients, record) is None:
+            if not dry:
+                text = f"{reason} (revoked {now:%Y-%m-%dT%H:%M:%SZ} by {who})"
+                aws.put_parameter(clients, record, text, f"revocation of {ami}", image=False)
+            echo(f"{clients.region}: {verb}record the revocation in {record}")
+        changes = []
+        for rc, _img in images:
+            for name in names:
+                note = f"revoked ({reason}) at {now:%Y-%m-%dT%H:%M:%SZ} by {who}"
+                change = _roll_back(rc, source.image, name, revoked_ids, release, note, dry, echo)
+                if change is not None:
+                    changes.append(change)
+    if not newly and not changes:
+        echo(f"{ami} is already revoked and no channel points at it: nothing to do")
+    return Revocation(ami, tuple(newly), tuple(changes), dry)
+
+
+def _copies(home: AwsClients, source: Image, echo: Echo) -> list[tuple[AwsClients, Image]]:
+    """The regional copies the source records, each confirmed by its own back-pointer tag."""
+    found = []
+    origin = f"{home.region}/{source.id}"
+    for key, copy_id in sorted(source.tags.items()):
+        if not key.startswith(COPY_TAG_PREFIX):
+            continue
+        region = key.removeprefix(COPY_TAG_PREFIX)
+        if region not in aws.known_regions() or not channels.AMI_ID.match(copy_id):
+            echo(f"WARNING  ignoring tag {key}={copy_id}: not a region and AMI ID")
+            continue
+        rc = aws.in_region(home, region)
+        copy = aws.owned_image(rc, copy_id)
+        if copy is None or copy.image.tags.get(COPIED_FROM_TAG) != origin:
+            echo(f"WARNING  {region}/{copy_id} is not a copy of {origin}: left alone")
+            continue
+        found.append((rc, copy.image))
+    return found
+
+
+def _roll_back(
+    rc: AwsClients,
+    source: Image,
+    channel: str,
+    revoked: set[str],
+    release: channels.ReleaseSettings,
+    note: str,
+    dry: bool,
+    echo: Echo,
+) -> ChannelChange | None:
+    platform = source.platform
+    k8s = source.tags.get(K8S_TAG, "")
+    if not isinstance(platform, Platform) or not channels.K8S_VERSION.match(k8s):
+        return None
+    name = channels.parameter_name(
+        release.parameter_prefix, platform, source.architecture or "", k8s, channel
+    )
+    current = aws.get_parameter(rc, name)
+    if current not in revoked or current is None:
+        return None
+
+    def usable(candidate: str) -> bool:
+        owned = aws.owned_image(rc, candidate)
+        return bool(
+            owned
+            and owned.image.available
+            and revocation(rc, release.parameter_prefix, owned.image) is None
+        )
+
+    target = rollback_target(aws.parameter_history(rc, name), revoked, usable)
+    verb = "would " if dry else ""
+    if target is None:
+        echo(f"{rc.region}: {verb}delete {name} (no earlier promoted image to return to)")
+        if not dry:
+            aws.delete_parameter(rc, name)
+    else:
+        echo(f"{rc.region}: {verb}point {name} back to {target} (was {current})")
+        if not dry:
+            aws.put_parameter(rc, name, target, f"rolled back from {current}: {note}")
+    return ChannelChange(rc.region, name, current, target)

@@ -1,0 +1,112 @@
+"""``invoke setup``: what the pipeline needs once per account and region, created idempotently.
+
+The evidence bucket (versioning, public access blocked, default encryption, TLS-only policy,
+optional object lock), the KMS signing key (ECC_NIST_P256, SIGN_VERIFY) behind an alias, and,
+when asked, the test-instance role and instance profile. ``dry_run`` prints the plan only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from pipeline.aws import AwsClients, boundary, iam, kms, s3
+from pipeline.aws.account import caller_account
+from pipeline.errors import ConfigError
+from pipeline.evidence import dsse, store
+from pipeline.tags import MANAGED_TAG, MANAGED_VALUE, PIPELINE_TAG
+
+PIPELINE_NAME = "eks-cis-ami-pipeline"
+MANAGED_PROFILE = "eks-cis-ami-pipeline-scan"  # role and instance profile of the test instances
+TAGS = {MANAGED_TAG: MANAGED_VALUE, PIPELINE_TAG: PIPELINE_NAME}
+
+
+@dataclass(frozen=True)
+class SetupSettings:
+    evidence_bucket: str | None = None  # default: store.default_bucket(account, region)
+    signing_key: str | None = None  # an alias, key ID or ARN; default store.DEFAULT_KEY_ALIAS
+    manage_instance_profile: bool = False
+    object_lock: bool = False
+    dry_run: bool = False
+    public_key_out: Path | None = None
+
+
+@dataclass(frozen=True)
+class SetupResult:
+    bucket: str
+    key_arn: str | None  # None only in a dry run that would create the key
+    instance_profile: str | None
+    changes: tuple[str, ...]  # done, or planned in a dry run
+
+
+def run_setup(
+    settings: SetupSettings, clients: AwsClients, echo: Callable[[str], None] = print
+) -> SetupResult:
+    """Create what is missing (nothing when all exists); report each change or the plan."""
+    with boundary("setup"):
+        return _setup(settings, clients, echo)
+
+
+def _setup(
+    settings: SetupSettings, clients: AwsClients, echo: Callable[[str], None]
+) -> SetupResult:
+    account = caller_account(clients)
+    bucket = settings.evidence_bucket or store.default_bucket(account, clients.region)
+    alias = settings.signing_key or store.DEFAULT_KEY_ALIAS
+    verb = "plan" if settings.dry_run else "done"
+    changes: list[str] = []
+
+    # A TLS-only policy denies every request over plain HTTP, the local AWS's only transport.
+    tls = not (clients.endpoint_url or "https:").startswith("http:")
+    state = s3.bucket_state(clients, bucket, account)
+    missing = (state or s3.BucketState(bucket, False, False, False, False, False)).missing(tls=tls)
+    if state is None:
+        lock = " with object lock" if settings.object_lock else ""
+        changes.append(f"create evidence bucket s3://{bucket}{lock}")
+        if not settings.dry_run:
+            s3.create_bucket(clients, bucket, object_lock=settings.object_lock)
+            s3.tag_bucket(clients, bucket, account, TAGS)
+    elif settings.object_lock and not state.object_lock:
+        echo(f"WARNING  s3://{bucket} has no object lock; S3 allows it only at creation")
+    if missing:
+        changes.append(f"s3://{bucket}: {', '.join(missing)}")
+        if not settings.dry_run:
+            s3.protect_bucket(clients, bucket, account, missing)
+
+    key = kms.describe_key(clients, alias)
+    if key is None:
+        if not alias.startswith("alias/"):
+            raise ConfigError(f"signing key {alias}: no such KMS key (give an alias to create)")
+        changes.append(f"create KMS signing key {alias} ({kms.KEY_SPEC}, SIGN_VERIFY)")
+        if not settings.dry_run:
+            key = kms.create_signing_key(clients, alias, TAGS)
+    elif key.problems():
+        raise ConfigError(f"signing key {alias}: " + "; ".join(key.problems()))
+
+    profile = None
+    if settings.manage_instance_profile:
+        profile = MANAGED_PROFILE
+        try:
+            have = iam.describe_profile(clients, MANAGED_PROFILE)
+            absent = have.missing if have.role else list(iam.REQUIRED_POLICIES)
+        except ConfigError:  # no such instance profile
+            absent = ["role", "instance profile", *iam.REQUIRED_POLICIES]
+        if absent:
+            changes.append(f"test-instance role/profile {MANAGED_PROFILE}: {', '.join(absent)}")
+            if not settings.dry_run:
+                iam.ensure_scan_profile(clients, MANAGED_PROFILE, TAGS)
+
+    for change in changes:
+        echo(f"setup: {verb}: {change}")
+    if not changes:
+        echo(
+            f"setup: nothing to change: s3://{bucket}, {alias}"
+            + (f", {profile}" if profile else "")
+        )
+    if settings.public_key_out is not None and key is not None:
+        pem = dsse.der_to_pem(kms.public_key_der(clients, key.arn))
+        if not settings.dry_run:
+            settings.public_key_out.write_bytes(pem)
+            echo(f"setup: public key of {key.arn} written to {settings.public_key_out}")
+    return SetupResult(bucket, key.arn if key else None, profile, tuple(changes))

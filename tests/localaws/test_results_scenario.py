@@ -1,0 +1,187 @@
+"""The scenario's ``results:`` knobs: each one makes the results API lie exactly as documented.
+
+Every test scans a stock AL2023 node (a mix of PASSED, FAILED and SKIPPED rows) through boto3
+against the server, with the knob, and compares with what the service itself claims.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from pipeline import catalog
+from pipeline.catalog import Platform
+
+World = Any  # the ``world`` fixture (tests/localaws/conftest.py)
+AL2023 = catalog.load(Platform.AMAZON_LINUX_2023)
+AL2 = catalog.load(Platform.AMAZON_LINUX_2)
+
+
+def _scan(world: World, results: dict[str, Any] | None, level: str = "LEVEL_2") -> dict[str, Any]:
+    """Launch one stock AL2023 node, scan it with ``results`` in force; everything observed."""
+    if results is not None:
+        world.aws.load_scenario({"results": results})
+    (instance,) = world.launch()
+    scan_arn = world.scan(level=level)
+    (scan,) = world.c.inspector.list_cis_scans()["scans"]
+    return {
+        "instance": instance,
+        "scan": scan,
+        "target": world.targets(scan_arn)[instance],
+        "rows": world.details(scan_arn, instance),
+        "arn": scan_arn,
+    }
+
+
+def _reset(world: World) -> None:
+    world.aws.reset()
+    world._profiles.clear()  # the roles went with the reset
+
+
+def _counts(rows: list[dict[str, Any]]) -> dict[str, int]:
+    counts = {"failed": 0, "passed": 0, "skipped": 0}
+    for row in rows:
+        counts[row["status"].lower()] += 1
+    return counts
+
+
+def _a(rows: list[dict[str, Any]], status: str) -> str:
+    return str(next(r["checkId"] for r in rows if r["status"] == status))
+
+
+def test_truthful_by_default(world: World) -> None:
+    got = _scan(world, None)
+    assert got["target"]["statusCounts"] == _counts(got["rows"])
+    assert got["scan"]["totalChecks"] == len(got["rows"]) == len(AL2023.in_scope(2))
+    assert got["scan"]["failedChecks"] == _counts(got["rows"])["failed"] > 0
+    assert len({r["checkId"] for r in got["rows"]}) == len(got["rows"])
+
+
+def test_drop_status_hides_rows_the_counts_still_count(world: World) -> None:
+    got = _scan(world, {"drop_status": ["FAILED"]})
+    counts = got["target"]["statusCounts"]
+    assert counts["failed"] > 0
+    assert _counts(got["rows"])["failed"] == 0
+    assert len(got["rows"]) == got["scan"]["totalChecks"] - counts["failed"]
+    assert got["scan"]["failedChecks"] == counts["failed"]
+
+
+def test_max_pages_ends_pagination_early(world: World) -> None:
+    got = _scan(world, {"max_pages": 1, "page_size": 50})
+    page = world.c.inspector.get_cis_scan_result_details(
+        scanArn=got["arn"], targetResourceId=got["instance"], accountId=world.aws.account_id
+    )
+    assert "nextToken" not in page
+    assert len(got["rows"]) == len(page["scanResultDetails"]) == 50 < got["scan"]["totalChecks"]
+    assert sum(got["target"]["statusCounts"].values()) == got["scan"]["totalChecks"]
+
+
+def test_max_pages_counts_pages_of_the_requested_size(world: World) -> None:
+    got = _scan(world, {"max_pages": 2})
+    rows = world.details(got["arn"], got["instance"], PaginationConfig={"PageSize": 10})
+    assert len(rows) == 20
+
+
+def test_duplicates_identical_and_conflicting(world: World) -> None:
+    truth = _scan(world, None)
+    passed, failed = _a(truth["rows"], "PASSED"), _a(truth["rows"], "FAILED")
+    _reset(world)
+    got = _scan(world, {"duplicate": [passed], "conflicting_duplicate": {failed: "PASSED"}})
+    same = [r for r in got["rows"] if r["checkId"] == passed]
+    assert len(same) == 2 and same[0] == same[1]
+    clash = [r for r in got["rows"] if r["checkId"] == failed]
+    assert sorted(r["status"] for r in clash) == ["FAILED", "PASSED"]
+    assert len(got["rows"]) == got["scan"]["totalChecks"] + 2  # the counts hold the truth
+    assert got["target"]["statusCounts"] == truth["target"]["statusCounts"]
+
+
+def test_status_counts_delta_changes_only_the_target_counts(world: World) -> None:
+    got = _scan(world, {"status_counts_delta": {"failed": 1, "passed": -2}})
+    real = _counts(got["rows"])
+    want = {**real, "failed": real["failed"] + 1, "passed": real["passed"] - 2}
+    assert got["target"]["statusCounts"] == want
+    assert got["scan"]["totalChecks"] == len(got["rows"])
+
+
+def test_scan_counts_delta_changes_only_the_scan_counts(world: World) -> None:
+    got = _scan(world, {"scan_counts_delta": {"total_checks": 3, "failed_checks": -1}})
+    real = _counts(got["rows"])
+    assert got["scan"]["totalChecks"] == len(got["rows"]) + 3
+    assert got["scan"]["failedChecks"] == real["failed"] - 1
+    assert got["target"]["statusCounts"] == real
+
+
+def test_scan_level_scans_and_reports_another_level(world: World) -> None:
+    got = _scan(world, {"scan_level": "LEVEL_1"}, level="LEVEL_2")
+    assert got["scan"]["securityLevel"] == "LEVEL_1"
+    assert {r["level"] for r in got["rows"]} == {"LEVEL_1"}
+    assert {r["checkId"] for r in got["rows"]} == {r.id for r in AL2023.in_scope(1)}
+    (config,) = world.c.inspector.list_cis_scan_configurations()["scanConfigurations"]
+    assert config["securityLevel"] == "LEVEL_2"  # what was asked for
+
+
+def test_title_overrides_rename_rows(world: World) -> None:
+    check = AL2023.in_scope(1)[0].id
+    got = _scan(world, {"title_overrides": {check: "Ensure something else entirely"}})
+    (row,) = [r for r in got["rows"] if r["checkId"] == check]
+    assert row["title"] == "Ensure something else entirely"
+    others = [r for r in got["rows"] if r["checkId"] != check]
+    assert all(r["title"] == AL2023.recommendations[r["checkId"]].title for r in others)
+
+
+def test_benchmark_gives_rows_of_another_catalogue(world: World) -> None:
+    got = _scan(world, {"benchmark": "AMAZON_LINUX_2"})
+    assert {r["checkId"] for r in got["rows"]} == {r.id for r in AL2.in_scope(2)}
+    assert {r["platform"] for r in got["rows"]} == {"AMAZON_LINUX_2023"}  # the host's OS
+    assert all(r["title"] == AL2.recommendations[r["checkId"]].title for r in got["rows"])
+    assert got["target"]["statusCounts"] == _counts(got["rows"])
+
+
+def test_skip_automated_listed_and_all(world: World) -> None:
+    truth = _scan(world, None)
+    passed, failed = _a(truth["rows"], "PASSED"), _a(truth["rows"], "FAILED")
+    _reset(world)
+    got = _scan(world, {"skip_automated": [passed, failed]})
+    status = {r["checkId"]: r for r in got["rows"]}
+    assert status[passed]["status"] == status[failed]["status"] == "SKIPPED"
+    assert "scenario" in status[passed]["statusReason"]
+    assert got["target"]["statusCounts"] == _counts(got["rows"])
+    _reset(world)
+    every = _scan(world, {"skip_automated": "all"})
+    assert {r["status"] for r in every["rows"]} == {"SKIPPED"}
+    assert every["scan"]["failedChecks"] == 0
+
+
+def test_all_skipped(world: World) -> None:
+    got = _scan(world, {"all_skipped": True})
+    assert {r["status"] for r in got["rows"]} == {"SKIPPED"}
+    counts = got["target"]["statusCounts"]
+    assert counts == {"failed": 0, "passed": 0, "skipped": len(AL2023.in_scope(2))}
+
+
+@pytest.mark.parametrize(
+    ("results", "problem"),
+    [
+        ({"drop_status": ["BROKEN"]}, "$.results.drop_status[0]: 'BROKEN' is not one of"),
+        ({"max_pages": 0}, "$.results.max_pages: 0 is less than the minimum of 1"),
+        ({"duplicate": ["9.9.9"]}, "$.results.duplicate: '9.9.9' is not a recommendation"),
+        ({"status_counts_delta": {"unknown": 1}}, "$.results.status_counts_delta: Additional"),
+        ({"scan_counts_delta": {"total_checks": 1.5}}, "$.results.scan_counts_delta.total_che"),
+        ({"scan_level": "LEVEL_3"}, "$.results.scan_level: 'LEVEL_3' is not one of"),
+        ({"title_overrides": {"1.1.1.1": ""}}, "$.results.title_overrides['1.1.1.1']: '' should"),
+        ({"benchmark": "UBUNTU"}, "$.results.benchmark: 'UBUNTU' is not one of"),
+        ({"skip_automated": "some"}, "$.results.skip_automated: 'some' is not valid"),
+        ({"all_skipped": "yes"}, "$.results.all_skipped: 'yes' is not of type 'boolean'"),
+        ({"conflicting_duplicate": {"1.1.1.1": "MAYBE"}}, "$.results.conflicting_duplicate"),
+    ],
+)
+def test_invalid_results_knobs_name_the_json_path(results: dict[str, Any], problem: str) -> None:
+    from pipeline.errors import ConfigError
+    from pipeline.localaws import scenario
+
+    with pytest.raises(ConfigError) as caught:
+        scenario.parse({"results": results}, source="s.yaml")
+    assert any(line.startswith(f"s.yaml: {problem}") for line in caught.value.lines()), (
+        caught.value.lines()
+    )

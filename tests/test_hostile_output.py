@@ -1,0 +1,404 @@
+"""Output no scan text or policy text can hijack: Actions log, summary.md, junit.xml, files.
+
+The adversary controls titles, status reasons, target labels (AMI names), policy reasons and
+approvers. The log is read the way the Actions runner reads it (a tiny parser below), summary.md
+with a CommonMark parser, junit.xml with ``xml.etree``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import itertools
+import json
+import os
+import re
+import stat
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from markdown_it import MarkdownIt
+
+from pipeline import gate, github, outputs, policy, report, results
+from pipeline.errors import ConfigError, PipelineError
+from pipeline.gate import ExceptionNote, Verdict
+from tests._complete import complete_rows, page
+
+ROOT = Path(__file__).resolve().parents[1]
+INVOKE = str(Path(sys.executable).parent / "invoke")
+POLICY = ROOT / "policies/exceptions/amazon-linux-2023.yaml"
+TODAY = date(2027, 6, 10)  # some exceptions expire within 30 days: warnings are emitted too
+
+HOSTILE = [
+    "x\n::error::forged",
+    "\n::stop-commands::abc",
+    "::add-mask::secret",
+    "%0A::error::percent-encoded",
+    "cr-only\r::error::forged-after-cr",
+    "crlf\r\n  ::warning::indented",
+    "\n##[error]legacy command",
+    "\n::endgroup::",
+    "\n::0123456789abcdef0123456789abcdef::",
+    "<script>alert(1)</script>",
+    "[link](javascript:alert(1))",
+    "![img](http://example.invalid/pixel.png)",
+    "| a | b `code` *em* _u_ ~~s~~",
+    "# heading",
+    "<details><summary>open me</summary>",
+    "<!-- hidden",
+    "@someone $x^2$ \u202egnp.exe",
+    "\x00\x1b[31m\x7f\ufffe\uffff\ud800",
+]
+MARKERS = ("forged", "secret", "percent-encoded", "legacy", "abc")
+
+
+# ---------------------------------------------------------------- the runner, as a parser
+
+
+_COMMAND = re.compile(r"^::([A-Za-z-]+)(?: ([^:]*))?::(.*)$")
+_LEGACY = re.compile(r"^##\[([A-Za-z-]+)(?: ([^\]]*))?\](.*)$")
+
+
+def honoured(log: str) -> list[str]:
+    """The command lines a runner would act on, in order (stop/resume excluded).
+
+    Lines split on CR, LF and CRLF; leading white space is ignored; while commands are
+    stopped only ``::<token>::`` (the exact token) resumes them.
+    """
+    out: list[str] = []
+    token: str | None = None
+    for raw in re.split(r"\r\n|\r|\n", log):
+        line = raw.strip()
+        if token is not None:
+            if line.lower() == f"::{token}::".lower():
+                token = None
+            continue
+        match = _COMMAND.match(line) or _LEGACY.match(line)
+        if not match:
+            continue
+        if match.group(1).lower() == "stop-commands":
+            token = match.group(3)
+            assert len(token) >= 32, f"a guessable stop token: {token!r}"
+            continue
+        out.append(line)
+    return out
+
+
+def test_the_parser_sees_what_an_unprotected_log_would_do() -> None:
+    """The oracle itself: the old behaviour (plain printing) is caught as forgery."""
+    assert honoured("FAIL x\n::error::forged\r::add-mask::s\n  ##[error]y") == [
+        "::error::forged",
+        "::add-mask::s",
+        "##[error]y",
+    ]
+    assert honoured("::stop-commands::" + "a" * 32 + "\n::error::no\n::" + "a" * 32 + "::") == []
+
+
+# ---------------------------------------------------------------- a hostile verdict
+
+
+def _verdict(texts: list[str], *, local: bool = False) -> Verdict:
+    """A real gate verdict (complete results, one blocking and one excepted failure), with
+    every untrusted field replaced by hostile text."""
+    rows = complete_rows(failed=["1.1.1.1", "3.2.1"])
+    parsed = results.parse_document([page(rows)], "results.json")
+    pol = policy.load(POLICY)
+    verdict = gate.evaluate(parsed.rows, {r.target: pol for r in parsed.rows}, TODAY, level=2)
+    text = itertools.cycle(texts)
+
+    def hostile_finding(f: gate.Finding) -> gate.Finding:
+        row = dataclasses.replace(f.result, title=next(text), status_reason=next(text))
+        exc = f.exception
+        if exc is not None:
+            exc = dataclasses.replace(exc, reason=next(text), approved_by=next(text))
+        return dataclasses.replace(f, result=row, message=next(text), exception=exc)
+
+    hostile_policy = dataclasses.replace(pol, source=str(Path.cwd() / "policies" / next(text)))
+    notes = tuple(
+        ExceptionNote(dataclasses.replace(n.exception, title=next(text)), hostile_policy)
+        for n in verdict.expiring_soon
+    )
+    target = verdict.targets[0].target
+    return dataclasses.replace(
+        verdict,
+        failed_unexcepted=tuple(hostile_finding(f) for f in verdict.failed_unexcepted),
+        failed_excepted=tuple(hostile_finding(f) for f in verdict.failed_excepted),
+        skipped=tuple(hostile_finding(f) for f in verdict.skipped[:5]),
+        expiring_soon=notes,
+        policies=(hostile_policy,),
+        errors=tuple(texts),
+        warnings=tuple(texts),
+        context={"target_labels": {target: next(text)}, "run_id": next(text), "local": local},
+    )
+
+
+@pytest.fixture
+def actions(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Path]:
+    monkeypatch.setenv("GITHUB_ACTIONS", "true")
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(tmp_path / "step-summary.md"))
+    monkeypatch.setattr(github, "_CHANNEL", github._Channel())
+    yield tmp_path
+
+
+def test_no_untrusted_text_becomes_a_workflow_command(actions: Path) -> None:
+    verdict = _verdict(HOSTILE)
+    log: list[str] = []
+    github.start_untrusted_output(log.append)
+    log.append("untrusted output before any command: " + HOSTILE[0])
+    with github.group("validate and gate", log.append):
+        paths = outputs.write_reports(verdict, actions / "out")
+        outputs.publish(verdict, paths, log.append)
+    own = [c.render() for c in report.github_annotations(verdict)]
+    assert len(own) == len(verdict.errors) + 1 + len(verdict.expiring_soon)  # 1 blocking check
+    assert honoured("\n".join(log)) == ["::group::validate and gate", *own, "::endgroup::"]
+    for command in own:
+        assert not re.search(r"[\r\n]", command)
+
+
+@pytest.mark.parametrize("text", HOSTILE, ids=range(len(HOSTILE)))
+def test_each_hostile_text_alone(actions: Path, text: str) -> None:
+    verdict = _verdict([text])
+    log: list[str] = []
+    github.start_untrusted_output(log.append)
+    paths = outputs.write_reports(verdict, actions / "out")
+    outputs.publish(verdict, paths, log.append)
+    got = honoured("\n".join(log))
+    assert got == [c.render() for c in report.github_annotations(verdict)]
+    assert all(g.startswith(("::error title=", "::warning title=")) for g in got)
+
+
+def test_console_lines_are_single_printable_lines() -> None:
+    for line in report.console_lines(_verdict(HOSTILE)):
+        assert not re.search(r"[\x00-\x08\x0a-\x1f\x7f\u2028\u2029\u202e]", line), line
+        line.encode("utf-8")  # no lone surrogate
+
+
+def test_command_escaping() -> None:
+    cmd = github.Command("error", "50% a\r\nb", (("title", "x:y,z%\n"),))
+    assert cmd.render() == "::error title=x%3Ay%2Cz%25%0A::50%25 a%0D%0Ab"
+
+
+def test_outside_actions_nothing_is_emitted(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("GITHUB_ACTIONS", raising=False)
+    monkeypatch.setattr(github, "_CHANNEL", github._Channel())
+    log: list[str] = []
+    github.start_untrusted_output(log.append)
+    github.emit(github.Command("error", "x"), log.append)
+    with github.group("build", log.append):
+        pass
+    assert log == ["== build"]
+
+
+def test_cli_under_actions_honours_only_its_own_annotations(tmp_path: Path) -> None:
+    rows = complete_rows(failed=["1.1.1.1"])
+    for row, text in zip(rows, HOSTILE, strict=False):
+        row["statusReason"] = text
+    rows[0]["title"] = HOSTILE[0] + rows[0]["title"]  # title drift: an error naming it
+    results_file = tmp_path / "results.json"
+    results_file.write_text(json.dumps([page(rows)]))
+    out = tmp_path / "out"
+    env = {**os.environ, "GITHUB_ACTIONS": "true", "GITHUB_STEP_SUMMARY": str(tmp_path / "s.md")}
+    proc = subprocess.run(
+        [INVOKE, "gate", "--results", str(results_file), "--level", "2", "--out", str(out)],
+        cwd=ROOT,
+        env={**env, "GITHUB_OUTPUT": str(tmp_path / "o.txt")},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode in (3, 4), proc.stderr
+    got = honoured(proc.stdout)
+    verdict = json.loads((out / "verdict.json").read_text())
+    blocking = min(50, len(verdict["failed_unexcepted"]))
+    assert len(got) == len(verdict["errors"]) + blocking + len(verdict["expiring_soon"])
+    assert got and all(g.startswith(("::error title=", "::warning title=")) for g in got)
+    assert all(line.startswith("error: ") for line in proc.stderr.splitlines())
+
+
+# ---------------------------------------------------------------- $GITHUB_OUTPUT
+
+
+def _read_outputs(text: str) -> dict[str, str]:
+    """The runner's reading of $GITHUB_OUTPUT: ``k=v`` lines and ``k<<DELIM`` heredocs."""
+    values: dict[str, str] = {}
+    lines = iter(text.split("\n"))
+    for line in lines:
+        if not line:
+            continue
+        if "<<" in line and ("=" not in line or line.index("<<") < line.index("=")):
+            key, delim = line.split("<<", 1)
+            body = []
+            for inner in lines:
+                if inner == delim:
+                    break
+                body.append(inner)
+            values[key] = "\n".join(body)
+        else:
+            key, value = line.split("=", 1)
+            values[key] = value
+    return values
+
+
+@given(st.text(max_size=40), st.sampled_from(["", "\n", "x\nforged=1\nEOF\n", "EOF_"]))
+@settings(max_examples=200)
+def test_output_values_round_trip_and_add_no_keys(value: str, tail: str) -> None:
+    values = {"verdict": value + tail, "ami-ids": "ami-1,ami-2"}
+    if "\r" in value:
+        values["verdict"] = value.replace("\r", "")  # the runner's own line reading drops CR
+    assert _read_outputs(github.output_lines(values)) == values
+
+
+@pytest.mark.parametrize("key", ["", "a b", "a=b", "a<<b", "x\ny", "-lead"])
+def test_output_names_are_validated(key: str) -> None:
+    with pytest.raises(PipelineError, match="not a valid output name"):
+        github.output_lines({key: "v"})
+
+
+# ---------------------------------------------------------------- summary.md
+
+
+_GITHUB_MD = MarkdownIt("commonmark", {"html": True}).enable(["table", "strikethrough"])
+_OWN_HTML = {"<details><summary>", "</summary>", "</details>"}
+
+
+def test_summary_markdown_is_inert() -> None:
+    markdown = report.to_markdown(_verdict(HOSTILE))
+    tokens = _GITHUB_MD.parse(markdown)
+    inline = [child for t in tokens for child in (t.children or [])]
+    html = [t.content for t in tokens + inline if t.type in ("html_block", "html_inline")]
+    assert all(any(own in h for own in _OWN_HTML) for h in html), html
+    assert not [t for t in inline if t.type in ("link_open", "image", "code_inline", "s_open")]
+    assert not [t for t in inline if t.type in ("em_open", "strong_open")]
+    headings = [tokens[i + 1].content for i, t in enumerate(tokens) if t.type == "heading_open"]
+    assert all(h.startswith(("✅", "❌", "⚠️", "Not a", "Blocking", "Failures", "Exceptions",
+                             "Expired", "Unused", "Warnings")) for h in headings), headings  # fmt: skip
+    rendered = _GITHUB_MD.render(markdown)
+    for bad in ("<script", "href=", "<img", "<!--", "<summary>open me", "<code>", "<h1>"):
+        assert bad not in rendered
+
+
+def test_summary_tables_keep_their_columns() -> None:
+    markdown = report.to_markdown(_verdict(HOSTILE))
+    for line in markdown.splitlines():
+        if line.startswith("| ") and not line.startswith("| …"):
+            cells = re.split(r"(?<!\\)\|", line)[1:-1]
+            assert len(cells) in (4, 5, 6), line
+    assert "\r" not in markdown and "\x1b" not in markdown
+
+
+def test_local_marker_in_summary_and_junit() -> None:
+    verdict = _verdict(["t"], local=True)
+    assert "on the local AWS, not a real account" in report.to_markdown(verdict).splitlines()[0]
+    buf = io.StringIO()
+    report.write_junit(verdict, buf)
+    name = ET.fromstring(buf.getvalue().encode()).get("name") or ""
+    assert name.startswith("CIS gate") and "on the local AWS, not a real account" in name
+
+
+# ---------------------------------------------------------------- junit.xml
+
+
+_ANY_CHAR = st.characters(min_codepoint=0, max_codepoint=0x10FFFF, exclude_categories=())
+
+
+@given(st.lists(st.text(alphabet=_ANY_CHAR, max_size=30), min_size=1, max_size=8))
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+def test_junit_is_well_formed_for_any_text(texts: list[str]) -> None:
+    verdict = _verdict(texts + HOSTILE[:1])
+    buf = io.StringIO()
+    report.write_junit(verdict, buf)
+    root = ET.fromstring(buf.getvalue().encode("utf-8"))
+    cases = root.findall(".//testcase")
+    assert len(cases) >= verdict.total
+    legal = re.compile("^[\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]*$")
+    titled = {f.result.title for f in verdict.failed_unexcepted if f.result.title}
+    for title in titled:
+        if legal.match(title):  # legal text survives unchanged
+            assert any((c.get("name") or "").endswith(title) for c in cases)
+
+
+# ---------------------------------------------------------------- files
+
+
+def test_reports_are_never_written_through_a_symlink(tmp_path: Path) -> None:
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep me")
+    out = tmp_path / "out"
+    out.mkdir()
+    for name in ("verdict.json", "junit.xml", "summary.md"):
+        (out / name).unlink(missing_ok=True)
+        (out / name).symlink_to(victim)
+        with pytest.raises(ConfigError, match=f"{out / name}: is a symbolic link"):
+            outputs.write_reports(_verdict(["t"]), out)
+        (out / name).unlink()
+        outputs.write_reports(_verdict(["t"]), out)  # the other files are fine
+    (out / "scan.json").symlink_to(victim)
+    with pytest.raises(ConfigError, match="scan.json: is a symbolic link"):
+        outputs.write_json(out / "scan.json", {"x": 1})
+    assert victim.read_text() == "keep me"
+    assert not [p for p in out.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_modes_do_not_depend_on_the_umask(tmp_path: Path) -> None:
+    old = os.umask(0o077)
+    try:
+        out = tmp_path / "a" / "b"
+        paths = outputs.write_reports(_verdict(["t"]), out)
+    finally:
+        os.umask(old)
+    for path in (paths.verdict_json, paths.junit_xml, paths.summary_md):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o644, path
+    for folder in (tmp_path / "a", out):
+        assert stat.S_IMODE(folder.stat().st_mode) == 0o755, folder
+
+
+def test_a_failed_write_leaves_the_old_file_and_no_temp_file(tmp_path: Path) -> None:
+    target = tmp_path / "verdict.json"
+    outputs.write_json(target, {"old": True})
+
+    def explode(handle: io.TextIOBase) -> None:
+        handle.write('{"half": ')
+        raise RuntimeError("disk gone")
+
+    with pytest.raises(RuntimeError):
+        outputs.write_atomic(target, explode)
+    assert json.loads(target.read_text()) == {"old": True}
+    assert [p.name for p in tmp_path.iterdir()] == ["verdict.json"]
+
+
+# ---------------------------------------------------------------- policy paths
+
+
+@pytest.mark.parametrize(
+    ("source", "base", "shown"),
+    [
+        ("/home/dev/repo/policies/exceptions/al2.yaml", "/home/dev/repo", "policies/exceptions/al2.yaml"),
+        ("/tmp/elsewhere/al2.yaml", "/home/dev/repo", "al2.yaml"),
+        ("policies/al2.yaml", "/home/dev/repo", "policies/al2.yaml"),
+        ("./policies/../policies/al2.yaml", "/home/dev/repo", "policies/al2.yaml"),
+        ("../../etc/al2.yaml", "/home/dev/repo", "al2.yaml"),
+        ("/home/dev/repository/al2.yaml", "/home/dev/repo", "al2.yaml"),
+    ],
+)  # fmt: skip
+def test_policy_paths_are_shown_relative_or_by_name(source: str, base: str, shown: str) -> None:
+    assert report.display_path(source, base) == shown
+
+
+def test_reports_never_name_this_machines_absolute_paths(tmp_path: Path) -> None:
+    verdict = _verdict(["t"])
+    outside = dataclasses.replace(verdict.policies[0], source=str(tmp_path / "p.yaml"))
+    notes = tuple(dataclasses.replace(n, policy=outside) for n in verdict.expiring_soon)
+    for v in (verdict, dataclasses.replace(verdict, policies=(outside,), expiring_soon=notes)):
+        data = report.to_json(v)
+        sources = [p["source"] for p in data["policies"]]
+        sources += [n["policy"] for n in data["expiring_soon"]]
+        assert sources and not any(s.startswith("/") for s in sources), sources
+        assert str(tmp_path) not in report.to_markdown(v)
+        assert str(Path.cwd()) not in report.to_markdown(v)
