@@ -155,6 +155,7 @@ def gate(
         "keep": "Keep the test instances after the scan (debugging).",
         "ssm_timeout": "Seconds to wait for SSM to see the instances Online (900).",
         "scan_timeout": "Seconds to wait for the scan to finish (2700).",
+        "evidence_bucket": "S3 evidence bucket (default: invoke.yaml, $CIS_EVIDENCE_BUCKET).",
     }
 )
 def validate(
@@ -169,6 +170,7 @@ def validate(
     keep: bool = False,
     ssm_timeout: str | None = None,
     scan_timeout: str | None = None,
+    evidence_bucket: str | None = None,
 ) -> None:
     """Launch test instances from AMIs, run one Inspector CIS scan, gate. Exit 0/1/2/3/4."""
     from pipeline import settings
@@ -189,6 +191,7 @@ def validate(
             keep=keep,
             ssm_timeout=ssm_timeout,
             scan_timeout=scan_timeout,
+            evidence_bucket=evidence_bucket,
         )
         verdict = run_validate(cfg, make_clients(), Runtime(echo=_echo))
     if verdict.exit_code != ExitCode.OK:
@@ -233,6 +236,93 @@ def promote(
         config = release.release_config(c.config.get("pipeline", {}))
         policies = ROOT / str(_cfg(c, "policy_dir"))
         release.run_promote(request, config, make_clients(), _today(), _echo, policy_dir=policies)
+
+
+@task(
+    help={
+        "dry_run": "Print the plan; change nothing.",
+        "evidence_bucket": "S3 evidence bucket (default: invoke.yaml, CIS_EVIDENCE_BUCKET, or "
+        "eks-cis-ami-pipeline-evidence-<account>-<region>).",
+        "manage_instance_profile": "Also create the test-instance role and instance profile.",
+        "object_lock": "Create the bucket with S3 Object Lock enabled (only at creation).",
+        "public_key_out": "Write the signing key's PEM public key here (for offline verify).",
+    }
+)
+def setup(
+    c: Context,
+    dry_run: bool = False,
+    evidence_bucket: str | None = None,
+    manage_instance_profile: bool | None = None,
+    object_lock: bool = False,
+    public_key_out: str | None = None,
+) -> None:
+    """Create the evidence bucket, signing key (and role) once per account/region. Exit 0/1/2."""
+    from pipeline import settings
+    from pipeline.aws import is_aws_endpoint, make_clients
+    from pipeline.setup import run_setup
+
+    with _exit_codes():
+        clients = make_clients()
+        request = settings.setup_settings(
+            c.config.get("pipeline", {}),
+            os.environ,
+            local=not is_aws_endpoint(clients.endpoint_url),
+            evidence_bucket=evidence_bucket,
+            manage_instance_profile=manage_instance_profile,
+            object_lock=object_lock,
+            dry_run=dry_run,
+            public_key_out=public_key_out,
+        )
+        run_setup(request, clients, _echo)
+
+
+@task(
+    help={
+        "ami": "The AMI whose signed validation record to verify.",
+        "public_key": "PEM public key: verify the signature offline (no kms:Verify).",
+        "json": "Print the decoded statement and every check as JSON.",
+        "regate": "Re-run the gate on the stored evidence and policy as of the record's date.",
+        "level": "The CIS level the record must attest (default from invoke.yaml: 2).",
+        "evidence_bucket": "S3 evidence bucket (default: invoke.yaml, $CIS_EVIDENCE_BUCKET).",
+        "export_public_key": "Write the signing key's PEM public key to this file and stop.",
+    }
+)
+def verify(
+    c: Context,
+    ami: str | None = None,
+    public_key: str | None = None,
+    json: bool = False,
+    regate: bool = False,
+    level: str | None = None,
+    evidence_bucket: str | None = None,
+    export_public_key: str | None = None,
+) -> None:
+    """Verify an AMI's signed validation record. Exit 0 verified+PASSED, 2, 3 not verified."""
+    from pipeline import settings
+    from pipeline.aws import make_clients
+    from pipeline.errors import ConfigError
+    from pipeline.evidence import verify as record
+
+    with _exit_codes():
+        config = c.config.get("pipeline", {})
+        ev = settings.evidence_settings(config, os.environ, evidence_bucket=evidence_bucket)
+        if export_public_key:
+            record.export_public_key_file(make_clients(), export_public_key, ev.signing_key, _echo)
+            return
+        if not ami:
+            raise ConfigError("--ami: give the AMI ID to verify")
+        record.run_verify(
+            make_clients(),
+            ami,
+            public_key=public_key,
+            as_json=json,
+            rerun_gate=regate,
+            evidence_bucket=ev.bucket,
+            signing_key=ev.signing_key,
+            expected_level=settings.as_level(_cfg(c, "level", level)),
+            policy_dir=ROOT / str(_cfg(c, "policy_dir")),
+            echo=_echo,
+        )
 
 
 @task(
@@ -508,6 +598,8 @@ ns = Collection(
     promote,
     revoke,
     reap,
+    setup,
+    verify,
     local_aws,
     hardening_coverage,
     iam_policy,

@@ -36,11 +36,14 @@ from pipeline.packer import (
     build_env,
     check_k8s_version,
     check_level,
+    check_packer_version,
     describe_builds,
     init_argv,
+    is_error_line,
     last_run_uuid,
     parse_manifest,
     provenance_tags,
+    stage_of,
     ui_lines,
 )
 from pipeline.tags import BUILD_RUN_TAG
@@ -194,16 +197,50 @@ class _Outcome:
 def _run_packer(
     spec: BuildSpec, runner: Runner, environ: Mapping[str, str], say: Out, packer: str
 ) -> _Outcome:
+    """Run one ``packer build``: every line to the image's log file, stage changes and Packer's
+    errors to the console (``[al2023-x86_64] creating AMI``)."""
     tail: deque[str] = deque(maxlen=TAIL_LINES)
+    argv = build_argv(spec, packer=packer)
+    stage: list[str] = []
+    spec.log_path.parent.mkdir(parents=True, exist_ok=True)
+    say(f"[{spec.name}] packer log: {spec.log_path}")
+    with spec.log_path.open("w", encoding="utf-8") as log:
+        log.write(f"# {' '.join(argv)}\n")
 
-    def on_line(raw: str) -> None:
-        for text in ui_lines(raw):
-            tail.append(text)
-            say(f"[{spec.name}] {text}")
+        def on_line(raw: str) -> None:
+            texts = ui_lines(raw)
+            for text in texts:
+                log.write(text + "\n")
+                tail.append(text)
+                now = stage_of(text)
+                if now is not None and (not stage or stage[-1] != now):
+                    stage.append(now)
+                    say(f"[{spec.name}] {now}")
+                elif is_error_line(raw):
+                    say(f"[{spec.name}] {text}")
+            if not texts and raw.strip():
+                log.write(raw + "\n")  # artifact and other machine-readable records
+            log.flush()
 
-    started = time.monotonic()
-    code = runner(build_argv(spec, packer=packer), build_env(spec, environ), on_line)
+        started = time.monotonic()
+        code = runner(argv, build_env(spec, environ), on_line)
     return _Outcome(spec, code, tuple(tail), time.monotonic() - started)
+
+
+def _last_error(tail: Sequence[str]) -> str:
+    errors = [t for t in tail if re.search(r"errored|[Ee]rror", t)]
+    return (errors or list(tail) or ["(no output)"])[-1].strip()
+
+
+def _check_packer_version(
+    spec: BuildSpec, runner: Runner, environ: Mapping[str, str], packer: str
+) -> None:
+    """``packer version`` must be >= 1.10 for the production template (ConfigError, exit 2)."""
+    lines: list[str] = []
+    code = runner([packer, "version"], build_env(spec, environ), lines.append)
+    if code != 0:
+        raise ToolError(f"`{packer} version` exited {code}; {PACKER_INSTALL_HINT}")
+    check_packer_version("\n".join(lines), packer=packer)
 
 
 def _read(path: Path) -> str | None:
@@ -293,6 +330,9 @@ def build_images(
         say(f"[{spec.name}] base AMI {spec.source_ami} (EKS {spec.k8s_version}, {spec.region})")
         resolved.append(spec)
 
+    production = [s for s in resolved if not s.local]
+    if production:
+        _check_packer_version(production[0], runner, env, packer)
     inits: dict[tuple[str, ...], BuildSpec] = {}
     for spec in resolved:
         init = init_argv(spec, packer=packer)
@@ -324,17 +364,25 @@ def build_images(
         raise errors[0]
     failed = [o for o in outcomes if o.returncode != 0]
     if failed:
-        lines = [
+        tails = [
             f"{o.spec.name}: packer exited {o.returncode} after {o.seconds:.1f}s; last lines:\n  "
             + "\n  ".join(o.tail or ("(no output)",))
             for o in failed
         ]
-        raise ToolError("packer build failed:\n" + "\n".join(lines), problems=lines)
+        # one line per image: its last error (or last line) and where the whole output is
+        lines = [
+            f"{o.spec.name}: packer exited {o.returncode} after {o.seconds:.1f}s: "
+            f"{_last_error(o.tail)} (full log: {o.spec.log_path})"
+            for o in failed
+        ]
+        raise ToolError("packer build failed:\n" + "\n".join(tails), problems=lines)
 
     builds: list[AmiBuild] = []
     for outcome in outcomes:
-        builds += _collect(outcome.spec, previous[outcome.spec.name], clients, say)
-        say(f"[{outcome.spec.name}] built in {outcome.seconds:.1f}s")
+        mine = _collect(outcome.spec, previous[outcome.spec.name], clients, say)
+        builds += mine
+        amis = ", ".join(b.ami_id for b in mine)
+        say(f"[{outcome.spec.name}] done {amis} in {outcome.seconds:.1f}s")
     return builds
 
 
@@ -491,4 +539,8 @@ def run_build(
     )
     for line in describe_builds(builds):
         out(line)
+    out(
+        f"build OK: run {run}, {len(builds)} AMI(s): {', '.join(b.ami_id for b in builds)} "
+        f"(packer logs: {', '.join(str(s.log_path) for s in specs)})"
+    )
     return builds

@@ -125,6 +125,7 @@ def run_chain(settings: ChainSettings, rt: Runtime) -> Verdict:
                     enable_inspector=settings.enable_inspector or settings.local,
                     local=settings.local,
                     instance_types={**DEFAULT_INSTANCE_TYPES, **(settings.instance_types or {})},
+                    ssm_timeout_s=rehearsal_ssm_timeout(settings, ValidateSettings.ssm_timeout_s),
                 ),
                 clients,
                 rt,
@@ -211,6 +212,17 @@ def _environ(values: dict[str, str]) -> Iterator[None]:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = old
+
+
+def rehearsal_ssm_timeout(settings: ChainSettings, default: float) -> float:
+    """The SSM wait: a ``--local`` rehearsal's scenario may set it (``pipeline.ssm_timeout_s``),
+    so ``ssm-never-online`` ends in seconds; never for a real endpoint (no scenario there)."""
+    if not settings.local or settings.scenario is None:
+        return default
+    from pipeline.localaws import scenario as scenarios  # preflight checked the extra
+
+    wanted = scenarios.load(settings.scenario).ssm_timeout_s
+    return default if wanted is None else wanted
 
 
 def split(value: str | Sequence[str] | None, default: Sequence[str]) -> tuple[str, ...]:

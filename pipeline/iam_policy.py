@@ -27,6 +27,7 @@ MODULES = (
     "pipeline.aws.ssm",
     "pipeline.aws.s3",
     "pipeline.aws.kms",
+    "pipeline.aws.release",
 )
 POLICY_DIR = Path(__file__).resolve().parents[1] / "policies" / "iam"
 
@@ -38,7 +39,7 @@ JOBS: Mapping[str, Mapping[str, tuple[str, ...]]] = {
     },
     "validate": {
         "pipeline.aws.account": ("sts:GetCallerIdentity",),
-        "pipeline.aws.images": ("ec2:DescribeImages", "ec2:CreateTags"),
+        "pipeline.aws.images": ("ec2:DescribeImages", "ec2:CreateTags", "ec2:DeleteTags"),
         "pipeline.aws.ec2": (
             "ec2:DescribeVpcs",
             "ec2:DescribeSubnets",
@@ -70,6 +71,8 @@ JOBS: Mapping[str, Mapping[str, tuple[str, ...]]] = {
             "inspector2:GetCisScanResultDetails",
             "inspector2:GetCisScanReport",
             "inspector2:TagResource",
+            # `invoke catalogue.refresh --scan-arn` reads a real scan's checks with this role
+            "inspector2:ListCisScanResultsAggregatedByChecks",
         ),
         "pipeline.aws.ssm": ("ssm:DescribeInstanceInformation",),
         # the evidence store and the signed record (pipeline.evidence)
@@ -91,6 +94,8 @@ JOBS: Mapping[str, Mapping[str, tuple[str, ...]]] = {
         # verifying the signed record (pipeline.evidence.verify)
         "pipeline.aws.s3": ("s3:ListBucket", "s3:GetObject"),
         "pipeline.aws.kms": ("kms:DescribeKey", "kms:Verify", "kms:GetPublicKey"),
+        # promotion channels, copies to other regions, sharing, revoke, retention (pipeline.release)
+        "pipeline.aws.release": (),
     },
     "reap": {
         "pipeline.aws.ec2": (

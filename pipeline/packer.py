@@ -160,6 +160,11 @@ class BuildSpec:
         return BENCHMARKS[self.platform]
 
     @property
+    def log_path(self) -> Path:
+        """Packer's output for this image, next to its manifest: ``al2023-x86_64.packer.log``."""
+        return self.manifest_path.with_name(f"{self.name}.packer.log")
+
+    @property
     def var_file(self) -> Path:
         return self.packer_dir / "vars" / f"{self.name}.pkrvars.hcl"
 
@@ -388,6 +393,88 @@ def ui_lines(line: str) -> list[str]:
         return []
     text = parts[4].replace(_PACKER_COMMA, ",").replace("\\n", "\n").replace("\\r", "")
     return [piece for piece in text.split("\n") if piece.strip()]
+
+
+def is_error_line(line: str) -> bool:
+    """True for a ``-machine-readable`` ``ui,error`` line (Packer's own error messages)."""
+    parts = line.split(",", 4)
+    return len(parts) >= 4 and parts[0].isdigit() and parts[2] == "ui" and parts[3] == "error"
+
+
+# Packer's UI messages (amazon-ebs builder, shell/file provisioners, the hardening script's first
+# line, post-processors) -> the stage a build is in, first match wins. The messages are the
+# plugin's ui.Say texts; tests/build/cases/packer_output/ holds real output to test them on.
+_STAGES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
+    (re.compile(pattern), stage)
+    for pattern, stage in (
+        (r"^Prevalidating ", "checking the AMI name and the network"),
+        (r"^Creating temporary (keypair|security group|instance profile|role)", "preparing"),
+        (r"^Launching a (source|spot) AWS instance", "launching source instance"),
+        (
+            r"^(Waiting for SSH|Using SSH communicator|Using SSM Session Manager"
+            r"|Uploading SSH public key)",
+            "connecting (Session Manager)",
+        ),
+        (r"^Provisioning with shell script: .*cleanup\.sh", "provisioning (cleanup)"),
+        (r"^cis-harden: CIS ", "provisioning (hardening)"),
+        (r"^Running local shell script: .*stand-in\.sh", "provisioning (local stand-in)"),
+        (r"^Uploading .* => ", "provisioning (uploading scripts)"),
+        (r"^Stopping the source instance", "stopping source instance"),
+        (r"^Creating AMI \S+ from instance", "creating AMI"),
+        (r"^Copying/Encrypting AMI", "encrypting the AMI"),
+        (r"^Adding tags to AMI", "tagging AMI"),
+        (r"^Terminating the source AWS instance", "cleaning up"),
+        (r"^Running post-processor", "writing manifest"),
+    )
+)
+_UI_PREFIX = re.compile(r"^(==>|-->)?\s*[\w.-]+(?: \([\w-]+\))?: ")
+
+
+def stage_of(text: str) -> str | None:
+    """The build stage a Packer UI message starts (``launching source instance``), or None.
+
+    ``text`` is one line from ``ui_lines``; the ``==> eks-cis.amazon-ebs.eks-cis:`` prefix is
+    ignored.
+    """
+    message = _UI_PREFIX.sub("", text.strip(), count=1)
+    for pattern, stage in _STAGES:
+        if pattern.search(message):
+            return stage
+    return None
+
+
+def stages(lines: Sequence[str]) -> list[str]:
+    """The stages a sequence of UI lines passes through, each change once (console lines)."""
+    seen: list[str] = []
+    for line in lines:
+        stage = stage_of(line)
+        if stage is not None and (not seen or seen[-1] != stage):
+            seen.append(stage)
+    return seen
+
+
+MIN_PRODUCTION_PACKER = (1, 10, 0)
+_PACKER_VERSION = re.compile(r"^Packer v(\d+)\.(\d+)\.(\d+)", re.MULTILINE)
+
+
+def check_packer_version(output: str, *, packer: str = "packer") -> tuple[int, int, int]:
+    """The version ``packer version`` printed, if the production template can use it (>= 1.10).
+
+    Raises ConfigError (one line, exit 2) for an older or unrecognised version: Debian's 1.6.6
+    builds only the local template (--local).
+    """
+    match = _PACKER_VERSION.search(output)
+    if not match:
+        first = output.strip().splitlines()[0] if output.strip() else "nothing"
+        raise ConfigError(f"`{packer} version` printed {first!r}, not a Packer version")
+    found = (int(match[1]), int(match[2]), int(match[3]))
+    if found < MIN_PRODUCTION_PACKER:
+        raise ConfigError(
+            f"{packer} {'.'.join(map(str, found))} is too old for the production template, which "
+            "needs Packer >= 1.10 and the amazon plugin (README: Running against a real AWS "
+            "account); Debian's 1.6.6 builds only the local template (--local)"
+        )
+    return found
 
 
 def describe_builds(builds: Sequence[AmiBuild]) -> list[str]:

@@ -59,6 +59,7 @@ def to_json(verdict: Verdict) -> dict[str, Any]:
         "verdict": verdict.verdict.value,
         "exit_code": _exit_code(verdict),
         "date": verdict.today.isoformat(),
+        "level": f"LEVEL_{verdict.level}" if verdict.level else None,
         "counts": counts(verdict),
         "policies": [
             {

@@ -21,8 +21,7 @@ from pipeline.errors import ConfigError
 
 MIB = 1024 * 1024
 RESULTS_MAX_BYTES = 256 * MIB  # 1,000 instances x 250 checks is about 100 MiB of results
-POLICY_MAX_BYTES = 1 * MIB
-SCENARIO_MAX_BYTES = 1 * MIB
+POLICY_MAX_BYTES = 1 * MIB  # scenarios: pipeline.localaws.scenario.MAX_BYTES (256 KiB)
 MAX_DEPTH = 64  # nesting of arrays/objects (JSON) or sequences/mappings (YAML)
 MAX_INT_DIGITS = 64  # far below Python's int-str limit (4300 digits), far above any real count
 

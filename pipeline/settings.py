@@ -7,17 +7,22 @@ the environment that can be checked before any AWS call (endpoint URL, output fo
 from __future__ import annotations
 
 import math
+import os
+import re
 import tempfile
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 from pipeline.catalog import Platform
 from pipeline.errors import ConfigError
+from pipeline.setup import SetupSettings
 from pipeline.validate import DEFAULT_INSTANCE_TYPES, ValidateSettings
 
 MAX_PORT = 65535
+_BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")  # S3 bucket naming rules
 
 
 def pick(flag: Any, config: Mapping[str, Any], key: str, default: Any = None) -> Any:
@@ -156,6 +161,7 @@ def validate_settings(
     section: Mapping[str, Any] = config.get("validate", {}) or {}
     types = {**DEFAULT_INSTANCE_TYPES, **(section.get("instance_types", {}) or {})}
     out_dir = Path(str(pick(flags.get("out"), config, "out", "out")))
+    evidence = evidence_settings(config, os.environ, evidence_bucket=flags.get("evidence_bucket"))
     return ValidateSettings(
         amis=amis,
         level=as_level(pick(flags.get("level"), config, "level", 2)),
@@ -177,4 +183,60 @@ def validate_settings(
             pick(flags.get("scan_timeout"), section, "scan_timeout_s", 2700), "--scan-timeout"
         ),
         ttl_minutes=as_count(pick(None, section, "ttl_minutes", 120), "validate.ttl_minutes"),
+        evidence_bucket=evidence.bucket,
+        signing_key=evidence.signing_key,
+    )
+
+
+@dataclass(frozen=True)
+class EvidenceSettings:
+    bucket: str | None
+    signing_key: str | None
+
+
+def evidence_settings(
+    config: Mapping[str, Any],
+    environ: Mapping[str, str],
+    *,
+    evidence_bucket: str | None = None,
+    signing_key: str | None = None,
+) -> EvidenceSettings:
+    """``evidence_bucket`` and ``signing_key``: the flag, else ``pipeline.evidence_bucket`` /
+    ``pipeline.signing_key`` in invoke.yaml, else ``CIS_EVIDENCE_BUCKET`` / ``CIS_SIGNING_KEY``,
+    else None (the names ``invoke setup`` creates)."""
+    found: dict[str, str | None] = {}
+    for key, flag, env in (
+        ("evidence_bucket", evidence_bucket, "CIS_EVIDENCE_BUCKET"),
+        ("signing_key", signing_key, "CIS_SIGNING_KEY"),
+    ):
+        value = pick(flag, config, key, environ.get(env) or None)
+        found[key] = str(value).strip() if value is not None else None
+    bucket = found["evidence_bucket"]
+    if bucket is not None and not _BUCKET.fullmatch(bucket):
+        raise ConfigError(f"--evidence-bucket {bucket!r}: not a valid S3 bucket name")
+    return EvidenceSettings(bucket, found["signing_key"])
+
+
+def setup_settings(
+    config: Mapping[str, Any],
+    environ: Mapping[str, str],
+    *,
+    local: bool,
+    evidence_bucket: str | None = None,
+    manage_instance_profile: bool | None = None,
+    object_lock: bool = False,
+    dry_run: bool = False,
+    public_key_out: str | None = None,
+) -> SetupSettings:
+    """``invoke setup``'s settings; the project manages the test-instance role when asked
+    (flag, else ``pipeline.manage_instance_profile``), by default only on the local AWS."""
+    evidence = evidence_settings(config, environ, evidence_bucket=evidence_bucket)
+    manage = pick(manage_instance_profile, config, "manage_instance_profile", local)
+    return SetupSettings(
+        evidence_bucket=evidence.bucket,
+        signing_key=evidence.signing_key,
+        manage_instance_profile=bool(manage),
+        object_lock=bool(pick(object_lock or None, config, "object_lock", False)),
+        dry_run=dry_run,
+        public_key_out=Path(public_key_out) if public_key_out else None,
     )

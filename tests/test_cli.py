@@ -16,6 +16,8 @@ EXAMPLE = ROOT / "examples/results/al2-hardened-node.json"
 
 
 def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    if args[:1] == ("gate",) and "--level" not in args:
+        args = (*args, "--level", "2")  # the example is the seed's LEVEL_2 scan (no scan.json)
     return subprocess.run(
         [INVOKE, *args],
         cwd=ROOT,
@@ -90,7 +92,9 @@ def test_github_actions_annotations_and_step_summary(tmp_path: Path) -> None:
     summary = tmp_path / "summary.txt"
     results = tmp_path / "r.json"
     pages = json.loads(EXAMPLE.read_text())
-    pages[0]["scanResultDetails"][0]["status"] = "FAILED"  # 1.1.1.1, no exception
+    first = pages[0]["scanResultDetails"][0]
+    assert (first["checkId"], first["status"]) == ("1.1.1.1", "PASSED")
+    first["status"] = "FAILED"  # 1.1.1.1, no exception
     results.write_text(json.dumps(pages))
     proc = run(
         "gate",

@@ -95,7 +95,7 @@ def test_a_stream_without_a_size_is_still_bounded() -> None:
 
 
 def test_valid_documents_still_load(tmp_path: Path) -> None:
-    doc = {"a": [1, 2.5, -3, {"b": "[{\\\"", "c": None}], "d": "x" * 10}
+    doc = {"a": [1, 2.5, -3, {"b": '[{\\"', "c": None}], "d": "x" * 10}
     nested: Any = doc
     for _ in range(safeio.MAX_DEPTH - 3):
         nested = [nested]

@@ -67,12 +67,14 @@ _LEGACY = re.compile(r"^##\[([A-Za-z-]+)(?: ([^\]]*))?\](.*)$")
 
 
 def honoured(log: str) -> list[str]:
-    """The command lines a runner would act on, in order (stop/resume excluded).
+    """The command lines a runner would act on, in order; a stop counts as a command unless it
+    is one of the pipeline's own (a fresh 128-bit random token each time).
 
     Lines split on CR, LF and CRLF; leading white space is ignored; while commands are
     stopped only ``::<token>::`` (the exact token) resumes them.
     """
     out: list[str] = []
+    tokens: list[str] = []
     token: str | None = None
     for raw in re.split(r"\r\n|\r|\n", log):
         line = raw.strip()
@@ -85,8 +87,9 @@ def honoured(log: str) -> list[str]:
             continue
         if match.group(1).lower() == "stop-commands":
             token = match.group(3)
-            assert len(token) >= 32, f"a guessable stop token: {token!r}"
-            continue
+            if re.fullmatch(r"[0-9a-f]{32}", token) and token not in tokens:
+                tokens.append(token)
+                continue
         out.append(line)
     return out
 
@@ -99,6 +102,7 @@ def test_the_parser_sees_what_an_unprotected_log_would_do() -> None:
         "##[error]y",
     ]
     assert honoured("::stop-commands::" + "a" * 32 + "\n::error::no\n::" + "a" * 32 + "::") == []
+    assert honoured("x\n::stop-commands::abc\n::error::silenced") == ["::stop-commands::abc"]
 
 
 # ---------------------------------------------------------------- a hostile verdict
@@ -277,8 +281,8 @@ def test_summary_markdown_is_inert() -> None:
     assert not [t for t in inline if t.type in ("link_open", "image", "code_inline", "s_open")]
     assert not [t for t in inline if t.type in ("em_open", "strong_open")]
     headings = [tokens[i + 1].content for i, t in enumerate(tokens) if t.type == "heading_open"]
-    assert all(h.startswith(("✅", "❌", "⚠️", "Not a", "Blocking", "Failures", "Exceptions",
-                             "Expired", "Unused", "Warnings")) for h in headings), headings  # fmt: skip
+    own = ("✅", "❌", "⚠️", "Not a", "Blocking", "Failures", "Exceptions", "Expired", "Unused")
+    assert all(h.startswith((*own, "Warnings")) for h in headings), headings
     rendered = _GITHUB_MD.render(markdown)
     for bad in ("<script", "href=", "<img", "<!--", "<summary>open me", "<code>", "<h1>"):
         assert bad not in rendered
@@ -305,7 +309,10 @@ def test_local_marker_in_summary_and_junit() -> None:
 # ---------------------------------------------------------------- junit.xml
 
 
-_ANY_CHAR = st.characters(min_codepoint=0, max_codepoint=0x10FFFF, exclude_categories=())
+_ANY_CHAR = st.one_of(
+    st.characters(min_codepoint=0, max_codepoint=0x10FFFF, exclude_categories=()),
+    st.sampled_from(["\ud800", "\udfff", "\ufffe", "\uffff", "\x00", "\x0b", "\x1b", "<", "&"]),
+)
 
 
 @given(st.lists(st.text(alphabet=_ANY_CHAR, max_size=30), min_size=1, max_size=8))
@@ -379,7 +386,7 @@ def test_a_failed_write_leaves_the_old_file_and_no_temp_file(tmp_path: Path) -> 
 @pytest.mark.parametrize(
     ("source", "base", "shown"),
     [
-        ("/home/dev/repo/policies/exceptions/al2.yaml", "/home/dev/repo", "policies/exceptions/al2.yaml"),
+        ("/home/dev/repo/policies/x/al2.yaml", "/home/dev/repo", "policies/x/al2.yaml"),
         ("/tmp/elsewhere/al2.yaml", "/home/dev/repo", "al2.yaml"),
         ("policies/al2.yaml", "/home/dev/repo", "policies/al2.yaml"),
         ("./policies/../policies/al2.yaml", "/home/dev/repo", "policies/al2.yaml"),

@@ -16,10 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from pipeline import commands, gate, policy, results
-from pipeline.aws import AwsClients, is_aws_endpoint, kms, s3
+from pipeline.aws import AwsClients, boundary, is_aws_endpoint, kms, s3
 from pipeline.aws.account import caller_account
 from pipeline.aws.images import describe_image
-from pipeline.errors import AwsError
+from pipeline.errors import AwsError, ConfigError, GateBlocked
 from pipeline.evidence import dsse, statement, store
 
 # The AMI tags that merely repeat the record; a disagreement means someone changed one of them.
@@ -412,3 +412,147 @@ def regate_bytes(
     verdict = replace(verdict, context={"amis": context.get("amis", [])})
     recomputed = store.ami_outcomes(verdict).get(ami_id, gate.Outcome.ERROR.value)
     return Regate(claimed, recomputed, ())
+
+
+# --- ``invoke verify`` -----------------------------------------------------------------------
+
+
+def read_public_key(path: str | None) -> bytes | None:
+    """The PEM public key file's bytes (None when no path); unusable → ConfigError (exit 2)."""
+    if not path:
+        return None
+    from cryptography.hazmat.primitives.serialization import load_pem_public_key
+
+    try:
+        data = Path(path).read_bytes()
+        load_pem_public_key(data)
+    except OSError as exc:
+        raise ConfigError(f"--public-key {path}: cannot read: {exc.strerror}") from None
+    except (ValueError, TypeError):
+        raise ConfigError(f"--public-key {path}: not a PEM public key") from None
+    return data
+
+
+def run_verify(
+    clients: AwsClients,
+    ami_id: str,
+    *,
+    public_key: str | None = None,
+    as_json: bool = False,
+    rerun_gate: bool = False,
+    evidence_bucket: str | None = None,
+    signing_key: str | None = None,
+    expected_level: int = 2,
+    policy_dir: Path | None = None,
+    echo: Callable[[str], None] = print,
+) -> Verification:
+    """Verify and report; raise GateBlocked (exit 3) with every reason when it does not hold."""
+    if not ami_id.startswith("ami-") or len(ami_id) < 8:
+        raise ConfigError(f"--ami {ami_id!r}: not an AMI ID (ami-...)")
+    pem = read_public_key(public_key)
+    with boundary("verify"):
+        result = verify_ami(
+            clients,
+            ami_id,
+            public_key_pem=pem,
+            evidence_bucket=evidence_bucket,
+            signing_key=signing_key,
+        )
+        reasons = list(result.reasons)
+        if result.statement is not None and not _level_at_least(result.level, expected_level):
+            reasons.append(f"validated at {result.level}, LEVEL_{expected_level} is expected")
+        again = regate(clients, result) if rerun_gate and result.statement is not None else None
+    if again is not None and not again.reproduced:
+        reasons.append(
+            f"re-gating the stored evidence gives {again.recomputed}, the record says "
+            f"{again.stored}" + "".join(f"; {p}" for p in again.problems)
+        )
+    policy_note = _policy_note(result, policy_dir)
+    if as_json:
+        echo(json.dumps(_as_json(result, reasons, again, policy_note), indent=2, default=str))
+    else:
+        _echo_human(result, reasons, again, policy_note, echo)
+    if reasons:
+        raise GateBlocked(f"{ami_id}: not verified", problems=[f"{ami_id}: {r}" for r in reasons])
+    return result
+
+
+def _level_at_least(level: str | None, expected: int) -> bool:
+    number = (level or "").removeprefix("LEVEL_")
+    return number.isdigit() and int(number) >= expected
+
+
+def _policy_note(result: Verification, policy_dir: Path | None) -> str | None:
+    if result.statement is None or policy_dir is None:
+        return None
+    claims, _ = statement.read(result.statement)
+    if claims.policy is None or claims.platform is None:
+        return None
+    try:
+        current = {k.value: v for k, v in policy.load_all(policy.discover(policy_dir)).items()}
+    except ConfigError as exc:
+        return f"current policy: unreadable ({exc})"
+    now = current.get(claims.platform)
+    if now is None:
+        return f"current policy: none for {claims.platform} in {policy_dir}"
+    same = "the same" if now.sha256 == claims.policy.sha256 else "DIFFERENT"
+    return (
+        f"policy: validated under {claims.policy.uri} sha256 {claims.policy.sha256}; the current "
+        f"{now.source} is sha256 {now.sha256} ({same})"
+    )
+
+
+def _as_json(
+    result: Verification, reasons: list[str], again: Regate | None, policy_note: str | None
+) -> dict[str, Any]:
+    return {
+        "ami": result.ami_id,
+        "region": result.region,
+        "verified": not reasons,
+        "reasons": reasons,
+        "record": result.record_uri,
+        "keyId": result.key_id,
+        "local": result.local,
+        "level": result.level,
+        "timeVerified": result.time_verified.isoformat() if result.time_verified else None,
+        "policy": policy_note,
+        "checks": [{"check": n, "ok": ok, "detail": "" if ok else d} for n, ok, d in result.checks],
+        "regate": None
+        if again is None
+        else {"stored": again.stored, "recomputed": again.recomputed, "problems": again.problems},
+        "statement": result.statement,
+    }
+
+
+def _echo_human(
+    result: Verification,
+    reasons: list[str],
+    again: Regate | None,
+    policy_note: str | None,
+    echo: Callable[[str], None],
+) -> None:
+    passed = sum(ok for _, ok, _ in result.checks)
+    echo(f"{result.ami_id} ({result.region}): {passed}/{len(result.checks)} checks passed")
+    if result.record_uri:
+        echo(f"record: {result.record_uri} (key {result.key_id})")
+    if policy_note:
+        echo(policy_note)
+    if again is not None:
+        echo(f"re-gate: stored {again.stored}, recomputed {again.recomputed}")
+    if not reasons:
+        local = " (made on a local AWS)" if result.local else ""
+        when = result.time_verified.isoformat() if result.time_verified else "?"
+        echo(f"VERIFIED {result.ami_id}: PASSED at {result.level}, verified {when}{local}")
+
+
+def export_public_key_file(
+    clients: AwsClients, path: str, signing_key: str | None, echo: Callable[[str], None]
+) -> None:
+    """Write the signing key's PEM public key to ``path`` for offline verification."""
+    with boundary("verify --export-public-key"):
+        pem = export_public_key(clients, signing_key)
+    try:
+        Path(path).write_bytes(pem)
+    except OSError as exc:
+        raise ConfigError(f"--export-public-key {path}: cannot write: {exc.strerror}") from None
+    echo(f"public key of {signing_key or store.DEFAULT_KEY_ALIAS} written to {path}")

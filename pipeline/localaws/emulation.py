@@ -11,12 +11,12 @@ import threading
 from collections.abc import Callable
 from urllib.parse import parse_qs
 
+from pipeline.localaws import kms
 from pipeline.localaws.cis_report import ReportStore
 from pipeline.localaws.clock import Clock
 from pipeline.localaws.context import Handler
 from pipeline.localaws.fleet import Fleet
 from pipeline.localaws.inspector_account import InspectorAccounts
-from pipeline.localaws import kms
 from pipeline.localaws.inspector_cis import CisService
 from pipeline.localaws.profiles import ManifestSource
 from pipeline.localaws.scenario import FaultPlan, Scenario

@@ -77,6 +77,17 @@ def error_status(service_name: str, code: str) -> int | None:
     return None
 
 
+def error_shape(service_name: str, code: str) -> StructureShape | None:
+    """The model's shape of error ``code`` (its members: required ones, headers), if modelled."""
+    model = service(service_name)
+    if model is None:
+        return None
+    for shape in model.error_shapes:
+        if shape.name == code and isinstance(shape, StructureShape):
+            return shape
+    return None
+
+
 # ---------------------------------------------------------------------------------------------
 # REST routing: (method, path) -> operation name, from each operation's ``http.requestUri``.
 

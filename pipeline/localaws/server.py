@@ -264,8 +264,7 @@ class LocalAws:
             fault = self.emulation.faults.take(request.service, request.operation)
             if fault is None:
                 return None
-            message = fault.message or f"Rate exceeded (local AWS scenario fault: {fault.error})"
-            error = ServiceError(fault.error, message)
+            error = wire.fault_error(request.service, request.operation, fault.error, fault.message)
         return wire.error(request.protocol, request.service, error, request.request_id)
 
     def _answer(

@@ -2,10 +2,13 @@
 
 An instance is a managed node once it has run for the scenario's registration delay (default
 1 s, ``ssm.online_after_s``; ``never`` = never registers) with an instance-profile role that
-carries AmazonSSMManagedInstanceCore. Running managed nodes are ``Online``; stopped ones
-``ConnectionLost``; terminated ones are not listed. Filters follow the model: the legacy
-``InstanceInformationFilterList`` or ``Filters`` (keys as modelled plus ``tag:<key>`` and
-``tag-key``), values OR'ed within a filter, filters AND'ed; 5..50 results a page (default 10).
+grants the SSM core actions (any policy; ``iam_eval``). As documented, stopped and terminated
+nodes are not listed; running ones are ``Online``, stopping / shutting-down ones
+``ConnectionLost``. An ``InstanceIds`` value that is not an instance of this account and region
+is ``InvalidInstanceId``. Filters: the legacy ``InstanceInformationFilterList`` or ``Filters``
+(the documented keys, ``SourceIds``/``SourceTypes`` included, plus ``tag:<key>``/``tag-key``;
+tag filters cannot be combined with other filters), values OR'ed, filters AND'ed; 5..50 results
+a page (default 10).
 """
 
 from __future__ import annotations
@@ -25,7 +28,8 @@ _PLATFORMS = {
     Platform.AMAZON_LINUX_2023: ("Amazon Linux", "2023"),
     Platform.AMAZON_LINUX_2: ("Amazon Linux", "2"),
 }
-_LISTED_STATES = frozenset({"pending", "running", "stopping", "stopped", "shutting-down"})
+# "This operation does not return information for nodes that are either Stopped or Terminated."
+_LISTED_STATES = frozenset({"pending", "running", "stopping", "shutting-down"})
 _FIELDS: dict[str, Callable[[dict[str, Any]], Any]] = {
     "InstanceIds": lambda info: info["InstanceId"],
     "AgentVersion": lambda info: info["AgentVersion"],
@@ -35,12 +39,25 @@ _FIELDS: dict[str, Callable[[dict[str, Any]], Any]] = {
     "IamRole": lambda info: info.get("IamRole"),
     "ResourceType": lambda info: info["ResourceType"],
     "AssociationStatus": lambda info: info.get("AssociationStatus"),
+    "SourceIds": lambda info: info["SourceId"],
+    "SourceTypes": lambda info: info["SourceType"],
 }
 # Filter keys whose values must come from a model enum.
 _ENUMS = {
     "PingStatus": "PingStatus",
     "PlatformTypes": "PlatformType",
     "ResourceType": "ResourceType",
+}
+# Filter keys whose valid values only the documentation lists (InstanceInformationStringFilter).
+_DOCUMENTED_VALUES = {
+    "AssociationStatus": ("Success", "Pending", "Failed"),
+    "SourceTypes": (
+        "AWS::EC2::Instance",
+        "AWS::SSM::ManagedInstance",
+        "AWS::IoT::Thing",
+        "Microsoft.Compute/virtualMachines",
+        "compute.googleapis.com/Instance",
+    ),
 }
 
 
@@ -82,6 +99,16 @@ class SsmService:
         conditions = [(f["key"], f["valueSet"]) for f in legacy] + [
             (f["Key"], f["Values"]) for f in filters
         ]
+        tags = [key for key, _ in conditions if key.startswith("tag:") or key == "tag-key"]
+        if tags and len(tags) < len(conditions):
+            # The docs: "Tag filters can't be combined with other filter types"; the error code
+            # the service answers with is not documented (one the operation declares is used).
+            raise ServiceError(
+                "InvalidFilterKey", "Tag filters can't be combined with other filter types"
+            )
+        for key, values in conditions:
+            if key == "InstanceIds":
+                self._check_ids(ctx, values)
         for key, values in conditions:
             matcher = _matcher(key, values)
             nodes = [(host, info) for host, info in nodes if matcher(host, info)]
@@ -99,6 +126,19 @@ class SsmService:
         if page.next_token:
             result["NextToken"] = page.next_token
         return result
+
+    def _check_ids(self, ctx: Ctx, ids: list[str]) -> None:
+        """ "If you specify a node ID that isn't valid or a node that you don't own, you receive
+        an error": IDs that are no instance of this account and region. (An own instance that
+        is not, or not yet, a managed node is simply not listed: what AWS does then is not
+        documented, and the pipeline polls exactly such instances.)"""
+        known = {host.instance_id for host in self._fleet.hosts(ctx.region)}
+        bad = [i for i in ids if i not in known]
+        if bad:
+            raise ServiceError(
+                "InvalidInstanceId",
+                f"Instance Id {bad[0]} is not valid or is not owned by this account",
+            )
 
     def _managed(self, ctx: Ctx) -> list[tuple[Host, float]]:
         online_after = self.online_after()
@@ -143,8 +183,8 @@ def _computer_name(ip: str, region: str) -> str:
 
 def _matcher(key: str, values: list[str]) -> Callable[[Host, dict[str, Any]], bool]:
     """One filter as a predicate over (host, InstanceInformation); unknown keys are errors."""
-    if key in _ENUMS:
-        allowed = model.enum("ssm", _ENUMS[key])
+    if key in _ENUMS or key in _DOCUMENTED_VALUES:
+        allowed = _DOCUMENTED_VALUES.get(key) or model.enum("ssm", _ENUMS[key])
         bad = [v for v in values if v not in allowed]
         if bad:
             raise ServiceError(

@@ -83,6 +83,58 @@ def validation_error(
     return ServiceError("ValidationException", message, fields=body)
 
 
+def fault_error(
+    service: str | None, operation: str | None, code: str, message: str | None = None
+) -> ServiceError:
+    """A scenario fault as the service would send it: every member its model requires (e.g.
+    inspector2 ValidationException ``reason``, ConflictException ``resourceId``), ``Retry-After``
+    where the model declares that header (inspector2 Throttling/InternalServerException) or the
+    code is a throttling one, and a message that fits the error."""
+    shape = model.error_shape(service, code) if service else None
+    fields: dict[str, Any] = {}
+    retry_after = 1 if code in THROTTLING_CODES else None
+    if shape is not None:
+        required = set(shape.required_members)
+        for name, member in shape.members.items():
+            if member.serialization.get("location") == "header":
+                if member.serialization.get("name", "").lower() == "retry-after":
+                    retry_after = 1
+            elif name.lower() != "message" and name in required:
+                fields[name] = _filler(member)
+    text = message or f"{_fault_message(code, service, operation)} (local AWS scenario fault)"
+    return ServiceError(code, text, fields=fields, retry_after=retry_after)
+
+
+def _filler(member: Any) -> Any:
+    """A plausible value for a required error member of ``member``'s type."""
+    enum = list(getattr(member, "enum", None) or [])
+    if enum:
+        return "OTHER" if "OTHER" in enum else enum[0]
+    return {"integer": 1, "long": 1, "list": [], "structure": {}, "boolean": False}.get(
+        member.type_name, "local-aws-fault"
+    )
+
+
+def _fault_message(code: str, service: str | None, operation: str | None) -> str:
+    low = code.lower()
+    action = f"{service or 'aws'}:{operation or 'the operation'}"
+    if code in THROTTLING_CODES or "throttl" in low:
+        return "Rate exceeded"
+    if "limitexceeded" in low or "quota" in low:
+        return f"Limit exceeded for {action}"
+    if "accessdenied" in low or "unauthorized" in low:
+        return f"User is not authorized to perform: {action}"
+    if "validation" in low or low.startswith("invalid"):
+        return f"1 validation error detected in the {action} request"
+    if "notfound" in low or "nosuch" in low or "doesnotexist" in low:
+        return f"The resource {action} addresses was not found"
+    if "conflict" in low or "inuse" in low:
+        return f"{action} conflicts with the current state of the resource"
+    if "internal" in low or "unavailable" in low or "failure" in low:
+        return "Internal server error; retry the request"
+    return f"{code} from {action}"
+
+
 @dataclass(frozen=True, slots=True)
 class AwsRequest:
     """What the emulation needs to know about one incoming request."""
@@ -168,7 +220,16 @@ def _operation(
     if svc is None or service is None:
         return None, None
     keys = parse_qs(query, keep_blank_values=True).keys()
-    return model.rest_operation(service, method, path, keys), svc.protocol
+    return model.rest_operation(service, method, _raw_path(environ, path), keys), svc.protocol
+
+
+def _raw_path(environ: WsgiEnviron, path: str) -> str:
+    """The path as sent, before the server decoded it: an ARN label's slashes arrive as ``%2F``
+    (e.g. ``/tags/arn%3Aaws%3Ainspector2%3A...%3Aowner%2F1234...``) and must not split it."""
+    raw = environ.get("RAW_URI") or environ.get("REQUEST_URI")
+    if not isinstance(raw, str) or not raw.startswith("/"):
+        return path
+    return raw.split("?", 1)[0]
 
 
 def _action(environ: WsgiEnviron, query: str, body: bytes) -> str | None:

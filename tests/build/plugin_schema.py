@@ -276,8 +276,10 @@ def _check_body(
                     for content in spec.get("content", []):
                         yield from _check_body(content, blocks[label], f"{where}.{label}", types)
             continue
-        is_block = isinstance(value, list) and value and all(
-            isinstance(v, dict) and v.get(BLOCK) for v in value
+        is_block = (
+            isinstance(value, list)
+            and value
+            and all(isinstance(v, dict) and v.get(BLOCK) for v in value)
         )
         if is_block and name in blocks:
             if blocks[name]["nesting"] == "single" and len(value) > 1:

@@ -71,6 +71,7 @@ def test_local_packer_build_registers_tagged_amis(
             "cis-ami:run-id": run_id,
             "cis-ami:built-by": "eks-cis-ami-pipeline",
             "cis-ami:local": "true",
+            "cis-pipeline:managed": "true",
         }
         assert image["Name"] == tags["Name"]
         # The AMI ID came from the manifest packer wrote into out_dir.

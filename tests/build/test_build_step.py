@@ -41,6 +41,7 @@ class FakePacker:
     extra_regions: tuple[str, ...] = ()
     ami_override: str | None = None
     barrier: threading.Barrier | None = None
+    version: str = "Packer v1.11.2"
     calls: list[tuple[list[str], dict[str, str]]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -50,6 +51,9 @@ class FakePacker:
         with self.lock:
             self.calls.append((list(argv), dict(env)))
         if argv[1] == "init":
+            return 0
+        if argv[1] == "version":
+            on_line(self.version)
             return 0
         if self.barrier is not None:
             self.barrier.wait()  # BrokenBarrierError unless the builds run concurrently
@@ -172,8 +176,15 @@ def test_builds_run_in_parallel_and_are_verified(
     assert all(re.match(r"^\[(al2023-x86_64|al2-arm64|packer init)\] ", line) for line in lines), (
         lines
     )
-    assert any(line.startswith("[al2-arm64]") and "step 29" in line for line in lines)
+    # packer's own lines go to the image's log file, not to the console
+    assert not any("step 29" in line for line in lines)
+    for spec in specs:
+        log = spec.manifest_path.with_name(f"{spec.name}.packer.log")
+        assert f"[{spec.name}] packer log: {log}" in lines
+        text = log.read_text()
+        assert text.startswith("# packer build ") and "eks-cis.amazon-ebs.eks-cis: step 29\n" in text
     assert any("is available in us-east-1 with its provenance tags" in line for line in lines)
+    assert any(re.fullmatch(r"\[al2-arm64\] done ami-\w+ in \d+\.\ds", line) for line in lines)
 
 
 def test_multi_region_artifact_checks_the_home_region(
@@ -199,8 +210,10 @@ def test_packer_failure_names_the_image_and_shows_the_tail(
         build_images([spec], local_clients, runner=fake, out=lambda _: None)
     assert "al2023-x86_64" in str(err.value)
     (problem,) = err.value.lines()
-    assert "packer exited 1" in problem
-    assert "errored: boom" in problem and "step 29" in problem and "step 4\n" not in problem
+    assert problem.startswith("al2023-x86_64: packer exited 1 after ")
+    assert problem.endswith(f"errored: boom (full log: {spec.log_path})")
+    assert "step 29" in str(err.value) and "step 4\n" not in str(err.value)
+    assert "step 0\n" in spec.log_path.read_text(), "the log keeps everything"
 
 
 def test_missing_packer_binary_gives_the_install_hint(
@@ -272,13 +285,17 @@ def test_run_build_defaults_per_platform(
     assert run_id.startswith("20261126T120000Z-") and builds[1].run_id == run_id
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
         "al2-arm64.manifest.json",
+        "al2-arm64.packer.log",
         "al2023-arm64.manifest.json",
+        "al2023-arm64.packer.log",
     ]
     values = _vars(fake.calls[0][0])
     assert values["ec2_endpoint"] == local_clients.endpoint_url
     assert re.fullmatch(r"[0-9a-f]{40}|unknown", values["git_commit"])
     assert lines[0].startswith(f"run {run_id}: building al2023-arm64, al2-arm64 (local template")
     assert any(b.ami_id in line for b in builds for line in lines[-2:])
+    assert lines[-1].startswith(f"build OK: run {run_id}, 2 AMI(s): ")
+    assert not [c for c in fake.calls if c[0][1] == "version"], "the local build keeps 1.6.6"
 
 
 def test_run_build_refuses_al2_after_132_before_any_call(local_clients: AwsClients) -> None:

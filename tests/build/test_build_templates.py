@@ -269,9 +269,7 @@ def test_production_uploads_hardens_then_cleans_up(prod: dict[str, list[Any]]) -
     upload = steps[1][1]
     assert upload["source"] == "${path.root}/scripts/"
     (harden,) = steps[2][1]["inline"]
-    assert harden.startswith(
-        "sudo CIS_ROOT=/ CIS_AUDIT_FULL_ACTION=${var.audit_full_action} bash "
-    )
+    assert harden.startswith("sudo CIS_ROOT=/ CIS_AUDIT_FULL_ACTION=${var.audit_full_action} bash ")
     assert harden.endswith(
         "/cis-harden.sh --platform ${var.platform} --level ${var.hardening_level}"
     )

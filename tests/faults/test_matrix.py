@@ -83,8 +83,8 @@ def check_outcome(
     out: Path, got: int, want: ExitCode, observed: str, verdict_value: str | None
 ) -> dict[str, Any]:
     """The documented code, never PASS, and verdict.json says what happened with that code."""
-    assert got == want, (got, want)
     written = json.loads((out / "verdict.json").read_text())
+    assert got == want, (got, want, written["errors"])
     assert written["verdict"] != "PASS" and verdict_value != "PASS"
     assert written["exit_code"] == got
     assert written["errors"], written

@@ -1,0 +1,215 @@
+"""The signed record of a validated AMI on the local AWS: its content, offline verification with
+the exported public key (no KMS call), ``invoke verify``'s output and exit codes, re-gating."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from pipeline.aws import s3
+from pipeline.aws.images import describe_image
+from pipeline.errors import AwsError, ConfigError, ExitCode, GateBlocked
+from pipeline.evidence import dsse, statement, store
+from pipeline.evidence.verify import (
+    export_public_key_file,
+    regate,
+    regate_bytes,
+    run_verify,
+    verify_ami,
+)
+from tests.evidence.conftest import World
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _envelope(world: World) -> dsse.Envelope:
+    body = s3.get_object(world.clients, world.bucket, world.record_key, "123456789012")
+    assert body is not None
+    return dsse.parse(body)
+
+
+def test_the_record_is_an_in_toto_vsa_about_this_image(world: World) -> None:
+    envelope = _envelope(world)
+    assert envelope.payload_type == "application/vnd.in-toto+json"
+    doc = json.loads(envelope.payload)
+    assert doc["_type"] == "https://in-toto.io/Statement/v1"
+    assert doc["predicateType"] == "https://slsa.dev/verification_summary/v1"
+    image = describe_image(world.clients, world.ami)
+    [subject] = doc["subject"]
+    assert subject["name"] == f"arn:aws:ec2:us-east-1::image/{world.ami}"
+    assert subject["digest"]["sha256"] == store.image_facts(image).digest
+    assert image.snapshot_ids and subject["annotations"]["imageFacts"]["snapshots"] == list(
+        image.snapshot_ids
+    )
+    pred = doc["predicate"]
+    assert pred["resourceUri"] == subject["name"]
+    assert pred["verificationResult"] == "PASSED"
+    assert pred["verifiedLevels"] == ["CIS_AMAZON_LINUX_2023_V1.0.0_LEVEL_2"]
+    policy_file = ROOT / "policies/exceptions/amazon-linux-2023.yaml"
+    assert pred["policy"] == {
+        "uri": "policies/exceptions/amazon-linux-2023.yaml",
+        "digest": {"sha256": statement.sha256_hex(policy_file.read_bytes())},
+    }
+    inputs = {
+        i["uri"].removeprefix(f"s3://{world.bucket}/{world.prefix}")
+        for i in pred["inputAttestations"]
+    }
+    assert {
+        "evidence/results.json",
+        "evidence/scan.json",
+        "evidence/cis-report.csv",
+        "verdict.json",
+        "policies/amazon-linux-2023.yaml",
+        "catalogue.json",
+    } <= inputs
+    notes = pred["annotations"]
+    assert notes["local"] is True and notes["level"] == "LEVEL_2" and notes["verdict"] == "PASS"
+    assert notes["scanArn"].startswith("arn:aws:inspector2:") and notes["runId"]
+    assert pred["verifier"]["version"]["eks-cis-ami-pipeline"]
+    assert envelope.signatures[0].keyid.startswith("arn:aws:kms:us-east-1:")
+
+
+def test_evidence_is_write_once_with_checksums(world: World) -> None:
+    key = world.prefix + "evidence/results.json"
+    head = world.clients.s3.head_object(  # type: ignore[union-attr]
+        Bucket=world.bucket, Key=key, ChecksumMode="ENABLED"
+    )
+    assert head["ChecksumSHA256"]
+    with pytest.raises(AwsError, match="exists already: evidence is never overwritten"):
+        s3.put_new_object(world.clients, world.bucket, key, b"[]", "123456789012", "text/plain")
+
+
+def test_offline_verification_with_the_exported_key_makes_no_kms_call(
+    world: World, tmp_path: Path
+) -> None:
+    pem = tmp_path / "key.pem"
+    export_public_key_file(world.clients, str(pem), None, lambda _: None)
+    assert pem.read_bytes().startswith(b"-----BEGIN PUBLIC KEY-----")
+    before = len(world.aws.calls)
+    result = verify_ami(
+        world.clients, world.ami, public_key_pem=pem.read_bytes(), evidence_bucket=world.bucket
+    )
+    made = world.aws.calls[before:]
+    assert result.ok, result.reasons
+    assert made and not [c for c in made if c.service == "kms"]
+    # a different key does not verify it
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+    other = ec.generate_private_key(ec.SECP256R1()).public_key()
+    wrong = other.public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo)
+    refused = verify_ami(
+        world.clients, world.ami, public_key_pem=wrong, evidence_bucket=world.bucket
+    )
+    assert "signature does not verify: signature does not verify with the given public key" in (
+        refused.reasons
+    )
+
+
+def test_the_signature_is_standard_dsse_ecdsa_over_the_pae(world: World, tmp_path: Path) -> None:
+    """Any ECDSA P-256 verifier checks it against the PAE bytes (KMS signed their SHA-256)."""
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.hazmat.primitives.serialization import load_pem_public_key
+
+    pem = tmp_path / "key.pem"
+    export_public_key_file(world.clients, str(pem), None, lambda _: None)
+    key = load_pem_public_key(pem.read_bytes())
+    assert isinstance(key, ec.EllipticCurvePublicKey)
+    envelope = _envelope(world)
+    key.verify(envelope.signatures[0].sig, envelope.pae, ec.ECDSA(hashes.SHA256()))
+
+
+def test_invoke_verify_reports_and_exits_0(world: World) -> None:
+    lines: list[str] = []
+    run_verify(
+        world.clients,
+        world.ami,
+        evidence_bucket=world.bucket,
+        rerun_gate=True,
+        policy_dir=ROOT / "policies/exceptions",
+        echo=lines.append,
+    )
+    text = "\n".join(lines)
+    assert f"VERIFIED {world.ami}: PASSED at LEVEL_2" in text
+    assert "(made on a local AWS)" in text
+    assert "re-gate: stored PASS, recomputed PASS" in text
+    assert "(the same)" in text
+
+
+def test_invoke_verify_json_prints_the_statement_and_every_check(world: World) -> None:
+    lines: list[str] = []
+    run_verify(
+        world.clients, world.ami, as_json=True, evidence_bucket=world.bucket, echo=lines.append
+    )
+    doc = json.loads("\n".join(lines))
+    assert doc["verified"] is True and doc["reasons"] == []
+    assert doc["statement"]["predicateType"] == statement.PREDICATE_TYPE
+    assert {c["check"] for c in doc["checks"]} >= {"signature", "subject", "image digest", "input"}
+    assert all(c["ok"] for c in doc["checks"])
+
+
+def test_invoke_verify_refuses_a_higher_expected_level_and_gives_each_reason_a_line(
+    world: World,
+) -> None:
+    world.clients.ec2.create_tags(
+        Resources=[world.ami], Tags=[{"Key": "cis:verdict", "Value": "PASS-ish"}]
+    )
+    try:
+        with pytest.raises(GateBlocked) as caught:
+            run_verify(
+                world.clients,
+                world.ami,
+                evidence_bucket=world.bucket,
+                expected_level=3,
+                echo=lambda _: None,
+            )
+    finally:
+        world.clients.ec2.create_tags(
+            Resources=[world.ami], Tags=[{"Key": "cis:verdict", "Value": "PASS"}]
+        )
+    assert caught.value.exit_code == ExitCode.GATE_BLOCKED
+    lines = caught.value.lines()
+    assert lines == [
+        f"{world.ami}: tag cis:verdict=PASS-ish disagrees with the signed record (PASS)",
+        f"{world.ami}: validated at LEVEL_2, LEVEL_3 is expected",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("ami", "key", "message"),
+    [
+        ("not-an-ami", None, "--ami 'not-an-ami': not an AMI ID"),
+        ("ami-0123456789abcdef0", "/nonexistent/key.pem", "--public-key /nonexistent/key.pem"),
+        ("ami-0123456789abcdef0", __file__, "not a PEM public key"),
+    ],
+)
+def test_bad_input_is_exit_2(world: World, ami: str, key: str | None, message: str) -> None:
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(")) as caught:
+        run_verify(world.clients, ami, public_key=key, echo=lambda _: None)
+    assert caught.value.exit_code == ExitCode.INVALID_INPUT
+
+
+def test_regate_reproduces_and_notices_a_policy_that_would_not(world: World) -> None:
+    result = verify_ami(world.clients, world.ami, evidence_bucket=world.bucket)
+    again = regate(world.clients, result)
+    assert again.reproduced and again.recomputed == "PASS"
+    stored = {}
+    for key in (
+        "evidence/results.json",
+        "evidence/scan.json",
+        "evidence/targets.json",
+        "evidence/run.json",
+        "verdict.json",
+        "policies/amazon-linux-2023.yaml",
+    ):
+        body = s3.get_object(world.clients, world.bucket, world.prefix + key, "123456789012")
+        assert body is not None
+        stored[key] = body
+    assert result.time_verified is not None
+    assert regate_bytes(stored, world.ami, result.time_verified, "PASS").reproduced
+    # judged long after every exception expired, the same evidence would not pass
+    later = result.time_verified.replace(year=result.time_verified.year + 20)
+    assert regate_bytes(stored, world.ami, later, "PASS").recomputed == "FAIL"

@@ -1,0 +1,119 @@
+"""invoke revoke on the local AWS: tags on the AMI and its copies, rollback of every channel that
+pointed at it (or removal), promote refusing it afterwards, idempotence."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from pipeline.aws import AwsClients, make_clients
+from pipeline.errors import ConfigError, GateBlocked
+from pipeline.localaws import LocalAws
+from pipeline.release.promote import PromoteRequest, run_promote
+from pipeline.release.revoke import RevokeRequest, run_revoke
+from pipeline.tags import REVOKED_REASON_TAG, REVOKED_TAG
+from tests.release.conftest import POLICY_DIR, REGIONS, pipeline_ami, release, verifier_ok
+
+PARAM = "/eks-cis-ami/al2023/x86_64/1.32/stable/image-id"
+TWO = ("us-east-1", "eu-west-1")
+
+
+def _promote(clients: AwsClients, ami: str, **kw: object) -> None:
+    run_promote(
+        PromoteRequest(ami=ami, **kw),  # type: ignore[arg-type]
+        release(),
+        clients,
+        datetime.now(UTC),
+        print,
+        policy_dir=POLICY_DIR,
+        verify=verifier_ok(),
+        known_regions=REGIONS,
+    )
+
+
+def _revoke(clients: AwsClients, ami: str, lines: list[str], **kw: object) -> object:
+    return run_revoke(
+        RevokeRequest(ami=ami, reason="CVE-2026-0001 in containerd", **kw),  # type: ignore[arg-type]
+        release(),
+        clients,
+        datetime.now(UTC),
+        lines.append,
+    )
+
+
+def _tags(rc: AwsClients, ami: str) -> dict[str, str]:
+    image = rc.ec2.describe_images(ImageIds=[ami])["Images"][0]
+    return {t["Key"]: t["Value"] for t in image.get("Tags", [])}
+
+
+def test_revoke_rolls_every_region_back_and_promote_then_refuses(
+    aws: LocalAws, clients: AwsClients
+) -> None:
+    good, bad = pipeline_ami(clients, "good"), pipeline_ami(clients, "bad")
+    _promote(clients, good, regions=TWO)
+    _promote(clients, bad, regions=TWO)
+    eu = make_clients(region="eu-west-1")
+    good_eu = eu.ssm.get_parameter_history(Name=PARAM)["Parameters"][0]["Value"]
+    bad_eu = eu.ssm.get_parameter(Name=PARAM)["Parameter"]["Value"]
+    assert bad_eu != good_eu
+
+    lines: list[str] = []
+    done = _revoke(clients, bad, lines)
+    assert clients.ssm.get_parameter(Name=PARAM)["Parameter"]["Value"] == good
+    assert eu.ssm.get_parameter(Name=PARAM)["Parameter"]["Value"] == good_eu
+    for rc, ami in ((clients, bad), (eu, bad_eu)):
+        tags = _tags(rc, ami)
+        assert tags[REVOKED_TAG] == "true"
+        assert tags[REVOKED_REASON_TAG] == "CVE-2026-0001 in containerd"
+    assert len(done.changes) == 2  # type: ignore[attr-defined]
+
+    with pytest.raises(GateBlocked) as caught:
+        _promote(clients, bad)
+    assert any("revoked: CVE-2026-0001" in line for line in caught.value.lines())
+
+    # Removing the tag does not un-revoke: the record in SSM still refuses it.
+    clients.ec2.delete_tags(Resources=[bad], Tags=[{"Key": REVOKED_TAG}])
+    with pytest.raises(GateBlocked, match="not promoted"):
+        _promote(clients, bad)
+
+    # Again: nothing to do, no parameter written.
+    puts = aws.count("PutParameter")
+    again: list[str] = []
+    _revoke(clients, bad, again)
+    assert aws.count("PutParameter") == puts
+    assert clients.ssm.get_parameter(Name=PARAM)["Parameter"]["Value"] == good
+
+
+def test_revoking_the_only_image_deletes_the_channel(clients: AwsClients) -> None:
+    only = pipeline_ami(clients, "only")
+    _promote(clients, only)
+    lines: list[str] = []
+    _revoke(clients, only, lines)
+    with pytest.raises(clients.ssm.exceptions.ParameterNotFound):
+        clients.ssm.get_parameter(Name=PARAM)
+    assert any("delete" in line and PARAM in line for line in lines), lines
+
+
+def test_rollback_skips_revoked_earlier_images(clients: AwsClients) -> None:
+    a, b, c = (pipeline_ami(clients, n) for n in ("img-a", "img-b", "img-c"))
+    for ami in (a, b, c):
+        _promote(clients, ami)
+    _revoke(clients, b, [])  # not current: only marked
+    assert clients.ssm.get_parameter(Name=PARAM)["Parameter"]["Value"] == c
+    _revoke(clients, c, [])
+    assert clients.ssm.get_parameter(Name=PARAM)["Parameter"]["Value"] == a
+
+
+def test_dry_run_and_bad_input(aws: LocalAws, clients: AwsClients) -> None:
+    ami = pipeline_ami(clients, "dry")
+    _promote(clients, ami)
+    lines: list[str] = []
+    _revoke(clients, ami, lines, dry_run=True)
+    assert REVOKED_TAG not in _tags(clients, ami)
+    assert clients.ssm.get_parameter(Name=PARAM)["Parameter"]["Value"] == ami
+    assert any("would" in line for line in lines), lines
+    with pytest.raises(ConfigError, match="--reason"):
+        run_revoke(RevokeRequest(ami=ami, reason=" "), release(), clients, datetime.now(UTC), print)
+    with pytest.raises(ConfigError, match="--channel"):
+        _revoke(clients, ami, [], channel="nightly")

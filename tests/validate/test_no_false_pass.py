@@ -1,0 +1,189 @@
+"""No false PASS from ``invoke validate``: every way the results can lie, level integrity,
+resume rules and fresh verdicts, each against the local AWS made to misbehave."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pipeline.aws import AwsClients
+from pipeline.errors import AwsError, ConfigError, ExitCode
+from pipeline.gate import Outcome
+from pipeline.localaws import LocalAws
+from pipeline.validate import Runtime, run_validate
+from tests.validate.conftest import make_ami, settings
+
+
+def ami_tags(clients: AwsClients, ami: str) -> dict[str, str]:
+    image = clients.ec2.describe_images(ImageIds=[ami])["Images"][0]
+    return {t["Key"]: t["Value"] for t in image.get("Tags", [])}
+
+
+# Each: the scenario's `results:` section (the local AWS lies), and a fragment of the error.
+LIES: list[tuple[str, dict[str, Any], str]] = [
+    ("failed rows dropped", {"drop_status": ["FAILED"]}, "statusCounts say"),
+    ("status counts off", {"status_counts_delta": {"failed": 1}}, "statusCounts say"),
+    ("scan totals off", {"scan_counts_delta": {"total_checks": 3}}, "totalChecks="),
+    ("failed total off", {"scan_counts_delta": {"failed_checks": -2}}, "failedChecks="),
+    ("conflicting duplicate", {"conflicting_duplicate": {"1.1.1.1": "FAILED"}}, "more than once"),
+    ("scan of another level", {"scan_level": "LEVEL_1"}, "ran at LEVEL_1 but LEVEL_2"),
+    ("renamed title", {"title_overrides": {"1.1.1.1": "Ensure nothing at all"}}, "title is not"),
+    ("another benchmark", {"benchmark": "AMAZON_LINUX_2"}, "look like CIS Amazon Linux 2 "),
+    ("automated checks skipped", {"skip_automated": ["1.1.1.3"]}, "1.1.1.3 was SKIPPED"),
+    ("every check skipped", {"all_skipped": True}, "were SKIPPED"),
+]
+
+
+@pytest.mark.parametrize(("lie", "needle"), [(x[1], x[2]) for x in LIES], ids=[x[0] for x in LIES])
+def test_results_that_lie_are_never_a_pass(
+    aws: LocalAws,
+    clients: AwsClients,
+    runtime: Callable[..., Runtime],
+    tmp_path: Path,
+    lie: dict[str, Any],
+    needle: str,
+) -> None:
+    aws.load_scenario({"results": lie})
+    ami = make_ami(clients)
+    verdict = run_validate(settings(tmp_path, ami), clients, runtime())
+    assert verdict.verdict is Outcome.ERROR, verdict.errors
+    assert verdict.exit_code == ExitCode.UNTRUSTED_SCAN
+    assert any(needle in e for e in verdict.errors), verdict.errors
+    written = json.loads((tmp_path / "out/verdict.json").read_text())
+    assert written["verdict"] == "ERROR"
+    assert ami_tags(clients, ami)["cis:verdict"] == "ERROR"
+
+
+def test_identical_duplicates_are_merged_and_still_pass(
+    aws: LocalAws, clients: AwsClients, runtime: Callable[..., Runtime], tmp_path: Path
+) -> None:
+    aws.load_scenario({"results": {"duplicate": ["1.1.1.1", "3.2.1"]}})
+    verdict = run_validate(settings(tmp_path, make_ami(clients)), clients, runtime())
+    assert verdict.verdict is Outcome.PASS, verdict.errors
+    assert any("identical duplicate" in w for w in verdict.warnings)
+
+
+def test_level_in_tags_and_verdict_comes_from_the_scan(
+    aws: LocalAws, clients: AwsClients, runtime: Callable[..., Runtime], tmp_path: Path
+) -> None:
+    aws.load_scenario({"results": {"scan_level": "LEVEL_1"}})
+    ami = make_ami(clients)
+    verdict = run_validate(settings(tmp_path, ami, level=2), clients, runtime())
+    assert verdict.level == 1
+    assert ami_tags(clients, ami)["cis:level"] == "LEVEL_1"
+    assert json.loads((tmp_path / "out/verdict.json").read_text())["level"] == "LEVEL_1"
+
+
+def test_a_revalidation_supersedes_an_older_pass_before_it_scans(
+    aws: LocalAws, clients: AwsClients, runtime: Callable[..., Runtime], tmp_path: Path
+) -> None:
+    ami = make_ami(clients)
+    clients.ec2.create_tags(
+        Resources=[ami],
+        Tags=[
+            {"Key": "cis:verdict", "Value": "PASS"},
+            {"Key": "cis:scan-arn", "Value": "arn:aws:inspector2:us-east-1:1:old"},
+            {"Key": "cis:validated-at", "Value": "2026-01-01T00:00:00Z"},
+        ],
+    )
+    aws.load_scenario(
+        {"faults": [{"operation": "CreateCisScanConfiguration", "error": "AccessDeniedException"}]}
+    )
+    with pytest.raises(AwsError):
+        run_validate(settings(tmp_path, ami), clients, runtime())
+    tags = ami_tags(clients, ami)
+    assert tags["cis:verdict"] == "PENDING"
+    assert "cis:scan-arn" not in tags and "cis:validated-at" not in tags
+    written = json.loads((tmp_path / "out/verdict.json").read_text())
+    assert written["verdict"] == "ERROR"
+
+
+def test_failing_to_write_the_final_verdict_tags_is_exit_1(
+    aws: LocalAws,
+    clients: AwsClients,
+    runtime: Callable[..., Runtime],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import pipeline.validate as validate
+
+    real = validate.tag_image
+
+    def flaky(clients: AwsClients, ami: str, tags: dict[str, str]) -> None:
+        if tags.get("cis:verdict") != "PENDING":
+            raise AwsError("ec2:CreateTags: UnauthorizedOperation")
+        real(clients, ami, tags)
+
+    monkeypatch.setattr(validate, "tag_image", flaky)
+    ami = make_ami(clients)
+    with pytest.raises(AwsError) as err:
+        run_validate(settings(tmp_path, ami), clients, runtime())
+    assert err.value.exit_code == ExitCode.UNEXPECTED
+    assert ami_tags(clients, ami)["cis:verdict"] == "PENDING"
+    written = json.loads((tmp_path / "out/verdict.json").read_text())
+    assert written["context"]["exit_code"] == 1
+
+
+def test_out_holds_exactly_one_runs_files(
+    aws: LocalAws, clients: AwsClients, runtime: Callable[..., Runtime], tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    (out / "evidence").mkdir(parents=True)
+    (out / "evidence/results.json").write_text('[{"stale": true}]')
+    (out / "evidence/old-report.csv").write_text("stale")
+    (out / "junit.xml").write_text("<stale/>")
+    run_validate(settings(tmp_path, make_ami(clients)), clients, runtime())
+    assert not (out / "evidence/old-report.csv").exists()
+    assert "stale" not in (out / "evidence/results.json").read_text()
+    assert "stale" not in (out / "junit.xml").read_text()
+
+
+def test_resuming_a_run_that_never_existed_is_refused(
+    aws: LocalAws, clients: AwsClients, runtime: Callable[..., Runtime], tmp_path: Path
+) -> None:
+    ami = make_ami(clients)
+    with pytest.raises(ConfigError, match="no earlier run has this ID"):
+        run_validate(
+            settings(tmp_path, ami, run_id="20261127T000000Z-abcdef", resume=True),
+            clients,
+            runtime(),
+        )
+
+
+@pytest.mark.parametrize("run_id", ["bad id", "x\n", "../../etc", "a" * 65, "-leading-dash"])
+def test_run_ids_are_validated(
+    aws: LocalAws, clients: AwsClients, runtime: Callable[..., Runtime], tmp_path: Path, run_id: str
+) -> None:
+    with pytest.raises(ConfigError, match="run ID"):
+        run_validate(settings(tmp_path, make_ami(clients), run_id=run_id), clients, runtime())
+
+
+def test_resume_never_reuses_a_scan_of_another_level(
+    aws: LocalAws, clients: AwsClients, runtime: Callable[..., Runtime], tmp_path: Path
+) -> None:
+    ami = make_ami(clients)
+    run_id = "20261127T000000Z-0a0b0c"
+    first = run_validate(
+        settings(tmp_path / "a", ami, run_id=run_id, level=1, keep=True), clients, runtime()
+    )
+    assert first.level == 1
+    with pytest.raises(ConfigError, match="is a LEVEL_1 scan, not LEVEL_2"):
+        run_validate(
+            settings(tmp_path / "b", ami, run_id=run_id, level=2, resume=True), clients, runtime()
+        )
+    other = make_ami(clients, level=1)
+    with pytest.raises(ConfigError, match="resume with the same --ami list"):
+        run_validate(
+            settings(tmp_path / "c", other, run_id=run_id, level=1, resume=True),
+            clients,
+            runtime(),
+        )
+    # Resuming at the same level with the same AMI is fine (and cleans up).
+    last = run_validate(
+        settings(tmp_path / "d", ami, run_id=run_id, level=1, resume=True), clients, runtime()
+    )
+    assert last.verdict is Outcome.PASS, last.errors
