@@ -319,7 +319,7 @@ def verify(
             rerun_gate=regate,
             evidence_bucket=ev.bucket,
             signing_key=ev.signing_key,
-            expected_level=settings.as_level(_cfg(c, "level", level)),
+            expected_level=settings.as_level(_cfg(c, "level", level) or 2),
             policy_dir=ROOT / str(_cfg(c, "policy_dir")),
             echo=_echo,
         )

@@ -144,6 +144,7 @@ def load_evidence(folder: Path) -> Evidence:
             target_counts=counts,
             total_checks=_count(scan, "totalChecks", scan_path),
             failed_checks=_count(scan, "failedChecks", scan_path),
+            scan_arn=scan.get("scanArn") if isinstance(scan.get("scanArn"), str) else None,
         )
     context: dict[str, Any] = {}
     architectures: dict[str, str] = {}

@@ -288,6 +288,13 @@ def _scan_total_problems(results: Sequence[CheckResult], facts: ScanFacts | None
     if facts is None:
         return []
     out = []
+    if facts.scan_arn is not None:
+        foreign = sum(r.scan_arn is not None and r.scan_arn != facts.scan_arn for r in results)
+        if foreign:
+            out.append(
+                f"{foreign} result row(s) carry another scanArn than {facts.scan_arn}: "
+                "they are not this scan's results"
+            )
     # Identical duplicates (a page served twice) are merged before counting, as in the targets.
     distinct = {(r.target, r.check_id, r.status): r for r in results}.values()
     if facts.total_checks is not None and facts.total_checks != len(distinct):

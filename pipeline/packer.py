@@ -411,7 +411,7 @@ _STAGES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         (r"^Creating temporary (keypair|security group|instance profile|role)", "preparing"),
         (r"^Launching a (source|spot) AWS instance", "launching source instance"),
         (
-            r"^(Waiting for SSH|Using SSH communicator|Using SSM Session Manager"
+            r"^(Waiting for SSH|Using SSH communicator|Connected to SSH|Using SSM Session Manager"
             r"|Uploading SSH public key)",
             "connecting (Session Manager)",
         ),

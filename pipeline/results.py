@@ -71,13 +71,15 @@ class ScanFacts:
 
     ``level``: the scan's ``securityLevel`` (1 or 2). ``target_counts``: ``statusCounts`` per
     target, None when not available (a bare results file). ``total_checks``/``failed_checks``:
-    the scan's own totals from ListCisScans, None when unknown.
+    the scan's own totals from ListCisScans, None when unknown. ``scan_arn``: the scan the rows
+    must come from.
     """
 
     level: int
     target_counts: Mapping[str, StatusCounts] | None = None
     total_checks: int | None = None
     failed_checks: int | None = None
+    scan_arn: str | None = None  # every row must belong to this scan
 
 
 def level_number(value: object, source: str) -> int:

@@ -103,23 +103,26 @@ class _DuplicateKeys(dict[str, Any]):
     duplicates: tuple[str, ...] = ()
 
 
-_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+_QUOTED = re.compile(rb'"[^"]*"')
 _TOKEN = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}]', re.DOTALL)
-_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
+_NOT_STRUCTURE = bytes(b for b in range(256) if b not in b'"[]{}')
+_ONE_KIND = bytes.maketrans(b"{}", b"[]")
 
 
 def json_too_deep(data: bytes, limit: int = MAX_DEPTH) -> int | None:
     """Offset of the first bracket nested deeper than ``limit``, else None. No recursion.
 
-    Fast path in C: drop strings and everything but brackets, then peel innermost pairs;
-    balanced input of depth d is empty after d rounds. Only input that is deep or malformed
-    gets the exact scan, which stops at the first bracket too deep.
+    Fast path, all in C: drop escaped backslashes and quotes, keep only quotes and brackets,
+    drop strings, then peel the innermost pairs, one level a round; balanced input of depth
+    d is empty after exactly d rounds. Only input that is deep or malformed gets the exact
+    scan, which stops at the first bracket too deep.
     """
-    skeleton = _STRING.sub(b"", data).translate(None, _NOT_BRACKETS)
+    flat = data.replace(b"\\\\", b"").replace(b'\\"', b"").translate(None, _NOT_STRUCTURE)
+    skeleton = _QUOTED.sub(b"", flat).translate(_ONE_KIND)  # depth ignores the bracket kind
     for _ in range(limit):
         if not skeleton:
             return None
-        shorter = skeleton.replace(b"[]", b"").replace(b"{}", b"")
+        shorter = skeleton.replace(b"[]", b"")  # one level a round: new pairs wait
         if len(shorter) == len(skeleton):
             break
         skeleton = shorter

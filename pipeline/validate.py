@@ -234,7 +234,8 @@ def _check_resumable(
     if not configs and not live:
         raise ConfigError(
             f"--run-id {run_id}: no earlier run has this ID (no live test instance or scan "
-            "configuration carries it); leave out --run-id to start a fresh run"
+            "configuration carries it; a finished run cleans up after itself); leave out "
+            "--run-id to start a fresh run"
         )
     want = f"LEVEL_{settings.level}"
     for config in configs:
@@ -456,6 +457,7 @@ def _scan_and_gate(
         },
     )
     problems = _scan_problems(scan, settings)
+    problems += _interference(clients, run_id, list(instances), config_arn)
     targets = inspector.scan_targets(clients, scan.scan_arn) if scan.status in TERMINAL else []
     outputs.write_json(evidence / "targets.json", [t.raw for t in targets])
     problems += _target_problems(targets, list(instances))
@@ -496,7 +498,8 @@ def _scan_facts(
         t.target: results.StatusCounts(passed=t.passed, failed=t.failed, skipped=t.skipped)
         for t in targets
     }
-    return results.ScanFacts(level, counts, scan.total_checks, scan.failed_checks), []
+    facts = results.ScanFacts(level, counts, scan.total_checks, scan.failed_checks, scan.scan_arn)
+    return facts, []
 
 
 def _launch_all(
@@ -639,6 +642,24 @@ def _scan_configuration(
         arn,
     )
     return arn
+
+
+def _interference(
+    clients: AwsClients, run_id: str, instances: list[str], config_arn: str
+) -> list[str]:
+    """What was changed from outside while the scan ran (fail closed: exit 4). A test instance
+    that stopped or went away, or a deleted scan configuration, leaves results nobody can
+    vouch for (ec2:DescribeInstances, inspector2:ListCisScanConfigurations)."""
+    running = {i.id for i in ec2.run_instances(clients, run_id) if i.state == "running"}
+    problems = [
+        f"{i}: no longer running after the scan (terminated or stopped from outside?): its "
+        "results cannot be trusted"
+        for i in instances
+        if i not in running
+    ]
+    if config_arn not in inspector.find_configurations(clients, f"cis-validate-{run_id}"):
+        problems.append(f"scan configuration {config_arn} was deleted from outside during the scan")
+    return problems
 
 
 def _scan_problems(scan: inspector.CisScan, settings: ValidateSettings) -> list[str]:

@@ -12,7 +12,7 @@ import copy
 from typing import Any
 
 from pipeline import results
-from tests._complete import complete_rows, status_counts
+from tests._complete import SCAN_ARN, complete_rows, status_counts
 
 
 def build(case: dict[str, Any]) -> tuple[Any, results.ScanFacts | None, dict[str, str]]:
@@ -74,6 +74,7 @@ def _facts(rows: list[dict[str, Any]], level: int, spec: Any) -> results.ScanFac
         target_counts=None if spec.get("no_counts") else counts,
         total_checks=len(rows) + spec.get("total_delta", 0),
         failed_checks=failed + spec.get("failed_delta", 0),
+        scan_arn=spec.get("scan_arn", SCAN_ARN),
     )
 
 

@@ -15,7 +15,7 @@ from pipeline import catalog, gate, policy, report, results
 from pipeline.errors import ConfigError
 from pipeline.schema import schema_problems
 from tests import _gatecase as gatecase
-from tests._complete import complete_rows, status_counts
+from tests._complete import SCAN_ARN, complete_rows, status_counts
 
 ROOT = Path(__file__).resolve().parents[1]
 CASES = sorted((ROOT / "tests/cases/gate").glob("*.json"))
@@ -128,6 +128,7 @@ HARMFUL = (
     "relevel",
     "skip_automated",
     "next_token",
+    "foreign_scan",
 )
 HARMLESS = ("reorder", "identical_duplicate", "split_pages")
 
@@ -150,15 +151,16 @@ def scans(draw: st.DrawFn) -> tuple[Any, results.ScanFacts, int, set[str], bool]
         for t in targets
     }
     nfailed = sum(r["status"] == "FAILED" for r in rows)
-    facts = results.ScanFacts(level, counts, len(rows), nfailed)
+    facts = results.ScanFacts(level, counts, len(rows), nfailed, SCAN_ARN)
     kinds = draw(st.lists(st.sampled_from(HARMFUL + HARMLESS), max_size=3, unique=True))
     pages = False
     next_token = False
     for kind in kinds:
         i = draw(st.integers(0, len(rows) - 1))
         row = rows[i]
-        if kind == "drop":
-            rows.pop(i)
+        if kind == "drop":  # every copy of that row
+            key = (row["targetResourceId"], row["checkId"])
+            rows = [r for r in rows if (r["targetResourceId"], r["checkId"]) != key]
         elif kind == "conflicting_duplicate":
             other = "PASSED" if row["status"] != "PASSED" else "FAILED"
             rows.append({**row, "status": other})
@@ -171,9 +173,9 @@ def scans(draw: st.DrawFn) -> tuple[Any, results.ScanFacts, int, set[str], bool]
             c = counts[t]
             counts[t] = results.StatusCounts(c.passed + 1, c.failed, c.skipped)
         elif kind == "total_delta":
-            facts = results.ScanFacts(level, counts, len(rows) + 1, nfailed)
+            facts = results.ScanFacts(level, counts, len(rows) + 1, nfailed, SCAN_ARN)
         elif kind == "other_level":
-            facts = results.ScanFacts(3 - level, counts, facts.total_checks, nfailed)
+            facts = results.ScanFacts(3 - level, counts, facts.total_checks, nfailed, SCAN_ARN)
         elif kind == "retitle":
             row["title"] = "Ensure " + row["title"] + " twice"
         elif kind == "replatform":
@@ -183,6 +185,8 @@ def scans(draw: st.DrawFn) -> tuple[Any, results.ScanFacts, int, set[str], bool]
         elif kind == "skip_automated":
             auto = [r for r in rows if AL2023.recommendations[r["checkId"]].automated]
             auto[i % len(auto)]["status"] = "SKIPPED"
+        elif kind == "foreign_scan":
+            row["scanArn"] = SCAN_ARN.replace("test-scan", "another-scan")
         elif kind == "next_token":
             next_token = True
         elif kind == "reorder":

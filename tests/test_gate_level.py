@@ -13,7 +13,7 @@ import pytest
 from pipeline import commands
 from pipeline.errors import ConfigError
 from pipeline.gate import Outcome
-from tests._complete import complete_rows, page, status_counts
+from tests._complete import SCAN_ARN, complete_rows, page, status_counts
 
 ROOT = Path(__file__).resolve().parents[1]
 POLICIES = ROOT / "policies/exceptions"
@@ -27,7 +27,7 @@ def evidence(folder: Path, *, level: str = "LEVEL_2", local: bool = True) -> Pat
     rows = complete_rows(level=int(level[-1]), target="i-1", failed=FAILED)
     (folder / "results.json").write_text(json.dumps([page(rows)]))
     counts = status_counts(rows)
-    scan = {"scanArn": "arn:x", "securityLevel": level, "status": "COMPLETED"}
+    scan = {"scanArn": SCAN_ARN, "securityLevel": level, "status": "COMPLETED"}
     scan |= {"totalChecks": len(rows), "failedChecks": counts["failed"]}
     (folder / "scan.json").write_text(json.dumps(scan))
     (folder / "targets.json").write_text(

@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pipeline import policy, results, safeio
 from pipeline.errors import MAX_LINE_CHARS, MAX_PROBLEM_LINES, ConfigError, PipelineError
@@ -150,3 +152,27 @@ def test_cli_refuses_a_100000_deep_results_file_in_one_line(tmp_path: Path) -> N
         f"error: {deep}: line 1, column 65: nested deeper than 64 levels"
     ]
     assert "Traceback" not in proc.stdout + proc.stderr
+
+
+_NASTY = st.text(alphabet=st.sampled_from(["[", "]", "{", "}", '"', "\\", "a", "\n", "é"]))
+_JSON = st.recursive(
+    st.none() | st.integers() | _NASTY,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_NASTY, inner, max_size=3),
+    max_leaves=40,
+)
+
+
+def _depth(value: Any) -> int:
+    if isinstance(value, dict):
+        return 1 + max(map(_depth, value.values()), default=0)
+    if isinstance(value, list):
+        return 1 + max(map(_depth, value), default=0)
+    return 0
+
+
+@given(_JSON, st.booleans(), st.integers(min_value=1, max_value=6))
+@settings(max_examples=400)
+def test_depth_prescan_agrees_with_the_real_depth(value: Any, ascii_only: bool, limit: int) -> None:
+    """Brackets, quotes and backslashes inside strings never fool the C-speed depth check."""
+    data = json.dumps(value, ensure_ascii=ascii_only).encode()
+    assert (safeio.json_too_deep(data, limit) is not None) == (_depth(value) > limit)

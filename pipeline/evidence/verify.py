@@ -8,6 +8,7 @@ stored evidence with the stored policy bytes as of the record's date.
 from __future__ import annotations
 
 import json
+import re
 import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
@@ -23,6 +24,7 @@ from pipeline.errors import AwsError, ConfigError, GateBlocked
 from pipeline.evidence import dsse, statement, store
 
 # The AMI tags that merely repeat the record; a disagreement means someone changed one of them.
+_AMI_ID = re.compile(r"ami-(?:[0-9a-f]{8}|[0-9a-f]{17})")
 _TAG_CLAIMS = ("cis:verdict", "cis:level", "cis:policy-sha256", "cis:scan-arn", "cis:run-id")
 
 
@@ -447,7 +449,7 @@ def run_verify(
     echo: Callable[[str], None] = print,
 ) -> Verification:
     """Verify and report; raise GateBlocked (exit 3) with every reason when it does not hold."""
-    if not ami_id.startswith("ami-") or len(ami_id) < 8:
+    if not _AMI_ID.fullmatch(ami_id):
         raise ConfigError(f"--ami {ami_id!r}: not an AMI ID (ami-...)")
     pem = read_public_key(public_key)
     with boundary("verify"):

@@ -63,26 +63,26 @@ class ReleaseSettings:
 
 
 def check_channel(name: str, flag: str = "--channel") -> str:
-    if not CHANNEL.match(name):
+    if not CHANNEL.fullmatch(name):
         raise ConfigError(f"{flag} {name!r}: a channel is 1-32 of a-z, 0-9, '-' starting a-z")
     return name
 
 
 def check_k8s(version: str, where: str = "Kubernetes version") -> str:
-    if not K8S_VERSION.match(version):
+    if not K8S_VERSION.fullmatch(version):
         raise ConfigError(f"{where} {version!r}: expected 1.NN")
     return version
 
 
 def check_ami(ami: str, flag: str = "--ami") -> str:
-    if not AMI_ID.match(ami):
+    if not AMI_ID.fullmatch(ami):
         raise ConfigError(f"{flag} {ami!r}: not an AMI ID (ami- and 8 or 17 hex digits)")
     return ami
 
 
 def parameter_name(prefix: str, platform: Platform, arch: str, k8s: str, channel: str) -> str:
     """``/eks-cis-ami/al2023/x86_64/1.33/stable/image-id``; ConfigError for any bad component."""
-    if not PREFIX.match(prefix):
+    if not PREFIX.fullmatch(prefix):
         raise ConfigError(f"parameter_prefix {prefix!r}: expected /name[/name…] (a-z, 0-9, _.-)")
     if arch not in ARCHS:
         raise ConfigError(f"architecture {arch!r}: expected one of {', '.join(ARCHS)}")
@@ -101,7 +101,7 @@ def split_accounts(value: str | Iterable[str] | None, flag: str = "--accounts") 
     items = value.split(",") if isinstance(value, str) else list(value or ())
     accounts = tuple(dict.fromkeys(a.strip() for a in items if a.strip()))
     for account in accounts:
-        if not ACCOUNT.match(account):
+        if not ACCOUNT.fullmatch(account):
             raise ConfigError(f"{flag} {account}: not a 12-digit AWS account ID")
     return accounts
 
@@ -160,7 +160,7 @@ def release_settings(
     if default not in channels:
         raise ConfigError(f"invoke.yaml: {where}.default_channel: {default!r} is not a channel")
     prefix = str(config.get("parameter_prefix") or DEFAULT_PREFIX).rstrip("/")
-    if not PREFIX.match(prefix):
+    if not PREFIX.fullmatch(prefix):
         raise ConfigError(f"invoke.yaml: {where}.parameter_prefix: {prefix!r} is not a valid path")
     known = tuple(known_regions)
     kms = config.get("kms_keys") or {}

@@ -207,7 +207,7 @@ def run_promote(
             real_endpoint=is_aws_endpoint(clients.endpoint_url),
             revoked=revocation(clients, release.parameter_prefix, image),
         )
-        if not isinstance(platform, Platform) or not channels.K8S_VERSION.match(k8s):
+        if not isinstance(platform, Platform) or not channels.K8S_VERSION.fullmatch(k8s):
             problems.append("not built by this pipeline: no platform or Kubernetes version")
         if problems:
             raise GateBlocked(
@@ -350,9 +350,7 @@ def release_config(pipeline_config: Mapping[str, object]) -> channels.ReleaseSet
     if not isinstance(section, Mapping):
         raise ConfigError("invoke.yaml: $.pipeline.release: expected a mapping")
     level = channels.level_of(pipeline_config.get("level", 2))
-    return channels.release_settings(
-        section, build_level=level, known_regions=aws.known_regions()
-    )
+    return channels.release_settings(section, build_level=level, known_regions=aws.known_regions())
 
 
 def read_public_key(path: str | None) -> bytes | None:

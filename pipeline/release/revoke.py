@@ -55,7 +55,7 @@ class Revocation:
 
 def check_reason(reason: str) -> str:
     text = (reason or "").strip()
-    if not _REASON.match(text):
+    if not _REASON.fullmatch(text):
         raise ConfigError("--reason: give 3-200 printable characters saying why")
     return text
 
@@ -157,7 +157,7 @@ def _copies(home: AwsClients, source: Image, echo: Echo) -> list[tuple[AwsClient
         if not key.startswith(COPY_TAG_PREFIX):
             continue
         region = key.removeprefix(COPY_TAG_PREFIX)
-        if region not in aws.known_regions() or not channels.AMI_ID.match(copy_id):
+        if region not in aws.known_regions() or not channels.AMI_ID.fullmatch(copy_id):
             echo(f"WARNING  ignoring tag {key}={copy_id}: not a region and AMI ID")
             continue
         rc = aws.in_region(home, region)
@@ -181,7 +181,7 @@ def _roll_back(
 ) -> ChannelChange | None:
     platform = source.platform
     k8s = source.tags.get(K8S_TAG, "")
-    if not isinstance(platform, Platform) or not channels.K8S_VERSION.match(k8s):
+    if not isinstance(platform, Platform) or not channels.K8S_VERSION.fullmatch(k8s):
         return None
     name = channels.parameter_name(
         release.parameter_prefix, platform, source.architecture or "", k8s, channel

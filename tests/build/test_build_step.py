@@ -182,7 +182,8 @@ def test_builds_run_in_parallel_and_are_verified(
         log = spec.manifest_path.with_name(f"{spec.name}.packer.log")
         assert f"[{spec.name}] packer log: {log}" in lines
         text = log.read_text()
-        assert text.startswith("# packer build ") and "eks-cis.amazon-ebs.eks-cis: step 29\n" in text
+        assert text.startswith("# packer build ")
+        assert "eks-cis.amazon-ebs.eks-cis: step 29\n" in text
     assert any("is available in us-east-1 with its provenance tags" in line for line in lines)
     assert any(re.fullmatch(r"\[al2-arm64\] done ami-\w+ in \d+\.\ds", line) for line in lines)
 

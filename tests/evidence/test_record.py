@@ -213,3 +213,33 @@ def test_regate_reproduces_and_notices_a_policy_that_would_not(world: World) -> 
     # judged long after every exception expired, the same evidence would not pass
     later = result.time_verified.replace(year=result.time_verified.year + 20)
     assert regate_bytes(stored, world.ami, later, "PASS").recomputed == "FAIL"
+
+
+def test_the_verify_and_setup_tasks_map_outcomes_to_exit_codes(
+    world: World, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from invoke import Exit, MockContext
+
+    import tasks
+
+    monkeypatch.setenv("AWS_ENDPOINT_URL", world.aws.endpoint)
+    tasks.verify(MockContext(), ami=world.ami)
+    assert f"VERIFIED {world.ami}" in capsys.readouterr().out
+    tasks.setup(MockContext(), dry_run=True)
+    assert "setup: nothing to change" in capsys.readouterr().out
+
+    world.clients.ec2.create_tags(Resources=[world.ami], Tags=[{"Key": "cis:level", "Value": "x"}])
+    try:
+        with pytest.raises(Exit) as blocked:
+            tasks.verify(MockContext(), ami=world.ami)
+    finally:
+        world.clients.ec2.create_tags(
+            Resources=[world.ami], Tags=[{"Key": "cis:level", "Value": "LEVEL_2"}]
+        )
+    assert blocked.value.code == 3
+    assert capsys.readouterr().err.splitlines() == [
+        f"error: {world.ami}: tag cis:level=x disagrees with the signed record (LEVEL_2)"
+    ]
+    with pytest.raises(Exit) as bad:
+        tasks.verify(MockContext(), ami="ami-nope")
+    assert bad.value.code == 2

@@ -110,3 +110,105 @@ def test_fault(
     aws.load_scenario(case.scenario)
     code = run(clients, clock, tmp_path, ami, **case.overrides)
     check_outcome(tmp_path / "out", code, case.code, case.observed, None)
+
+
+def test_target_ssm_unmanaged(
+    aws: LocalAws,
+    clients: AwsClients,
+    clock: Clock,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Registered, then dropped before Inspector reached it: skip our own SSM wait (the seam) so
+    # the scan itself meets an unmanaged instance.
+    monkeypatch.setattr("pipeline.validate._wait_ssm", lambda *args: [])
+    ami = make_ami(clients)
+    aws.load_scenario({"ssm": {"online_after_s": "never"}})
+    code = run(clients, clock, tmp_path, ami)
+    check_outcome(tmp_path / "out", code, ExitCode.UNTRUSTED_SCAN, "SSM_UNMANAGED", None)
+
+
+def test_target_unsupported_os(
+    aws: LocalAws, clients: AwsClients, clock: Clock, tmp_path: Path
+) -> None:
+    # The name says EKS AL2023 (so the pipeline accepts it), but it carries no platform tag and
+    # is no seeded base image: Inspector has no benchmark for its OS.
+    base = make_ami(clients, level=None)
+    instance = clients.ec2.run_instances(
+        ImageId=base, InstanceType="t3.micro", MinCount=1, MaxCount=1
+    )["Instances"][0]["InstanceId"]
+    name = "amazon-eks-node-al2023-x86_64-standard-1.32-v20990101"
+    ami = clients.ec2.create_image(InstanceId=instance, Name=name)["ImageId"]
+    clients.ec2.terminate_instances(InstanceIds=[instance])
+    code = run(clients, clock, tmp_path, ami)
+    check_outcome(tmp_path / "out", code, ExitCode.UNTRUSTED_SCAN, "UNSUPPORTED_OS", None)
+
+
+def test_instance_terminated_from_outside_mid_scan(
+    aws: LocalAws, clients: AwsClients, clock: Clock, tmp_path: Path
+) -> None:
+    ami = make_ami(clients)
+    aws.load_scenario({"scan": {"duration_s": 60}})
+
+    def terminate_once_scanning(_: float) -> None:
+        if clients.calls.counts["inspector2:ListCisScans"] and not done:
+            done.append(True)
+            running = clients.ec2.describe_instances(
+                Filters=[
+                    {"Name": "tag-key", "Values": ["cis-validate:run-id"]},
+                    {"Name": "instance-state-name", "Values": ["running"]},
+                ]
+            )["Reservations"]
+            ids = [i["InstanceId"] for r in running for i in r["Instances"]]
+            clients.ec2.terminate_instances(InstanceIds=ids)
+
+    done: list[bool] = []
+    clock.hooks.append(terminate_once_scanning)
+    code = run(clients, clock, tmp_path, ami)
+    assert done
+    XX
+
+
+def test_scan_configuration_deleted_from_outside(
+    aws: LocalAws, clients: AwsClients, clock: Clock, tmp_path: Path
+) -> None:
+    ami = make_ami(clients)
+    aws.load_scenario({"scan": {"duration_s": 60}})
+
+    def delete_once_scanning(_: float) -> None:
+        if clients.calls.counts["inspector2:ListCisScans"] and not done:
+            done.append(True)
+            for config in clients.inspector2.list_cis_scan_configurations()["scanConfigurations"]:
+                clients.inspector2.delete_cis_scan_configuration(
+                    scanConfigurationArn=config["scanConfigurationArn"]
+                )
+
+    done: list[bool] = []
+    clock.hooks.append(delete_once_scanning)
+    code = run(clients, clock, tmp_path, ami)
+    assert done
+    XX
+
+
+def test_tagging_fails_at_the_end(
+    aws: LocalAws, clients: AwsClients, clock: Clock, tmp_path: Path
+) -> None:
+    ami = make_ami(clients)
+    aws.load_scenario({"scan": {"duration_s": 30}})
+
+    def break_tagging(_: float) -> None:  # from the scan on, every CreateTags fails
+        if clients.calls.counts["inspector2:ListCisScans"] and not done:
+            done.append(True)
+            aws.load_scenario(
+                {"faults": [{"operation": "CreateTags", "error": "InternalError", "times": 50}]}
+            )
+
+    done: list[bool] = []
+    clock.hooks.append(break_tagging)
+    code = run(clients, clock, tmp_path, ami)
+    written = json.loads((tmp_path / "out/verdict.json").read_text())
+    assert code == ExitCode.UNEXPECTED and written["exit_code"] == code, written["errors"]
+    assert any("verdict tags could not be written" in w for w in written["warnings"])
+    aws.load_scenario(None)
+    tags = clients.ec2.describe_images(ImageIds=[ami])["Images"][0].get("Tags", [])
+    assert {t["Key"]: t["Value"] for t in tags}.get("cis:verdict") != "PASS"

@@ -47,11 +47,12 @@ def _image(ami: str, days_old: int, **tags: str) -> Image:
     ("images", "keep", "deleted"),
     [
         # the newest `keep` stay whatever their age; older than 14 days go
-        ([("a", 40), ("b", 30), ("c", 20), ("d", 10)], 1, {"b", "c"}),
+        ([("a", 40), ("b", 30), ("c", 20), ("d", 10)], 1, {"a", "b", "c"}),
+        ([("a", 40), ("b", 30), ("c", 20), ("d", 10)], 2, {"a", "b"}),
         ([("a", 40), ("b", 30)], 2, set()),
         ([("a", 40), ("b", 13)], 0, {"a"}),
     ],
-    ids=["keep-1", "keep-all", "keep-0-young-stays"],
+    ids=["keep-1", "keep-2", "keep-all", "keep-0-young-stays"],
 )
 def test_plan_keeps_newest_and_young(
     images: list[tuple[str, int]], keep: int, deleted: set[str]

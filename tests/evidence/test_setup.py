@@ -1,0 +1,91 @@
+"""``invoke setup`` on the local AWS: a dry run changes nothing, the first run creates the bucket
+(protected), the signing key and the role, a second run changes nothing and says so."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from pipeline.aws import AwsClients, iam, kms, s3
+from pipeline.evidence import store
+from pipeline.localaws import LocalAws
+from pipeline.setup import MANAGED_PROFILE, SetupSettings, run_setup
+from pipeline.tags import MANAGED_TAG
+from pipeline.validate import Runtime, run_validate
+from tests.validate.conftest import aws, clients, make_ami, runtime, settings  # noqa: F401
+
+ACCOUNT = "123456789012"
+BUCKET = store.default_bucket(ACCOUNT, "us-east-1")
+MUTATIONS = ("CreateBucket", "PutBucketVersioning", "CreateKey", "CreateAlias", "CreateRole")
+
+
+def _mutations(server: LocalAws) -> int:
+    return sum(server.count(op) for op in MUTATIONS)
+
+
+def test_dry_run_plans_and_changes_nothing(aws: LocalAws, clients: AwsClients) -> None:  # noqa: F811
+    lines: list[str] = []
+    result = run_setup(
+        SetupSettings(dry_run=True, manage_instance_profile=True), clients, lines.append
+    )
+    assert _mutations(aws) == 0
+    assert result.key_arn is None and len(result.changes) == 4
+    assert lines[0] == f"setup: plan: create evidence bucket s3://{BUCKET}"
+    assert lines[1] == (
+        f"setup: plan: s3://{BUCKET}: versioning, public access block, default encryption"
+    )
+    assert lines[2].startswith("setup: plan: create KMS signing key alias/eks-cis-ami-pipeline")
+    assert s3.bucket_state(clients, BUCKET, ACCOUNT) is None
+
+
+def test_setup_creates_once_then_changes_nothing(
+    aws: LocalAws,  # noqa: F811
+    clients: AwsClients,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    pem = tmp_path / "signing.pem"
+    first = run_setup(
+        SetupSettings(manage_instance_profile=True, public_key_out=pem), clients, lambda _: None
+    )
+    state = s3.bucket_state(clients, BUCKET, ACCOUNT)
+    assert state is not None and state.versioning and state.public_access_blocked
+    assert state.encrypted
+    key = kms.describe_key(clients, store.DEFAULT_KEY_ALIAS)
+    assert key is not None and key.arn == first.key_arn and not key.problems()
+    assert key.key_spec == "ECC_NIST_P256" and key.key_usage == "SIGN_VERIFY"
+    tags = clients.kms.list_resource_tags(KeyId=key.arn)["Tags"]  # type: ignore[union-attr]
+    assert {"TagKey": MANAGED_TAG, "TagValue": "true"} in tags
+    profile = iam.describe_profile(clients, MANAGED_PROFILE)
+    assert not profile.missing and profile.policies == frozenset(iam.REQUIRED_POLICIES)
+    assert pem.read_bytes().startswith(b"-----BEGIN PUBLIC KEY-----")
+
+    before = _mutations(aws)
+    lines: list[str] = []
+    second = run_setup(SetupSettings(manage_instance_profile=True), clients, lines.append)
+    assert _mutations(aws) == before and second.changes == ()
+    assert second.key_arn == first.key_arn
+    assert lines == [
+        f"setup: nothing to change: s3://{BUCKET}, alias/eks-cis-ami-pipeline-signing, "
+        f"{MANAGED_PROFILE}"
+    ]
+
+
+def test_a_failing_validation_is_signed_as_failed_and_refused(
+    aws: LocalAws,  # noqa: F811
+    clients: AwsClients,  # noqa: F811
+    runtime: Callable[..., Runtime],  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    from pipeline.evidence.verify import verify_ami
+
+    root = Path(__file__).resolve().parents[2]
+    aws.load_scenario(root / "examples/scenarios/unexcepted-failure.yaml")
+    ami = make_ami(clients)
+    verdict = run_validate(settings(tmp_path, ami), clients, runtime())
+    assert verdict.verdict.value == "FAIL"
+    result = verify_ami(clients, ami)
+    assert not result.ok
+    assert result.statement is not None
+    assert result.statement["predicate"]["verificationResult"] == "FAILED"
+    assert result.statement["predicate"]["verifiedLevels"] == []
+    assert result.reasons == ("the record's result is FAILED (gate verdict FAIL), not PASSED",)
