@@ -454,6 +454,7 @@ def build_and_validate(
             instance_types=dict(_cfg(c, "validate") or {}).get("instance_types"),
             skip_unchanged=skip_unchanged,
             release=release_config(c.config.get("pipeline", {})),
+            evidence=settings.evidence_settings(c.config.get("pipeline", {}), os.environ),
         )
         verdict = run_chain(cfg, Runtime(echo=_echo))
     if verdict.exit_code != ExitCode.OK:
@@ -507,6 +508,27 @@ def iam_policy(c: Context, job: str | None = None) -> None:
 
     with _exit_codes():
         _echo(render(job, ROOT / "policies/iam"))
+
+
+@task(
+    help={
+        "json": "Print the numbers as JSON (docs/benchmarks.md records them).",
+        "gate_targets": "Targets of the gate benchmark (x ~243 rows each; default 1000).",
+    }
+)
+def bench(c: Context, json: bool = False, gate_targets: str = "1000") -> None:
+    """Benchmarks: pipeline overhead and AWS calls on the local AWS, gate throughput, start-up."""
+    import json as json_
+
+    from pipeline import settings
+    from pipeline.bench import render_text, run_bench
+
+    with _exit_codes():
+        targets = settings.as_count(gate_targets, "--gate-targets", maximum=100_000)
+        report = run_bench(
+            lambda line: print(line, file=sys.stderr, flush=True), gate_targets=targets
+        )
+        _echo(json_.dumps(report, indent=2) if json else render_text(report))
 
 
 def _run_all(c: Context, commands: list[str]) -> None:
@@ -603,6 +625,7 @@ ns = Collection(
     local_aws,
     hardening_coverage,
     iam_policy,
+    bench,
     lint,
     test,
     ci,

@@ -115,8 +115,8 @@ variable "imds_hop_limit" {
 
 variable "iam_instance_profile" {
   type        = string
-  description = "Existing instance profile with AmazonSSMManagedInstanceCore. Empty: Packer creates a temporary one."
-  default     = ""
+  description = "Pre-created instance profile whose role has only AmazonSSMManagedInstanceCore (policies/iam/packer-instance-role.json), so the build role needs no iam:CreateRole (policies/iam/build.json). Empty: Packer creates a temporary one, which needs IAM rights build.json does not grant."
+  default     = "eks-cis-ami-pipeline-packer"
 }
 
 variable "ssh_interface" {
@@ -167,8 +167,12 @@ variable "root_volume_size" {
 
 variable "data_volume_size" {
   type        = number
-  description = "Second volume (/dev/xvdb) in GiB, partitioned by the hardening into /var, /var/log, /var/log/audit, /var/tmp and /home."
+  description = "Second volume (/dev/xvdb) in GiB, partitioned by the hardening into /var, /var/log, /var/log/audit, /var/tmp and /home (mounted nofail: a node launched without it still boots)."
   default     = 64
+  validation {
+    condition     = var.data_volume_size >= 32
+    error_message = "The data_volume_size must be at least 32 GiB: /var/tmp, /var/log, /var/log/audit and /home take 24 GiB, /var the rest."
+  }
 }
 
 variable "ami_deprecation_days" {

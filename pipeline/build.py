@@ -310,10 +310,12 @@ def build_images(
     """Build every spec with packer, in parallel (one process per image), and return the AMIs.
 
     Per image: resolve the base AMI (ssm:GetParameter) unless ``spec.source_ami`` is set, run
-    ``packer build`` (output prefixed ``[al2023-x86_64]``), read its manifest, then check the
-    AMI with ec2:DescribeImages (exists, ``available``, provenance tags). Production specs get a
-    ``packer init`` first. Raises ConfigError (bad input, unknown Kubernetes version), ToolError
-    (packer missing, non-zero exit with the last lines of output, no manifest, wrong tags) and
+    ``packer build`` (its output to ``spec.log_path``; the console gets one line per stage and
+    Packer's errors, prefixed ``[al2023-x86_64]``), read its manifest, then check the AMI with
+    ec2:DescribeImages (exists, ``available``, provenance tags). Production specs get ``packer
+    version`` (>= 1.10) and ``packer init`` first. Raises ConfigError (bad input, unknown
+    Kubernetes version, a Packer too old for the production template), ToolError (packer
+    missing, non-zero exit with its last error and the log's path, no manifest, wrong tags) and
     AwsError.
     """
     if not specs:
@@ -321,6 +323,9 @@ def build_images(
     _check_unique(specs)
     say = _locked(out)
     env = dict(os.environ if environ is None else environ)
+    production = [s for s in specs if not s.local]
+    if production:  # before any AWS call: Debian's 1.6.6 cannot run the production template
+        _check_packer_version(production[0], runner, env, packer)
 
     resolved: list[BuildSpec] = []
     for spec in specs:
@@ -330,9 +335,6 @@ def build_images(
         say(f"[{spec.name}] base AMI {spec.source_ami} (EKS {spec.k8s_version}, {spec.region})")
         resolved.append(spec)
 
-    production = [s for s in resolved if not s.local]
-    if production:
-        _check_packer_version(production[0], runner, env, packer)
     inits: dict[tuple[str, ...], BuildSpec] = {}
     for spec in resolved:
         init = init_argv(spec, packer=packer)
@@ -351,9 +353,12 @@ def build_images(
 
     outcomes: list[_Outcome] = []
     errors: list[PipelineError] = []
-    with ThreadPoolExecutor(
-        max_workers=max_workers or len(resolved), thread_name_prefix="packer"
-    ) as pool, _heartbeat(clients, resolved, say):
+    with (
+        ThreadPoolExecutor(
+            max_workers=max_workers or len(resolved), thread_name_prefix="packer"
+        ) as pool,
+        _heartbeat(clients, resolved, say),
+    ):
         futures = [pool.submit(_run_packer, s, runner, env, say, packer) for s in resolved]
         for future in futures:
             try:

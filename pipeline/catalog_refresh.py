@@ -270,7 +270,10 @@ def _choose_platform(
     return Platform(known[0])
 
 
-def _check_scan(clients: AwsClients, scan_arn: str, write: bool) -> tuple[inspector.CisScan, int]:
+def _check_scan(
+    clients: AwsClients, scan_arn: str, write: bool, echo: Echo
+) -> tuple[inspector.CisScan, int]:
+    """The scan, if a catalogue can be read from it, and its level (1 or 2)."""
     match = SCAN_ARN.match(scan_arn)
     if match is None:
         raise ConfigError(
@@ -300,11 +303,14 @@ def _check_scan(clients: AwsClients, scan_arn: str, write: bool) -> tuple[inspec
         for t in inspector.scan_targets(clients, scan_arn)
         if t.status != "COMPLETED" or t.reason
     ]
-    if write and unfinished:
-        raise ScanError(
-            f"--write: {scan_arn} has targets that were not scanned ({', '.join(unfinished)}), "
-            "so checks may be missing; refresh from a scan whose targets all COMPLETED"
+    if unfinished:
+        problem = (
+            f"{scan_arn} has targets that were not scanned ({', '.join(unfinished)}), so checks "
+            "may be missing"
         )
+        if write:
+            raise ScanError(f"--write: {problem}; refresh from a scan whose targets all COMPLETED")
+        echo(f"WARNING  {problem}: a 'removed' check may only be unreported")
     return scan, level
 
 
@@ -327,7 +333,7 @@ def run_refresh(
     the exceptions policies under ``policy_dir`` do not validate against the written catalogue.
     """
     with boundary(f"catalogue.refresh {scan_arn}"):
-        scan, level = _check_scan(clients, scan_arn, write)
+        scan, level = _check_scan(clients, scan_arn, write, echo)
         aggregations = inspector.check_aggregations(clients, scan_arn)
     if not aggregations:
         raise ScanError(f"{scan_arn}: the scan reports no checks; nothing to compare")
@@ -346,7 +352,11 @@ def run_refresh(
     if result.empty:
         echo(f"{path}: already matches; not rewritten")
         return result
-    guessed = [c.id for c in result.added if c.assessment is None]
+    guessed = [
+        c.id if c.evaluated else f"{c.id} (only SKIPPED: manual?)"
+        for c in result.added
+        if c.assessment is None
+    ]
     _write_atomically(path, refreshed_document(shipped, checks, scan_arn, today))
     echo(f"wrote {path} ({len(checks)} recommendations)")
     if guessed:

@@ -13,22 +13,23 @@ import re
 import urllib.request
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from pipeline import github, policy, support
-from pipeline.aws import make_clients
+from pipeline import gate, github, outputs, policy, support
+from pipeline.aws import is_aws_endpoint, make_clients
 from pipeline.build import new_run_id
 from pipeline.catalog import Platform
-from pipeline.errors import ConfigError, PolicyError
+from pipeline.errors import ConfigError, PipelineError, PolicyError
 from pipeline.gate import Verdict
 from pipeline.packer import DEFAULT_K8S_VERSION, Arch, check_k8s_version, check_level
 from pipeline.release import nightly
 from pipeline.release.channels import ReleaseSettings, release_settings
+from pipeline.settings import EvidenceSettings, writable_dir
 from pipeline.validate import DEFAULT_INSTANCE_TYPES, Runtime, ValidateSettings, run_validate
 
 
@@ -47,6 +48,7 @@ class ChainSettings:
     subnet_id: str | None = None
     instance_types: Mapping[str, Any] | None = None  # invoke.yaml validate.instance_types
     skip_unchanged: bool = False  # re-validate the newest AMI when the inputs' fingerprint matches
+    evidence: EvidenceSettings = EvidenceSettings(None, None)  # bucket + signing key (setup's)
     release: ReleaseSettings | None = None  # with it: the drift report against drift_channel
 
 
@@ -79,8 +81,6 @@ def preflight(settings: ChainSettings, today: date) -> None:
             raise ConfigError(
                 f"{INSTANCE_TYPES_AT}.{arch.value}: {value!r} is not an EC2 instance type"
             )
-    from pipeline.settings import writable_dir  # settings imports validate, which is heavy
-
     writable_dir(settings.out_dir)
     policies = policy.load_all(policy.discover(settings.policy_dir))
     expired = [e for pol in policies.values() for e in policy.expiry_problems(pol, today)[0]]
@@ -109,8 +109,17 @@ def run_chain(settings: ChainSettings, rt: Runtime) -> Verdict:
     run_id = new_run_id(rt.now())
     with local_endpoint(settings.local, settings.scenario, rt.echo):
         clients = make_clients()
+        support.check_real_aws(  # before any call: Inspector's CIS scanning dropped AL2
+            [Platform.parse(p) for p in settings.platforms],
+            real_aws=not settings.local and is_aws_endpoint(clients.endpoint_url),
+            what="--platform al2",
+        )
         with github.group("build", rt.echo):
-            amis, decisions = nightly.build_or_reuse(settings, clients, run_id, rt.echo)
+            try:
+                amis, decisions = nightly.build_or_reuse(settings, clients, run_id, rt.echo)
+            except PipelineError as exc:  # no AMI to scan: the reports still say what failed
+                _build_failed(settings, rt, run_id, exc)
+                raise
         github.set_outputs({"ami-ids": ",".join(amis)})
         with github.group("validate and gate", rt.echo):
             verdict = run_validate(
@@ -123,7 +132,9 @@ def run_chain(settings: ChainSettings, rt: Runtime) -> Verdict:
                     instance_profile=settings.instance_profile,
                     subnet_id=settings.subnet_id,
                     enable_inspector=settings.enable_inspector or settings.local,
-                    local=settings.local,
+                    local=settings.local,  # the local AWS: validate runs `invoke setup` first
+                    evidence_bucket=settings.evidence.bucket,
+                    signing_key=settings.evidence.signing_key,
                     instance_types={**DEFAULT_INSTANCE_TYPES, **(settings.instance_types or {})},
                     ssm_timeout_s=rehearsal_ssm_timeout(settings, ValidateSettings.ssm_timeout_s),
                 ),
@@ -144,6 +155,15 @@ def run_chain(settings: ChainSettings, rt: Runtime) -> Verdict:
             )
     github.set_outputs({"verdict": verdict.verdict.value, "run-id": run_id})
     return verdict
+
+
+def _build_failed(settings: ChainSettings, rt: Runtime, run_id: str, exc: PipelineError) -> None:
+    """An ERROR verdict.json (with the code the process exits with) for a failed build."""
+    failed = gate.evaluate(
+        [], {}, rt.now().date(), level=settings.level, problems=[f"build failed: {exc}"]
+    )
+    context = {"run_id": run_id, "stage": "build", "exit_code": int(exc.exit_code)}
+    outputs.write_reports(replace(failed, context=context), settings.out_dir)
 
 
 @contextmanager

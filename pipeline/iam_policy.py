@@ -110,6 +110,13 @@ JOBS: Mapping[str, Mapping[str, tuple[str, ...]]] = {
             "inspector2:ListCisScanConfigurations",
             "inspector2:DeleteCisScanConfiguration",
         ),
+        # --images: old unpromoted pipeline AMIs (pipeline.release.retention)
+        "pipeline.aws.release": (
+            "ec2:DescribeImages",
+            "ssm:GetParametersByPath",
+            "ec2:DeregisterImage",
+            "ec2:DeleteSnapshot",
+        ),
     },
     "setup": {
         "pipeline.aws.account": ("sts:GetCallerIdentity",),

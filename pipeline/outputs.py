@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from pipeline import github, report
-from pipeline.errors import ConfigError
+from pipeline.errors import ConfigError, one_line
 from pipeline.gate import Verdict
 
 FILE_MODE = 0o644
@@ -111,7 +111,7 @@ def publish(verdict: Verdict, paths: ReportPaths, echo: Callable[[str], None]) -
     github.start_untrusted_output(echo)
     for line in report.console_lines(verdict):
         echo(line)
-    echo(f"reports: {paths.verdict_json} {paths.junit_xml} {paths.summary_md}")
+    echo(one_line(f"reports: {paths.verdict_json} {paths.junit_xml} {paths.summary_md}"))
     if github.active():
         for command in report.github_annotations(verdict):
             github.emit(command, echo)

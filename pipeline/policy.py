@@ -15,7 +15,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from pipeline import catalog
+from pipeline import catalog, safeio
 from pipeline.catalog import Catalogue, Platform
 from pipeline.errors import ConfigError, PolicyError
 from pipeline.schema import parse_document, schema_problems
@@ -136,10 +136,11 @@ def load(path: str | Path) -> ExceptionsPolicy:
     """Read and validate one policy file. Unreadable → PolicyError (exit 2)."""
     source = str(path)
     try:
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        raise PolicyError(f"{source}: cannot read exceptions policy: {reason}") from exc
+        text = safeio.read_text(path, limit=safeio.POLICY_MAX_BYTES, what="exceptions policy")
+    except PolicyError:
+        raise
+    except ConfigError as exc:  # too big, unreadable, not UTF-8: one line naming the file
+        raise PolicyError(str(exc), problems=exc.lines()) from exc
     return parse(text, source)
 
 

@@ -165,14 +165,15 @@ def find_candidates(clients: AwsClients) -> list[Candidate]:
     (ec2:DescribeInstances, DescribeSecurityGroups, DescribeKeyPairs;
     inspector2:ListCisScanConfigurations). Resources merely named like ours are judged by tags."""
     out: dict[tuple[str, str], Candidate] = {}
-    keys = (MANAGED_TAG, RUN_TAG, BUILD_RUN_TAG)
-    for key in keys:
-        for inst in ec2.tagged_instances(clients, key):
-            out[(INSTANCE, inst.id)] = Candidate(INSTANCE, inst.id, dict(inst.tags))
-        for group_id, tags in ec2.tagged_security_groups(clients, key).items():
-            out[(SECURITY_GROUP, group_id)] = Candidate(SECURITY_GROUP, group_id, tags)
-        for pair_id, tags in ec2.tagged_key_pairs(clients, key).items():
-            out[(KEY_PAIR, pair_id)] = Candidate(KEY_PAIR, pair_id, tags)
+    keys = (MANAGED_TAG, RUN_TAG, BUILD_RUN_TAG)  # one call per kind: tag-key values are OR'ed
+    for inst in ec2.tagged_instances(clients, *keys):
+        out[(INSTANCE, inst.id)] = Candidate(INSTANCE, inst.id, dict(inst.tags))
+    for group_id, tags in ec2.tagged_security_groups(clients, *keys).items():
+        out[(SECURITY_GROUP, group_id)] = Candidate(SECURITY_GROUP, group_id, tags)
+    # Key pairs are only ever Packer's: asked by the ownership tag alone (moto 5.2.5 matches a
+    # tag-key filter with several values on key pairs wrongly; AWS ORs them).
+    for name, tags in ec2.tagged_key_pairs(clients, MANAGED_TAG).items():
+        out[(KEY_PAIR, name)] = Candidate(KEY_PAIR, name, tags)
     for _name, arn, tags in inspector.configurations_with_tags(clients):
         out[(CONFIGURATION, arn)] = Candidate(CONFIGURATION, arn, tags)
     return list(out.values())

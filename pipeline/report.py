@@ -201,7 +201,8 @@ def write_junit(verdict: Verdict, out: IO[str]) -> None:
             else:
                 out.write(f"><{kind} message={_attr(message)}/></testcase>\n")
         out.write("  </testsuite>\n")
-    orphan = [e for e in verdict.errors if not any(e in t.errors for t in verdict.targets)]
+    in_targets = {e for t in verdict.targets for e in t.errors}  # a set: 250k errors stay cheap
+    orphan = [e for e in verdict.errors if e not in in_targets]
     if orphan:
         out.write(f'  <testsuite name="scan" tests="{len(orphan)}" failures="0" ')
         out.write(f'errors="{len(orphan)}" skipped="0">\n')
@@ -251,7 +252,10 @@ def to_markdown(verdict: Verdict) -> str:
     ]
     if verdict.errors:
         lines += ["### Not a trustworthy scan", ""]
-        lines += [f"- {_md(e)}" for e in verdict.errors] + [""]
+        lines += [f"- {_md(e)}" for e in verdict.errors[:MAX_MARKDOWN_ROWS]]
+        if len(verdict.errors) > MAX_MARKDOWN_ROWS:
+            lines.append(f"- … {len(verdict.errors) - MAX_MARKDOWN_ROWS} more in verdict.json")
+        lines.append("")
     if len(verdict.targets) > 1 or verdict.context.get("target_labels"):
         lines += [
             "| Target | Verdict | Passed | Failed (blocking) | Skipped |",
@@ -300,6 +304,9 @@ def to_markdown(verdict: Verdict) -> str:
                 f"({_md(display_path(n.policy.source))})"
                 for n in _dedupe(notes)
             ] + [""]
+    from pipeline.release.drift import summary_sections  # nightly rebuild + drift (issue 11)
+
+    lines += summary_sections(verdict.context, _md)
     if verdict.warnings:
         lines += ["### Warnings", ""] + [f"- {_md(w)}" for w in verdict.warnings[:50]] + [""]
     if verdict.skipped:
@@ -392,10 +399,14 @@ def console_lines(verdict: Verdict, *, max_rows: int = 100) -> list[str]:
         lines.append(f"EXPIRING {n.exception.check_id:<10} exception expires {n.exception.expires}")
     for n in verdict.unused_exceptions:
         lines.append(f"UNUSED   {n.exception.check_id:<10} exception matched no failure")
-    for message in verdict.errors:
+    for message in verdict.errors[:max_rows]:
         lines.append(f"ERROR    {message}")
+    if len(verdict.errors) > max_rows:
+        lines.append(f"ERROR    … {len(verdict.errors) - max_rows} more in verdict.json")
     for message in verdict.warnings[:max_rows]:
         lines.append(f"WARNING  {message}")
+    if len(verdict.warnings) > max_rows:
+        lines.append(f"WARNING  … {len(verdict.warnings) - max_rows} more in verdict.json")
     c = counts(verdict)
     if len(verdict.targets) > 1:
         for t in verdict.targets:
@@ -429,7 +440,7 @@ def github_annotations(verdict: Verdict, *, limit: int = 50) -> list[github.Comm
     """
     out = [
         github.Command("error", one_line(e), (("title", "CIS scan not trustworthy"),))
-        for e in verdict.errors
+        for e in verdict.errors[:limit]
     ]
     for f in verdict.failed_unexcepted[:limit]:
         title = one_line(f"CIS {f.result.check_id} FAILED")

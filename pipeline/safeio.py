@@ -20,10 +20,18 @@ import yaml
 from pipeline.errors import ConfigError
 
 MIB = 1024 * 1024
-RESULTS_MAX_BYTES = 256 * MIB  # 1,000 instances x 250 checks is about 100 MiB of results
+RESULTS_MAX_BYTES = 256 * MIB  # 1,000 instances x 243 checks is 75 MiB of results
 POLICY_MAX_BYTES = 1 * MIB  # scenarios: pipeline.localaws.scenario.MAX_BYTES (256 KiB)
 MAX_DEPTH = 64  # nesting of arrays/objects (JSON) or sequences/mappings (YAML)
 MAX_INT_DIGITS = 64  # far below Python's int-str limit (4300 digits), far above any real count
+# JSON values a document may hold (counted cheaply from its commas and brackets, strings
+# included, so an upper bound): 4x the 1,000-instance benchmark (2M values, 244k objects).
+# Memory, not size, is the limit that matters: 256 MiB of "[{},{},..." is 5 GB of dicts.
+MAX_JSON_VALUES = 8_000_000
+MAX_JSON_CONTAINERS = 1_000_000
+# PyYAML is pure Python (~50-100 us a value): 1 MiB of "[1,1,..." would take half a minute. The
+# shipped policies have under 250 values, the biggest scenario under 100.
+MAX_YAML_VALUES = 20_000
 
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -117,7 +125,12 @@ def json_too_deep(data: bytes, limit: int = MAX_DEPTH) -> int | None:
     d is empty after exactly d rounds. Only input that is deep or malformed gets the exact
     scan, which stops at the first bracket too deep.
     """
-    flat = data.replace(b"\\\\", b"").replace(b'\\"', b"").translate(None, _NOT_STRUCTURE)
+    # Drop escaped backslashes, then escaped quotes: every '"' left delimits a string.
+    has_escapes = b"\\" in data
+    unescaped = data.replace(b"\\\\", b"").replace(b'\\"', b"") if has_escapes else data
+    # Quotes alternate open/close, so dropping any adjacent pair '""' drops an empty string or
+    # joins two strings with nothing structural between them; few quotes are left for the regex.
+    flat = unescaped.translate(None, _NOT_STRUCTURE).replace(b'""', b"")
     skeleton = _QUOTED.sub(b"", flat).translate(_ONE_KIND)  # depth ignores the bracket kind
     for _ in range(limit):
         if not skeleton:
@@ -185,6 +198,16 @@ def parse_json(data: bytes | str, source: str, *, max_depth: int = MAX_DEPTH) ->
     """Parse JSON strictly; raise ConfigError naming the file and the JSON path (or line)."""
     raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data
     text = data if isinstance(data, str) else decode(data, source)
+    values, containers = raw.count(b",") + 1, raw.count(b"[") + raw.count(b"{")
+    if values > MAX_JSON_VALUES:
+        raise ConfigError(
+            f"{source}: $: too many values ({values:,}; the limit is {MAX_JSON_VALUES:,})"
+        )
+    if containers > MAX_JSON_CONTAINERS:
+        raise ConfigError(
+            f"{source}: $: too many arrays and objects ({containers:,}; the limit is "
+            f"{MAX_JSON_CONTAINERS:,})"
+        )
     offset = json_too_deep(raw, max_depth)
     if offset is not None:
         line = raw.count(b"\n", 0, offset) + 1
@@ -249,18 +272,20 @@ def load_json(path: str | Path, *, limit: int, what: str) -> Any:
 
 
 class BoundedLoader(yaml.SafeLoader):
-    """SafeLoader without aliases or anchors, with bounded depth, finite floats, bounded ints,
-    scalar keys and no duplicate keys; every refusal names the JSON path and the line.
+    """SafeLoader without aliases or anchors, with bounded depth and size, finite floats,
+    bounded ints, scalar keys and no duplicate keys; every refusal names the JSON path and line.
 
     Aliases are refused outright (not bounded): a 500-byte "billion laughs" document then stops
     at its first anchor, and no policy or scenario needs them.
     """
 
     max_depth = MAX_DEPTH
+    max_values = MAX_YAML_VALUES
 
     def __init__(self, stream: str) -> None:
         super().__init__(stream)
         self._path: list[str | int] = []
+        self._values = 0
 
     def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
         event = self.peek_event()  # type: ignore[no-untyped-call]
@@ -282,6 +307,9 @@ class BoundedLoader(yaml.SafeLoader):
                 self._refuse(event, f"anchor &{anchor} is not allowed (no anchors or aliases)")
             if collection and len(self._path) >= self.max_depth:
                 self._refuse(event, f"nested deeper than {self.max_depth} levels")
+            self._values += 1
+            if self._values > self.max_values:
+                self._refuse(event, f"more than {self.max_values:,} values in one document")
             node = super().compose_node(parent, index)
             if isinstance(node, yaml.MappingNode):
                 self._check_keys(node)

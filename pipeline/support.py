@@ -1,6 +1,7 @@
 """What a real AWS account can build and scan today, and what the local AWS needs installed.
 
-Pure rules (no I/O, no clock): callers pass whether the endpoint is AWS's own.
+The platform rule is pure (callers pass whether the endpoint is AWS's own; no clock); the extra
+check only asks the import system.
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ from importlib import util
 from pipeline.catalog import Platform
 from pipeline.errors import ConfigError
 
-# https://docs.aws.amazon.com/eks/latest/userguide/eks-ami-deprecation-faqs.html
+# https://docs.aws.amazon.com/eks/latest/userguide/eks-ami-deprecation-faqs.html and
+# https://github.com/awslabs/amazon-eks-ami/issues/2545 ("As of November 26, 2025 ...")
 AL2_EKS_END_OF_SUPPORT = date(2025, 11, 26)
 # https://docs.aws.amazon.com/inspector/latest/user/supported.html (CIS scanning: Amazon Linux
 # 2023 with CIS 1.0.0; Amazon Linux 2 is among the discontinued operating systems)

@@ -92,6 +92,16 @@ class Interrupted(PipelineError):
         self.exit_code = ExitCode.INTERRUPTED if signum == signal.SIGINT else ExitCode.TERMINATED
 
 
+class _Signalled(BaseException):
+    """Raised by the signal handler. A BaseException, so no ``except Exception`` on the way
+    (botocore retries any Exception a send raises) can swallow it; ``_run`` turns it into
+    Interrupted once the cleanup has run."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
 def run_validate(settings: ValidateSettings, clients: AwsClients, rt: Runtime) -> gate.Verdict:
     """Validate AMIs (see ``_run``); botocore errors become one-line pipeline errors."""
     with boundary("validate"):
@@ -162,12 +172,17 @@ def _run(settings: ValidateSettings, clients: AwsClients, rt: Runtime) -> gate.V
             if settings.keep:
                 rt.echo("--keep: leaving the instances, security group and scan configuration")
                 cleanup.pop_all()
-    except (PipelineError, ClientError, BotoCoreError) as caught:
+    except (PipelineError, ClientError, BotoCoreError, _Signalled) as caught:
         # Nothing is lost: the run's context and the reason go into an ERROR verdict on disk
         # (a botocore error that escaped an aws/ function too: wrapped here, not only outside).
         operation = getattr(caught, "operation_name", None)
         where = f"validate: {operation}" if operation else "validate"
-        exc = caught if isinstance(caught, PipelineError) else aws_error(where, caught)
+        if isinstance(caught, _Signalled):
+            exc: PipelineError = Interrupted(caught.signum)
+        elif isinstance(caught, PipelineError):
+            exc = caught
+        else:
+            exc = aws_error(where, caught)
         failed = gate.evaluate(
             [], {}, rt.now().date(), level=settings.level, problems=[f"run aborted: {exc}"]
         )
@@ -372,11 +387,14 @@ def _evidence_store(
     key = settings.signing_key or evidence_store.DEFAULT_KEY_ALIAS
     check = SetupSettings(evidence_bucket=bucket, signing_key=key, dry_run=True)
     planned = run_setup(check, clients, lambda _: None)
-    if planned.changes or planned.key_arn is None:
+    absent = [c for c in planned.changes if c.startswith("create ")]
+    if absent or planned.key_arn is None:
         raise ConfigError(
-            f"evidence store not ready ({'; '.join(planned.changes)}): run `invoke setup` "
+            f"evidence store not ready ({'; '.join(absent)}): run `invoke setup` "
             "(or set pipeline.evidence_bucket / pipeline.signing_key)"
         )
+    for change in planned.changes:  # protections missing: worth fixing, not worth a refusal
+        rt.echo(f"WARNING  evidence store: `invoke setup` would fix: {change}")
     return bucket, planned.key_arn
 
 
@@ -444,7 +462,7 @@ def _scan_and_gate(
         )
     context["scan_arn"] = scan.scan_arn
     evidence = Path(settings.out_dir) / "evidence"
-    evidence.mkdir(parents=True, exist_ok=True)
+    outputs.ensure_dir(evidence)
     outputs.write_json(evidence / "scan.json", scan.raw)
     outputs.write_json(
         evidence / "run.json",
@@ -751,7 +769,7 @@ def _signals_raise() -> Iterator[None]:
     def handler(signum: int, _: FrameType | None) -> None:
         for sig in signals:
             signal.signal(sig, signal.SIG_IGN)
-        raise Interrupted(signum)
+        raise _Signalled(signum)
 
     try:
         previous = {sig: signal.signal(sig, handler) for sig in signals}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -217,7 +218,8 @@ def test_a_retitled_check_is_shown_and_written_with_the_scan_as_source(
     rec = next(r for r in written["recommendations"] if r["id"] == "1.1.1.1")
     assert rec == {"id": "1.1.1.1", "title": new_title, "level": 2, "assessment": "automated"}
     assert written["sources"][-1]["inspector_scan"] == arn
-    assert len(written["sources"]) == 3  # the two shipped sources are kept
+    shipped = json.loads((ROOT / "pipeline/data/cis" / AL2023).read_text())
+    assert written["sources"][:-1] == shipped["sources"]  # the shipped sources are kept
     assert catalog.load(Platform.AMAZON_LINUX_2023).recommendations["1.1.1.1"].title == new_title
     assert any(line.startswith("OK") for line in lines), lines
     again: list[str] = []
@@ -280,3 +282,41 @@ def test_the_cli_reads_a_scan_and_reports_no_difference(aws: LocalAws, tmp_path:
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "no difference" in proc.stdout
+
+
+_ARN = "arn:aws:inspector2:us-east-1:123456789012:owner/123456789012/cis-scan/abc"
+
+
+@pytest.mark.parametrize(
+    ("status", "target", "write", "error", "warning"),
+    [
+        ("IN_PROGRESS", ("COMPLETED", None), False, "refresh only from a COMPLETED scan", None),
+        ("FAILED", ("COMPLETED", None), False, "refresh only from a COMPLETED scan", None),
+        ("COMPLETED", ("TIMED_OUT", None), True, "targets that were not scanned", None),
+        ("COMPLETED", ("COMPLETED", "SSM_UNMANAGED"), True, "i-1 COMPLETED/SSM_UNMANAGED", None),
+        ("COMPLETED", ("TIMED_OUT", None), False, None, "may only be unreported"),
+        ("COMPLETED", ("COMPLETED", None), True, None, None),
+    ],
+)
+def test_only_a_completed_scan_of_every_target_can_define_the_catalogue(
+    status: str,
+    target: tuple[str, str | None],
+    write: bool,
+    error: str | None,
+    warning: str | None,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    scan = inspector.CisScan(_ARN, "cfg", status, 1, 0, {"securityLevel": "LEVEL_2"})
+    row = inspector.ScanTarget("i-1", target[0], target[1], "AMAZON_LINUX_2023", 1, 0, 0, {})
+    monkeypatch.setattr(inspector, "scan_by_arn", lambda *_: scan)
+    monkeypatch.setattr(inspector, "scan_targets", lambda *_: [row])
+    clients: Any = SimpleNamespace(region="us-east-1")
+    lines: list[str] = []
+    if error:
+        with pytest.raises(ScanError, match=re.escape(error)):
+            catalog_refresh._check_scan(clients, _ARN, write, lines.append)
+        return
+    assert catalog_refresh._check_scan(clients, _ARN, write, lines.append) == (scan, 2)
+    warned = [line for line in lines if line.startswith("WARNING")]
+    assert len(warned) == (1 if warning else 0), lines
+    assert not warning or warning in warned[0]

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
+import sys
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -12,7 +15,7 @@ from typing import Any
 import pytest
 import yaml
 
-from pipeline import build, chain, commands
+from pipeline import build, catalog, chain, commands
 from pipeline.aws import CallCounter, make_clients
 from pipeline.build import new_run_id
 from pipeline.chain import ChainSettings, run_chain
@@ -130,6 +133,23 @@ def test_an_invalid_policy_stops_build_and_validate_before_any_ami_exists(
     assert aws.count("RunInstances") == 0 and aws.count("CreateImage") == 0
 
 
+def test_the_cli_refuses_an_invalid_policy_before_starting_anything(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "AWS_ENDPOINT_URL"}
+    env["INVOKE_PIPELINE_POLICY_DIR"] = str(_bad_policy(tmp_path))  # invoke.yaml's policy_dir
+    proc = subprocess.run(
+        [str(Path(sys.executable).parent / "invoke"), "build-and-validate", "--local"]
+        + ["--out", str(tmp_path / "out")],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert proc.stderr.startswith("error: ") and "$.exceptions[0].expires" in proc.stderr
+    assert "local AWS" not in proc.stdout and "building" not in proc.stdout  # nothing started
+
+
 # --- throttling retries are visible ------------------------------------------------------------
 
 
@@ -236,6 +256,23 @@ def test_the_readme_table_of_excepted_checks_is_the_shipped_policy() -> None:
     raw = yaml.safe_load((POLICIES / "amazon-linux-2023.yaml").read_text())
     want = [(e["check_id"], e["title"], _first_sentence(e["reason"])) for e in raw["exceptions"]]
     assert rows == want, "update the table in README.md 'What the first command shows'"
+
+
+def test_the_readme_pass_line_counts_are_the_catalogue_and_the_policy() -> None:
+    match = re.search(
+        r"^PASS: (\d+) checks on 1 target\(s\): (\d+) passed, 0 blocking, (\d+) excepted, "
+        r"(\d+) skipped$",
+        README,
+        re.M,
+    )
+    assert match, "the README shows the first command's final line"
+    total, passed, excepted, skipped = (int(g) for g in match.groups())
+    in_scope = catalog.load("AMAZON_LINUX_2023").in_scope(2)
+    raw = yaml.safe_load((POLICIES / "amazon-linux-2023.yaml").read_text())
+    assert total == len(in_scope)
+    assert excepted == len(raw["exceptions"])  # the hardened image fails exactly these
+    assert skipped == sum(not r.automated for r in in_scope)  # the manual recommendations
+    assert passed == total - excepted - skipped
 
 
 _RUNNABLE = re.compile(r"^(?:invoke|pip|pip3|pytest|python|ruff|mypy)\b")

@@ -221,7 +221,8 @@ def test_cli_under_actions_honours_only_its_own_annotations(tmp_path: Path) -> N
     got = honoured(proc.stdout)
     verdict = json.loads((out / "verdict.json").read_text())
     blocking = min(50, len(verdict["failed_unexcepted"]))
-    assert len(got) == len(verdict["errors"]) + blocking + len(verdict["expiring_soon"])
+    errors = min(50, len(verdict["errors"]))
+    assert len(got) == errors + blocking + len(verdict["expiring_soon"])
     assert got and all(g.startswith(("::error title=", "::warning title=")) for g in got)
     assert all(line.startswith("error: ") for line in proc.stderr.splitlines())
 
@@ -409,3 +410,36 @@ def test_reports_never_name_this_machines_absolute_paths(tmp_path: Path) -> None
         assert sources and not any(s.startswith("/") for s in sources), sources
         assert str(tmp_path) not in report.to_markdown(v)
         assert str(Path.cwd()) not in report.to_markdown(v)
+
+
+def test_a_flood_of_problems_is_capped_everywhere_but_verdict_json() -> None:
+    """250,000 unusable rows: console, annotations and summary stay short; junit stays fast."""
+    flood = tuple(f"results.json: $[{i}]: result has no checkId" for i in range(250_000))
+    verdict = dataclasses.replace(_verdict(["t"]), errors=flood)
+    console = report.console_lines(verdict)
+    assert len(console) < 300 and "ERROR    … 249900 more in verdict.json" in console
+    assert len(report.github_annotations(verdict)) <= 50 + 1 + len(verdict.expiring_soon)
+    markdown = report.to_markdown(verdict)
+    assert len(markdown) < 100_000 and "… 249800 more in verdict.json" in markdown
+    buf = io.StringIO()
+    report.write_junit(verdict, buf)  # every error stays in the machine-readable reports
+    assert len(ET.fromstring(buf.getvalue().encode()).findall(".//error")) == 250_000
+    assert len(report.to_json(verdict)["errors"]) == 250_000
+
+
+def test_cli_error_lines_from_hostile_names_stay_one_line(tmp_path: Path) -> None:
+    """A file name is untrusted too: the error names it on one line, after the stop."""
+    name = tmp_path / "r\n::error::forged\r::add-mask::x.json"
+    proc = subprocess.run(
+        [INVOKE, "gate", "--results", str(name), "--level", "2", "--out", str(tmp_path / "o")],
+        cwd=ROOT,
+        env={**os.environ, "GITHUB_ACTIONS": "true"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 2
+    assert re.fullmatch(r"::stop-commands::[0-9a-f]{32}\n", proc.stdout)
+    (line,) = proc.stderr.splitlines()
+    assert line.startswith("error: ") and "r\\n::error::forged\\r::add-mask::x.json" in line
+    assert honoured(proc.stdout + proc.stderr) == []

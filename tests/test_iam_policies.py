@@ -65,7 +65,7 @@ def test_every_declared_action_belongs_to_a_job_and_every_assigned_one_is_declar
 def test_one_file_per_job_and_nothing_else_unexplained() -> None:
     files = {p.stem for p in IAM_DIR.glob("*.json")}
     assert set(JOBS) <= files
-    assert files - set(JOBS) == {"github-oidc-trust", "test-instance-role"}
+    assert files - set(JOBS) == {"github-oidc-trust", "test-instance-role", "packer-instance-role"}
 
 
 @pytest.mark.parametrize("job", JOBS)
@@ -240,6 +240,17 @@ def test_test_instance_role_trusts_ec2_and_carries_only_the_two_managed_policies
         "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore",
     ]
     assert role["InlinePolicies"] == []
+
+
+def test_packer_instance_role_is_pre_created_with_session_manager_only() -> None:
+    """Named by the template's default (no temporary profile, so no iam:CreateRole to build)."""
+    role = json.loads((IAM_DIR / "packer-instance-role.json").read_text())
+    assert role["RoleName"] == role["InstanceProfileName"] == "eks-cis-ami-pipeline-packer"
+    assert role["ManagedPolicyArns"] == ["arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore"]
+    assert role["InlinePolicies"] == []
+    variables = (ROOT / "packer" / "variables.pkr.hcl").read_text()
+    block = variables[variables.index('variable "iam_instance_profile"') :]
+    assert re.search(r'default\s*=\s*"eks-cis-ami-pipeline-packer"', block.split("}")[0])
 
 
 def test_render_prints_one_job_or_all_and_names_the_flag_for_an_unknown_job() -> None:

@@ -16,12 +16,16 @@ SEED_AL2 = {
     "1.1.22", "1.6.1.6", "2.1.1.2", "3.2.1", "3.5.3.2.3", "3.5.3.2.4", "3.5.3.3.3",
     "4.2.1.5", "5.3.2", "5.3.4", "6.1.10", "6.1.11", "6.1.12",
 }  # fmt: skip
+# Not in the seed (its hardening halted the node on a full audit log): the AMI's default does
+# not (Packer variable audit_full_action), an approved exception on both platforms.
+AUDIT_FULL_AL2 = "4.1.2.3"
 
 
 def test_shipped_policies_are_valid_and_one_per_platform() -> None:
     loaded = policy.load_all(policy.discover(ROOT / "policies/exceptions"))
     assert set(loaded) == set(catalog.Platform)
-    assert {e.check_id for e in loaded[catalog.Platform.AMAZON_LINUX_2].exceptions} == SEED_AL2
+    shipped = {e.check_id for e in loaded[catalog.Platform.AMAZON_LINUX_2].exceptions}
+    assert shipped == SEED_AL2 | {AUDIT_FULL_AL2}
 
 
 def test_al2023_policy_maps_every_seed_exception_by_the_mapping_file() -> None:
@@ -33,6 +37,7 @@ def test_al2023_policy_maps_every_seed_exception_by_the_mapping_file() -> None:
     mapped = {
         t["id"] for m in mapping["mappings"] if m["al2_id"] in SEED_AL2 for t in m["al2023"] or []
     }
+    mapped.add("5.2.2.3")  # AL2 4.1.2.3 in AL2023 v1.0.0 (same title): the audit-full choice
     al2023 = policy.load(ROOT / "policies/exceptions/amazon-linux-2023.yaml")
     assert {e.check_id for e in al2023.exceptions} == mapped
 
@@ -74,7 +79,7 @@ def test_two_policies_for_one_platform_are_rejected(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("today", "expired", "soon"),
-    [("2027-05-01", 0, 0), ("2027-06-10", 0, 13), ("2027-06-30", 0, 13), ("2027-07-01", 13, 0)],
+    [("2027-05-01", 0, 0), ("2027-06-10", 0, 14), ("2027-06-30", 0, 14), ("2027-07-01", 14, 0)],
 )
 def test_expiry_is_inclusive_and_warns_30_days_ahead(today: str, expired: int, soon: int) -> None:
     pol = policy.load(ROOT / "policies/exceptions/amazon-linux-2.yaml")

@@ -185,14 +185,14 @@ class World:
             )["GroupId"]
         )
 
-    def key_pair(self, tags: dict[str, str]) -> str:
+    def key_pair(self, tags: dict[str, str], *, by_id: bool = False) -> str:
+        """A key pair like Packer's temporary one; its name (its ID with ``by_id``)."""
         self.n += 1
-        return str(
-            self.c.ec2.create_key_pair(
-                KeyName=f"packer_{self.n}",
-                TagSpecifications=[{"ResourceType": "key-pair", "Tags": _tags(**tags)}],
-            )["KeyPairId"]
+        made = self.c.ec2.create_key_pair(
+            KeyName=f"packer_{self.n}",
+            TagSpecifications=[{"ResourceType": "key-pair", "Tags": _tags(**tags)}],
         )
+        return str(made["KeyPairId"] if by_id else made["KeyName"])
 
     def configuration(self, name: str, tags: dict[str, str]) -> str:
         return str(
@@ -215,7 +215,7 @@ class World:
         return {g["GroupId"] for g in self.c.ec2.describe_security_groups()["SecurityGroups"]}
 
     def key_pairs(self) -> set[str]:
-        return {k["KeyPairId"] for k in self.c.ec2.describe_key_pairs()["KeyPairs"]}
+        return {k["KeyName"] for k in self.c.ec2.describe_key_pairs()["KeyPairs"]}
 
     def configurations(self) -> set[str]:
         items = self.c.inspector2.list_cis_scan_configurations()["scanConfigurations"]
@@ -336,7 +336,7 @@ def test_heartbeat_restamps_live_resources_and_finds_packers(clients: AwsClients
     packer = [
         w.instance(ours(build, 9, BUILD_RUN_TAG)),
         w.group(ours(build, 9, BUILD_RUN_TAG)),
-        w.key_pair(ours(build, 9, BUILD_RUN_TAG)),
+        w.key_pair(ours(build, 9, BUILD_RUN_TAG), by_id=True),
     ]
     stranger = w.instance({BUILD_RUN_TAG: build, HEARTBEAT_TAG: _stamp(9)})  # not ours
     later = NOW + timedelta(minutes=8)
@@ -387,3 +387,49 @@ def test_a_killed_validation_run_is_reaped_after_its_heartbeat_goes_stale(
     assert stale.failures == []
     again = reap.run_reap(clients, started + timedelta(minutes=12), lambda _: None)
     assert again.total == 0
+
+
+def test_sigkill_during_the_scan_then_reap(tmp_path: Path) -> None:
+    """A real `invoke validate` process killed with SIGKILL (no cleanup at all): the next reap
+    leaves it alone while its heartbeat is fresh, and takes everything once it is stale."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from pipeline.localaws import local_aws
+    from tests.validate.conftest import make_ami, make_clients_for
+
+    with local_aws(scenario={"scan": {"duration_s": 600}}) as server:
+        clients = make_clients_for(server)
+        ami = make_ami(clients)
+        proc = subprocess.Popen(
+            [str(Path(sys.executable).parent / "invoke"), "validate", "--ami", ami]
+            + ["--enable-inspector", "--out", str(tmp_path / "o")],
+            cwd=Path(__file__).resolve().parents[1],
+            env={**os.environ, **server.env()},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        assert proc.stdout is not None
+        deadline = time.monotonic() + 90
+        seen = []
+        for line in proc.stdout:
+            seen.append(line)
+            if "CIS scan configuration" in line or time.monotonic() > deadline:
+                break
+        proc.kill()
+        proc.wait(timeout=30)
+        assert any("CIS scan configuration" in line for line in seen), "".join(seen)
+        now = datetime.now(UTC)
+        fresh = reap.run_reap(clients, now + timedelta(minutes=1), lambda _: None)
+        assert fresh.total == 0 and fresh.failures == []
+        lines: list[str] = []
+        stale = reap.run_reap(clients, now + timedelta(minutes=11), lines.append)
+        kinds = (len(stale.instances), len(stale.security_groups), len(stale.configurations))
+        assert kinds == (1, 1, 1), lines
+        assert stale.failures == []
+        left = reap.run_reap(clients, now + timedelta(minutes=12), lambda _: None)
+        assert left.total == 0 and not [d for d in left.skipped if d.reason != "not ours"]

@@ -166,3 +166,31 @@ def test_cli_without_the_local_extra_says_which_extra(argv: list[str], tmp_path:
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert proc.stderr.strip() == f"error: {support.LOCAL_EXTRA_HINT}", proc.stderr
     assert "Traceback" not in proc.stdout + proc.stderr
+
+
+def test_build_and_validate_refuses_al2_on_real_aws_before_any_call(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pipeline import chain
+
+    made: list[AwsClients] = []
+
+    def guarded_clients(**kwargs: Any) -> AwsClients:
+        clients = make_clients(**kwargs)  # no endpoint override: real AWS
+        _no_network(clients)
+        made.append(clients)
+        return clients
+
+    monkeypatch.setattr(chain, "make_clients", guarded_clients)
+    cfg = chain.ChainSettings(
+        platforms=("al2023", "al2"),
+        archs=("x86_64",),
+        k8s_version=None,
+        level=2,
+        out_dir=tmp_path / "out",
+        policy_dir=ROOT / "policies/exceptions",
+    )
+    with pytest.raises(ConfigError) as err:
+        chain.run_chain(cfg, Runtime(echo=lambda _: None))
+    assert all(day in str(err.value) for day in DATES)
+    assert made and made[0].calls.total == 0

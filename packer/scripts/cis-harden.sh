@@ -22,6 +22,8 @@
 #                    default 1 for CIS_ROOT=/ and 0 otherwise
 #   CIS_DATA_DEVICE  the second EBS volume for /var, /var/tmp, /var/log, /var/log/audit and
 #                    /home (default /dev/xvdb)
+#   CIS_DATA_DEVICE_TIMEOUT  how long boot waits for that volume before going on without it
+#                    (fstab x-systemd.device-timeout, with nofail; default 10s)
 #   CIS_ARCH         x86_64 | aarch64 (default: uname -m), selects the audited syscall tables
 #   CIS_AUDIT_FULL_ACTION  suspend (default) | single | halt: auditd's admin_space_left_action
 #                    and disk_full_action (level 2; only single/halt satisfy 5.2.2.3 / AL2 4.1.2.3)

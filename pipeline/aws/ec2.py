@@ -266,18 +266,20 @@ def wait_terminated(clients: AwsClients, instance_ids: Sequence[str], timeout_s:
         raise AwsError(f"instances {', '.join(instance_ids)} did not terminate: {exc}") from exc
 
 
-def tagged_instances(clients: AwsClients, tag_key: str) -> list[Instance]:
-    """Live instances (not terminated) carrying ``tag_key`` with any value (for the reaper)."""
-    return _live_instances(clients, {"Name": "tag-key", "Values": [tag_key]})
+def tagged_instances(clients: AwsClients, tag_key: str, *more_keys: str) -> list[Instance]:
+    """Live instances (not terminated) carrying any of the tag keys, any value (the reaper)."""
+    return _live_instances(clients, {"Name": "tag-key", "Values": [tag_key, *more_keys]})
 
 
-def tagged_security_groups(clients: AwsClients, tag_key: str) -> dict[str, dict[str, str]]:
-    """Security groups carrying ``tag_key``: {group id: tags}."""
+def tagged_security_groups(
+    clients: AwsClients, tag_key: str, *more_keys: str
+) -> dict[str, dict[str, str]]:
+    """Security groups carrying any of the tag keys: {group id: tags}."""
     groups = collect(
         clients.ec2,
         "describe_security_groups",
         "SecurityGroups",
-        Filters=[{"Name": "tag-key", "Values": [tag_key]}],
+        Filters=[{"Name": "tag-key", "Values": [tag_key, *more_keys]}],
     )
     return {str(g["GroupId"]): {t["Key"]: t["Value"] for t in g.get("Tags", [])} for g in groups}
 
@@ -318,25 +320,28 @@ def _owned(tags: Mapping[str, str]) -> bool:
     return tags.get(MANAGED_TAG) == MANAGED_VALUE
 
 
-def tagged_key_pairs(clients: AwsClients, tag_key: str) -> dict[str, dict[str, str]]:
-    """Key pairs carrying ``tag_key`` (ec2:DescribeKeyPairs): {key pair id: tags}."""
+def tagged_key_pairs(
+    clients: AwsClients, tag_key: str, *more_keys: str
+) -> dict[str, dict[str, str]]:
+    """Key pairs carrying any of the tag keys (ec2:DescribeKeyPairs): {key pair name: tags}."""
+    keys = [tag_key, *more_keys]
     try:
-        pairs = clients.ec2.describe_key_pairs(Filters=[{"Name": "tag-key", "Values": [tag_key]}])
+        pairs = clients.ec2.describe_key_pairs(Filters=[{"Name": "tag-key", "Values": keys}])
     except ClientError as exc:
         raise aws_error("ec2:DescribeKeyPairs", exc) from exc
     return {
-        str(k["KeyPairId"]): {t["Key"]: t["Value"] for t in k.get("Tags", [])}
+        str(k["KeyName"]): {t["Key"]: t["Value"] for t in k.get("Tags", [])}
         for k in pairs.get("KeyPairs", [])
-        if "KeyPairId" in k
+        if "KeyName" in k
     }
 
 
-def delete_key_pair(clients: AwsClients, key_pair_id: str) -> None:
-    """Delete a key pair by ID (ec2:DeleteKeyPair; idempotent on AWS's side)."""
+def delete_key_pair(clients: AwsClients, key_name: str) -> None:
+    """Delete a key pair by name (ec2:DeleteKeyPair; idempotent on AWS's side)."""
     try:
-        clients.ec2.delete_key_pair(KeyPairId=key_pair_id)
+        clients.ec2.delete_key_pair(KeyName=key_name)
     except ClientError as exc:
-        raise aws_error(f"ec2:DeleteKeyPair {key_pair_id}", exc) from exc
+        raise aws_error(f"ec2:DeleteKeyPair {key_name}", exc) from exc
 
 
 def share_image(clients: AwsClients, ami_id: str, accounts: list[str]) -> None:

@@ -53,6 +53,16 @@ class OwnedImage:
 
     image: Image
     snapshots: tuple[str, ...]
+    # What EC2 says a copy was copied from (DescribeImages SourceImageId/SourceImageRegion);
+    # None when the endpoint does not say (moto).
+    source_image: str | None = None
+    source_region: str | None = None
+
+    def copied_from(self, region: str, ami: str) -> bool | None:
+        """Whether EC2 says this image is a copy of ``region``/``ami``; None when it is silent."""
+        if self.source_image is None:
+            return None
+        return (self.source_image, self.source_region) == (ami, region)
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,7 +102,14 @@ def _owned(item: Mapping[str, Any], region: str) -> OwnedImage:
         for m in item.get("BlockDeviceMappings", []) or []
         if m.get("Ebs", {}).get("SnapshotId")
     )
-    return OwnedImage(image_from_api(item, region), snaps)
+    source = item.get("SourceImageId")
+    where = item.get("SourceImageRegion")
+    return OwnedImage(
+        image_from_api(item, region),
+        snaps,
+        str(source) if source else None,
+        str(where) if where else None,
+    )
 
 
 def owned_images(clients: AwsClients, filters: Sequence[FilterTypeDef]) -> list[OwnedImage]:
@@ -126,11 +143,16 @@ def copy_image(
     description: str,
     kms_key_id: str | None,
     client_token: str,
+    tags: Mapping[str, str],
 ) -> str:
     """Copy ``source_ami`` into the clients' region, encrypted (ec2:CopyImage); the new ID.
 
-    ``client_token`` makes a retried copy return the first copy instead of a second one.
+    ``tags`` go on the copy and its snapshots at creation (the promote role may only copy with
+    the pipeline's ownership tag in the request). ``client_token`` makes a retried copy return
+    the first copy instead of a second one. (moto ignores Encrypted, KmsKeyId, ClientToken and
+    TagSpecifications here; callers re-check the tags after the copy.)
     """
+    pairs = [{"Key": k, "Value": v} for k, v in sorted(tags.items())]
     params: dict[str, Any] = {
         "SourceImageId": source_ami,
         "SourceRegion": source_region,
@@ -138,6 +160,10 @@ def copy_image(
         "Description": description[:255],
         "Encrypted": True,
         "ClientToken": client_token[:64],
+        "TagSpecifications": [
+            {"ResourceType": "image", "Tags": pairs},
+            {"ResourceType": "snapshot", "Tags": pairs},
+        ],
     }
     if kms_key_id:
         params["KmsKeyId"] = kms_key_id

@@ -1,6 +1,7 @@
 """The evidence store: key layout, what one validation run uploads, and publishing the records.
 
-Layout (one prefix per AMI and run, written once, never overwritten)::
+Layout (one prefix per AMI and run, written once, never overwritten; a resumed run that had
+published already writes under ``<run-id>~N/``)::
 
     s3://<bucket>/<account>/<region>/<ami-id>/<run-id>/
         evidence/scan.json  evidence/targets.json  evidence/run.json  evidence/results.json
@@ -69,6 +70,16 @@ def parse_s3_uri(uri: str) -> tuple[str, str] | None:
         return None
     bucket, _, key = uri[5:].partition("/")
     return (bucket, key) if bucket and key else None
+
+
+def fresh_prefix(clients: AwsClients, bucket: str, account: str, ami_id: str, run_id: str) -> str:
+    """The run's prefix; a resumed run that published before gets ``<run-id>~2/``, ``~3/``..."""
+    base = run_prefix(account, clients.region, ami_id, run_id)
+    candidate, attempt = base, 1
+    while s3.list_keys(clients, bucket, candidate, account):
+        attempt += 1
+        candidate = f"{base[:-1]}~{attempt}/"
+    return candidate
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,7 +191,7 @@ def publish(
     for image in images:
         if image.platform is None or image.platform not in policies:
             raise ConfigError(f"{image.id}: no exceptions policy, so no record can be signed")
-        prefix = run_prefix(account, clients.region, image.id, run_id)
+        prefix = fresh_prefix(clients, bucket, account, image.id, run_id)
         inputs = []
         for obj in plan_uploads(out_dir, used, image.platform):
             key = prefix + obj.key

@@ -12,7 +12,7 @@ import re
 import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -192,14 +192,17 @@ def _check_inputs(
         if where is None or not item.uri.startswith(base):
             checks.add("input", False, f"input {item.uri} is not beside the record ({base})")
             continue
-        names.add(item.uri[len(base) :])
+        name = item.uri[len(base) :]
+        names.add(name)
         body = read(*where)
         if body is None:
-            checks.add("input", False, f"input {item.uri} is missing from the evidence store")
+            checks.add(
+                f"input {name}", False, f"input {item.uri} is missing from the evidence store"
+            )
             continue
         got = statement.sha256_hex(body)
         checks.add(
-            "input",
+            f"input {name}",
             got == item.sha256,
             f"input {item.uri}: stored object's SHA-256 {got} differs from the signed "
             f"{item.sha256}",
@@ -270,36 +273,54 @@ def find(clients: AwsClients, ami_id: str, bucket: str | None, account: str) -> 
         return Found(ami_id, clients.region, None, {}, bucket, None, None, (str(exc),))
     facts = store.image_facts(image)
     tags = dict(image.tags)
+    prefix = store.ami_prefix(account, clients.region, ami_id)
+    records = {
+        key: s3.get_object(clients, bucket, key, account)
+        for key in s3.list_keys(clients, bucket, prefix, account)
+        if key.endswith("/" + store.ENVELOPE)
+    }
+    newest = _newest(records)
     uri = tags.get(store.ATTESTATION_TAG)
     if uri is None:
-        keys = [
-            k
-            for k in s3.list_keys(
-                clients, bucket, store.ami_prefix(account, clients.region, ami_id), account
-            )
-            if k.endswith("/" + store.ENVELOPE)
-        ]
-        if not keys:
+        if newest is None:
             return Found(ami_id, clients.region, facts, tags, bucket, None, None)
-        uri = store.s3_uri(bucket, keys[-1])  # run IDs sort by time
+        uri = store.s3_uri(bucket, newest)
     where = store.parse_s3_uri(uri)
+    problems: list[str] = []
     if where is None or where[0] != bucket:
-        return Found(
-            ami_id,
-            clients.region,
-            facts,
-            tags,
-            bucket,
-            uri,
-            None,
-            (
-                f"tag {store.ATTESTATION_TAG}={uri} does not point into the evidence bucket "
-                f"{bucket}",
-            ),
+        problems.append(
+            f"tag {store.ATTESTATION_TAG}={uri} does not point into the evidence bucket {bucket}"
         )
-    body = s3.get_object(clients, bucket, where[1], account)
-    problems = () if body is not None else (f"record {uri} does not exist",)
-    return Found(ami_id, clients.region, facts, tags, bucket, uri, body, problems)
+        return Found(ami_id, clients.region, facts, tags, bucket, uri, None, tuple(problems))
+    if newest is not None and where[1] != newest:
+        # An older record (an earlier PASS, say) never speaks for an image validated since.
+        problems.append(
+            f"tag {store.ATTESTATION_TAG} points to {uri}, but the newest record of {ami_id} is "
+            f"{store.s3_uri(bucket, newest)}"
+        )
+    body = (
+        records[where[1]]
+        if where[1] in records
+        else s3.get_object(clients, bucket, where[1], account)
+    )
+    if body is None:
+        problems.append(f"record {uri} does not exist")
+    return Found(ami_id, clients.region, facts, tags, bucket, uri, body, tuple(problems))
+
+
+def _newest(records: Mapping[str, bytes | None]) -> str | None:
+    """The key of the record with the latest timeVerified (signature not yet checked: a planted
+    "newer" record can only make verification fail, never pass)."""
+    floor = datetime.min.replace(tzinfo=UTC)
+
+    def when(key: str) -> tuple[datetime, str]:
+        try:
+            claims, _ = statement.read(json.loads(dsse.parse(records[key] or b"").payload))
+        except (dsse.EnvelopeError, ValueError, AttributeError):
+            return floor, key
+        return claims.time_verified or floor, key
+
+    return max(records, key=when) if records else None
 
 
 def verify_ami(
@@ -336,9 +357,14 @@ def verify_ami(
         return s3.get_object(clients, bucket, key, account)
 
     result = check_record(found, signature_ok, read)
-    if not is_aws_endpoint(clients.endpoint_url) and not result.local:
-        reasons = (*result.reasons, "a record read from a local AWS claims it is not local")
-        result = replace(result, ok=False, reasons=reasons)
+    aws = is_aws_endpoint(clients.endpoint_url)
+    if result.statement is not None and aws == result.local:
+        why = (
+            "the record was made on a local AWS: it proves nothing in a real account"
+            if aws
+            else "a record read from a local AWS claims it was not made on one"
+        )
+        result = replace(result, ok=False, reasons=(*result.reasons, why))
     return result
 
 

@@ -84,9 +84,9 @@ class Target:
     platform: str | None
     reason: str | None  # UNSUPPORTED_OS | SSM_UNMANAGED
     findings: tuple[Result, ...] = ()
-    # The target's status once a COMPLETED scan ends, when it is not COMPLETED: TIMED_OUT for
-    # a target the CIS plugin never reported on (role without the CIS session actions, EC2
-    # scanning not activated).
+    # How a target the CIS plugin never reported on (role without the CIS session actions, EC2
+    # scanning not activated) looks once a COMPLETED scan ends: TIMED_OUT, or SCAN_IN_PROGRESS
+    # (no targetStatus, reason SCAN_IN_PROGRESS forever); scenario ``scan.unreported_target``.
     ended: str | None = None
 
 
@@ -145,7 +145,8 @@ class Scan:
             item["targetResourceTags"] = target.tags
         if target.platform:
             item["platform"] = target.platform
-        if status == "IN_PROGRESS":
+        stuck = status == "COMPLETED" and target.ended == "SCAN_IN_PROGRESS"
+        if status == "IN_PROGRESS" or stuck:
             item["targetStatusReason"] = "SCAN_IN_PROGRESS"
         else:
             item["targetStatus"] = (
@@ -429,7 +430,12 @@ class CisService:
             # checks), or EC2 scanning is not activated (the docs require it; what the real
             # service then shows is unknown: the same is assumed).
             return Target(
-                host.instance_id, ctx.account_id, shown, platform, None, ended="TIMED_OUT"
+                host.instance_id,
+                ctx.account_id,
+                shown,
+                platform,
+                None,
+                ended=scenario.unreported_target,
             )
         silent = (
             scenario.final_status != "COMPLETED"
@@ -511,7 +517,7 @@ class CisService:
             ordered,
             params,
             max_pages=scan.lies.max_pages if scan else None,
-            default_size=scan.lies.page_size if scan else None,
+            size_cap=scan.lies.page_size if scan else None,
         )
 
     def get_report(self, ctx: Ctx, params: Params) -> Result:
@@ -612,14 +618,16 @@ def _page(
     params: Params,
     *,
     max_pages: int | None = None,
-    default_size: int | None = None,
+    size_cap: int | None = None,
 ) -> Result:
+    """One page; ``size_cap`` (a scenario's ``page_size``) caps it below what maxResults asks,
+    as AWS may return fewer items than asked for."""
+    limit = model.page_limit(SERVICE, operation, key)
     page = query.paginate(
         items,
         params,
-        page_max=model.page_limit(SERVICE, operation, key),
+        page_max=min(limit, size_cap) if size_cap else limit,
         bad_token=_bad_token,
-        default_size=default_size,
         max_pages=max_pages,
     )
     result: Result = {}

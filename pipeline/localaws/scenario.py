@@ -55,6 +55,7 @@ SCHEMA: dict[str, Any] = {
                 "final_status": {"enum": list(FINAL_SCAN_STATUSES)},
                 "duration_s": _SECONDS,
                 "zero_checks": {"type": "boolean"},
+                "unreported_target": {"enum": ["TIMED_OUT", "SCAN_IN_PROGRESS"]},
             },
         },
         "ssm": {
@@ -156,7 +157,7 @@ class Results:
 
     drop_status: frozenset[str] = frozenset()
     max_pages: int | None = None
-    page_size: int | None = None  # GetCisScanResultDetails' page size when maxResults is absent
+    page_size: int | None = None  # GetCisScanResultDetails' most rows a page, whatever is asked
     duplicate: tuple[str, ...] = ()
     conflicting_duplicate: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     status_counts_delta: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
@@ -185,6 +186,9 @@ class Scenario:
     final_status: str = "COMPLETED"
     scan_duration_s: float = 3.0
     zero_checks: bool = False
+    # A target nothing reported on (no CIS actions / EC2 scanning off): TIMED_OUT or
+    # SCAN_IN_PROGRESS (never completes); users report both.
+    unreported_target: str = "TIMED_OUT"
     ssm_online_after_s: float | None = 1.0  # None: never registers
     enable_after_s: float = 1.0
     inspector_initially_enabled: bool = False
@@ -324,6 +328,7 @@ def _build(raw: Mapping[str, Any], source: str) -> Scenario:
         final_status=scan.get("final_status", DEFAULT.final_status),
         scan_duration_s=float(scan.get("duration_s", DEFAULT.scan_duration_s)),
         zero_checks=bool(scan.get("zero_checks", DEFAULT.zero_checks)),
+        unreported_target=scan.get("unreported_target", DEFAULT.unreported_target),
         ssm_online_after_s=None if online in (NEVER, None) else float(online),
         enable_after_s=float(inspector.get("enable_after_s", DEFAULT.enable_after_s)),
         inspector_initially_enabled=bool(

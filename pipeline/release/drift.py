@@ -5,7 +5,7 @@ current image: new failures, newly passing checks, changed counts, exceptions ex
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -131,8 +131,9 @@ def compare(
     return out
 
 
-def render_markdown(drift: object) -> list[str]:
-    """The summary.md section for ``verdict.context["drift"]`` (a list of compare() results)."""
+def render_markdown(drift: object, esc: Callable[[str], str] = str) -> list[str]:
+    """The summary.md section for ``verdict.context["drift"]`` (a list of compare() results);
+    ``esc`` makes each interpolated value inert Markdown (report._md)."""
     if not isinstance(drift, list) or not drift:
         return []
     lines = ["### Drift against the channel's current image", ""]
@@ -140,28 +141,27 @@ def render_markdown(drift: object) -> list[str]:
         if not isinstance(item, Mapping):
             continue
         base = item.get("baseline")
-        head = f"**{item.get('ami')}** vs `{item.get('channel')}`"
+        head = f"**{esc(str(item.get('ami')))}** vs {esc(str(item.get('channel')))}"
         if isinstance(base, Mapping):
-            head += f" image {base.get('ami')} (from {base.get('source')})"
+            head += f" image {esc(str(base.get('ami')))} (from {esc(str(base.get('source')))})"
         lines += [head, ""]
         counts = item.get("counts") or {}
         if isinstance(counts, Mapping) and counts.get("before"):
-            lines.append(
-                f"- counts: {_counts(counts.get('before'))} → {_counts(counts.get('after'))}"
-            )
+            before, after = _counts(counts.get("before")), _counts(counts.get("after"))
+            lines.append(f"- counts: {esc(before)} → {esc(after)}")
         for key, label in (("new_failures", "new failures"), ("newly_passing", "newly passing")):
             value = item.get(key)
             if isinstance(value, list):
-                lines.append(f"- {label}: {', '.join(value) if value else 'none'}")
+                lines.append(f"- {label}: {esc(', '.join(map(str, value))) if value else 'none'}")
         for key, label in (
             ("expiring_within_30_days", "exceptions expiring within 30 days"),
             ("unused_exceptions", "exceptions that matched nothing"),
         ):
             value = item.get(key) or []
             ids = [str(n.get("check_id")) for n in value if isinstance(n, Mapping)]
-            lines.append(f"- {label}: {', '.join(ids) if ids else 'none'}")
+            lines.append(f"- {label}: {esc(', '.join(ids)) if ids else 'none'}")
         for note in item.get("notes") or []:
-            lines.append(f"- note: {note}")
+            lines.append(f"- note: {esc(str(note))}")
         lines.append("")
     return lines
 
@@ -170,3 +170,18 @@ def _counts(value: object) -> str:
     if not isinstance(value, Mapping):
         return "unknown"
     return ", ".join(f"{value.get(k, 0)} {k}" for k in COUNT_KEYS)
+
+
+def summary_sections(context: Mapping[str, object], esc: Callable[[str], str] = str) -> list[str]:
+    """summary.md sections from a verdict's context: the nightly rebuild decisions and drift."""
+    lines: list[str] = []
+    rebuild = context.get("rebuild")
+    if isinstance(rebuild, list) and rebuild:
+        lines += ["### Nightly rebuild", ""]
+        for item in rebuild:
+            if isinstance(item, Mapping):
+                ami = f" {item.get('ami')}" if item.get("ami") else ""
+                text = f"{item.get('image')}: {item.get('action')}{ami}: {item.get('why')}"
+                lines.append(f"- {esc(text)}")
+        lines.append("")
+    return lines + render_markdown(context.get("drift"), esc)

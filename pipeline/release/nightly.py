@@ -14,7 +14,7 @@ from pipeline.aws import AwsClients, boundary
 from pipeline.aws import release as aws
 from pipeline.aws.images import Image, resolve_eks_base_ami
 from pipeline.catalog import Platform
-from pipeline.errors import ConfigError
+from pipeline.errors import ConfigError, PipelineError
 from pipeline.gate import Verdict
 from pipeline.packer import DEFAULT_K8S_VERSION, PACKER_DIR, AmiBuild, Arch, check_k8s_version
 from pipeline.release import drift
@@ -287,6 +287,9 @@ def _baseline(clients: AwsClients, release: ReleaseSettings, image: Image) -> dr
     owned = aws.owned_image(clients, current) if current else None
     if owned is None:
         return None
+    signed = signed_baseline(clients, owned.image.id)
+    if signed is not None:
+        return signed
     tags = owned.image.tags
     return drift.Baseline(
         ami=owned.image.id,
@@ -296,3 +299,63 @@ def _baseline(clients: AwsClients, release: ReleaseSettings, image: Image) -> dr
         failed=drift.decode_failed(tags.get(FAILED_TAG)),
         counts=drift.decode_counts(tags.get(COUNTS_TAG)),
     )
+
+
+def signed_baseline(clients: AwsClients, ami: str) -> drift.Baseline | None:
+    """The baseline from the image's signed record: verdict and level from the verified
+    statement, per-check results from the stored ``evidence/results.json`` (an input whose digest
+    the record covers). None when the record does not verify or the evidence is incomplete.
+    Calls what pipeline.evidence.verify calls, plus s3:GetObject."""
+    from pipeline.aws import s3
+    from pipeline.aws.account import caller_account
+    from pipeline.evidence import statement, store
+    from pipeline.evidence.verify import verify_ami
+
+    verification = verify_ami(clients, ami)
+    if not verification.ok or verification.record_uri is None:
+        return None
+    claims, _ = statement.read(verification.statement or {})
+    base = verification.record_uri.rsplit("/", 1)[0] + "/"
+    account = caller_account(clients)
+    found: dict[str, bytes] = {}
+    for name in ("evidence/results.json", "verdict.json"):
+        where = store.parse_s3_uri(base + name)
+        body = s3.get_object(clients, *where, account) if where else None
+        if body is None:
+            return None
+        found[name] = body
+    return baseline_from_evidence(
+        ami,
+        claims.verdict,
+        verification.level,
+        found["evidence/results.json"],
+        found["verdict.json"],
+    )
+
+
+def baseline_from_evidence(
+    ami: str, verdict: str | None, level: str | None, results_json: bytes, verdict_json: bytes
+) -> drift.Baseline | None:
+    """Pure: the AMI's FAILED checks and counts from stored results (its instance from the
+    stored verdict's ``context.amis``). None when the AMI is not in the stored run."""
+    import json
+
+    from pipeline import results
+
+    try:
+        context = json.loads(verdict_json).get("context", {})
+        parsed = results.parse_document(json.loads(results_json), "results.json")
+    except (ValueError, AttributeError, PipelineError):
+        return None
+    amis = context.get("amis") if isinstance(context, dict) else None
+    instance = next(
+        (e.get("instance") for e in amis or [] if isinstance(e, dict) and e.get("ami") == ami),
+        None,
+    )
+    if instance is None:
+        return None
+    rows = [r for r in parsed.rows if r.target == instance]
+    status = {r.check_id: str(r.status.value) for r in rows}
+    counts = {k: sum(1 for v in status.values() if v.lower() == k) for k in drift.COUNT_KEYS}
+    failed = frozenset(c for c, v in status.items() if v == "FAILED")
+    return drift.Baseline(ami, "signed record", verdict, level, failed, counts)

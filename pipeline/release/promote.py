@@ -17,7 +17,14 @@ from pipeline.catalog import Platform
 from pipeline.errors import ConfigError, GateBlocked
 from pipeline.release import channels
 from pipeline.release.revoke import revocation
-from pipeline.tags import CHANNEL_TAG_PREFIX, COPIED_FROM_TAG, COPY_TAG_PREFIX, REVOKED_TAG
+from pipeline.tags import (
+    CHANNEL_TAG_PREFIX,
+    COPIED_FROM_TAG,
+    COPY_TAG_PREFIX,
+    MANAGED_TAG,
+    MANAGED_VALUE,
+    REVOKED_TAG,
+)
 
 if TYPE_CHECKING:
     from pipeline.evidence.verify import Verification
@@ -137,7 +144,7 @@ def default_verifier(evidence_bucket: str | None, public_key_pem: bytes | None) 
 def copy_tags(source: Mapping[str, str], home: str, ami: str) -> dict[str, str]:
     """The tags a regional copy carries: the source's (pointer tags included) plus its origin."""
     kept = {k: v for k, v in source.items() if not k.startswith(_NOT_COPIED)}
-    return {**kept, COPIED_FROM_TAG: f"{home}/{ami}"}
+    return {**kept, MANAGED_TAG: MANAGED_VALUE, COPIED_FROM_TAG: f"{home}/{ami}"}
 
 
 def channel_tags(channel: str, when: datetime, who: str, previous: str | None) -> dict[str, str]:
@@ -289,10 +296,15 @@ class _Step:
         if rc.region == home.region:
             return self.source, False
         origin = f"{home.region}/{self.ami}"
+        recorded = self.source.image.tags.get(f"{COPY_TAG_PREFIX}{rc.region}")
         copies = [
             c
             for c in aws.owned_images(rc, [{"Name": f"tag:{COPIED_FROM_TAG}", "Values": [origin]}])
-            if c.image.state in {"available", "pending"} and REVOKED_TAG not in c.image.tags
+            if c.image.state in {"available", "pending"}
+            and REVOKED_TAG not in c.image.tags
+            # EC2's own record of the copy's source wins; without it both tags must agree.
+            and c.copied_from(home.region, self.ami) is not False
+            and (c.copied_from(home.region, self.ami) or c.image.id == recorded)
         ]
         if copies:
             copy = sorted(copies, key=lambda c: c.image.creation_date or "")[-1]
@@ -302,6 +314,7 @@ class _Step:
         if self.request.dry_run:
             return None, True
         image = self.source.image
+        wanted = copy_tags(image.tags, home.region, self.ami)
         copy_id = aws.copy_image(
             rc,
             source_ami=self.ami,
@@ -310,14 +323,18 @@ class _Step:
             description=f"Copy of {origin}: {image.description or ''}",
             kms_key_id=self.release.kms_keys.get(rc.region),
             client_token=f"promote-{self.ami}-{rc.region}",
+            tags=wanted,
         )
         self.echo(f"{rc.region}: copying {self.ami} as {copy_id} (encrypted); waiting")
         aws.wait_available(rc, [copy_id])
-        aws.tag(rc, [copy_id], copy_tags(image.tags, home.region, self.ami))
         aws.tag(home, [self.ami], {f"{COPY_TAG_PREFIX}{rc.region}": copy_id})
         made = aws.owned_image(rc, copy_id)
         if made is None:
             raise ConfigError(f"{rc.region}: copy {copy_id} of {self.ami} vanished")
+        missing = {k: v for k, v in wanted.items() if made.image.tags.get(k) != v}
+        if missing:  # an endpoint that dropped the tags given at creation
+            aws.tag(rc, [copy_id, *made.snapshots], missing)
+            made = aws.owned_image(rc, copy_id) or made
         return made, True
 
     def _share(

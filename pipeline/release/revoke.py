@@ -61,13 +61,21 @@ def check_reason(reason: str) -> str:
 
 
 def revocation(clients: AwsClients, prefix: str, image: Image) -> str | None:
-    """Why the AMI is revoked, or None: its revocation tag, or the record in SSM (either wins).
-
-    Both are written by revoke; a removed tag alone does not un-revoke (ssm:GetParameter).
+    """Why the AMI is revoked, or None: its revocation tag, or the record in SSM (either wins),
+    for a regional copy also its source's record. Both are written by revoke; a removed tag
+    alone does not un-revoke (ssm:GetParameter).
     """
     if image.tags.get(REVOKED_TAG, "").strip().lower() == "true":
         return image.tags.get(REVOKED_REASON_TAG) or "revoked"
-    return aws.get_parameter(clients, channels.revocation_parameter(prefix, image.id))
+    own = aws.get_parameter(clients, channels.revocation_parameter(prefix, image.id))
+    if own is not None:
+        return own
+    # A regional copy is revoked with its source (recorded in the source's home region).
+    region, _, source = image.tags.get(COPIED_FROM_TAG, "").partition("/")
+    if channels.AMI_ID.fullmatch(source) and region in aws.known_regions():
+        home = aws.in_region(clients, region)
+        return aws.get_parameter(home, channels.revocation_parameter(prefix, source))
+    return None
 
 
 def revocation_tags(reason: str, when: datetime, who: str) -> dict[str, str]:
@@ -162,7 +170,11 @@ def _copies(home: AwsClients, source: Image, echo: Echo) -> list[tuple[AwsClient
             continue
         rc = aws.in_region(home, region)
         copy = aws.owned_image(rc, copy_id)
-        if copy is None or copy.image.tags.get(COPIED_FROM_TAG) != origin:
+        if (
+            copy is None
+            or copy.image.tags.get(COPIED_FROM_TAG) != origin
+            or copy.copied_from(home.region, source.id) is False
+        ):
             echo(f"WARNING  {region}/{copy_id} is not a copy of {origin}: left alone")
             continue
         found.append((rc, copy.image))

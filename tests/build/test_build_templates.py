@@ -127,7 +127,8 @@ def test_instance_profile_is_named_or_temporary_with_session_manager_only(
     prod: dict[str, list[Any]],
 ) -> None:
     src = source(prod)
-    assert _default(prod, src["iam_instance_profile"]) == ""
+    # the pre-created profile policies/iam/build.json may pass (no iam:CreateRole for builds)
+    assert _default(prod, src["iam_instance_profile"]) == "eks-cis-ami-pipeline-packer"
     (dynamic,) = src["dynamic"]
     doc = dynamic["temporary_iam_instance_profile_policy_document"]
     assert doc["for_each"] == '${var.iam_instance_profile == "" ? [1] : []}'
@@ -276,6 +277,15 @@ def test_production_uploads_hardens_then_cleans_up(prod: dict[str, list[Any]]) -
     cleanup = steps[3][1]
     assert cleanup["script"] == "${path.root}/scripts/cleanup.sh"
     assert "sudo" in cleanup["execute_command"]
+
+
+def test_data_volume_size_is_a_variable_big_enough_for_the_layout(
+    prod: dict[str, list[Any]],
+) -> None:
+    var = variables(prod)["data_volume_size"]
+    assert var["default"] == 64 and "nofail" in var["description"]
+    (check,) = var["validation"]
+    assert check["condition"] == "${var.data_volume_size >= 32}"
 
 
 def test_audit_full_action_is_an_explicit_choice_that_does_not_halt(

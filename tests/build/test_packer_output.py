@@ -142,7 +142,10 @@ def test_a_real_build_needs_packer_1_10(
         raise AssertionError(f"packer {argv[1]} must not run")
 
     spec = replace(
-        _spec(tmp_path), local=local, endpoint=local_clients.endpoint_url if local else None
+        _spec(tmp_path),
+        source_ami=None,  # resolved from SSM: only after the version check
+        local=local,
+        endpoint=local_clients.endpoint_url if local else None,
     )
     if local:  # the local template keeps Debian's 1.6.6: no version check, straight to the build
         with pytest.raises(AssertionError, match="packer build must not run"):
@@ -155,3 +158,4 @@ def test_a_real_build_needs_packer_1_10(
     assert err.value.lines() == [str(err.value)] and "\n" not in str(err.value)
     assert str(err.value).startswith("packer 1.6.6 is too old for the production template")
     assert [c[1] for c in calls] == ["version"], "no packer init, no build"
+    assert local_clients.calls.total == 0, "refused before any AWS call"

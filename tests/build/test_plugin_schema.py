@@ -81,3 +81,9 @@ def test_generator_refuses_what_it_does_not_understand() -> None:
         plugin_schema.cty_type("cty.DynamicPseudoType")
     with pytest.raises(KeyError, match="config.FlatKeyValue"):
         plugin_schema.resolve(plugin_schema.parse_specs(GO_SPEC), ("common", "FlatThing"))
+
+
+def test_the_readme_installs_the_pinned_plugin() -> None:
+    readme = (plugin_schema.REPO / "README.md").read_text()
+    installs = re.findall(r"packer plugins install github\.com/hashicorp/amazon (\S+?)`", readme)
+    assert installs == [f"v{plugin_schema.pinned_plugin_version()}"]

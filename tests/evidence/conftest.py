@@ -13,7 +13,15 @@ from pipeline.aws import AwsClients
 from pipeline.evidence import store
 from pipeline.localaws import LocalAws
 from pipeline.validate import Runtime, run_validate
-from tests.validate.conftest import FakeTime, make_ami, make_clients_for, settings
+from tests.validate.conftest import (  # the validate tests' fixtures, for setup's tests
+    FakeTime,
+    aws,  # noqa: F401
+    clients,  # noqa: F401
+    make_ami,
+    make_clients_for,
+    runtime,  # noqa: F401
+    settings,
+)
 
 
 @dataclass
@@ -30,21 +38,21 @@ class World:
 
 def validated_world(server: LocalAws, tmp: Path, *, platform: str = "al2023") -> World:
     server.reset()
-    clients = make_clients_for(server)
-    ami = make_ami(clients, platform)
+    bundle = make_clients_for(server)
+    ami = make_ami(bundle, platform)
     fake = FakeTime(server)
     lines: list[str] = []
     rt = Runtime(echo=lines.append, sleep=fake.sleep, clock=fake.clock)
-    verdict = run_validate(settings(tmp, ami), clients, rt)
+    verdict = run_validate(settings(tmp, ami), bundle, rt)
     assert verdict.verdict.value == "PASS", lines
     tags = {
         t["Key"]: t["Value"]
-        for t in clients.ec2.describe_images(ImageIds=[ami])["Images"][0].get("Tags", [])
+        for t in bundle.ec2.describe_images(ImageIds=[ami])["Images"][0].get("Tags", [])
     }
     where = store.parse_s3_uri(tags[store.ATTESTATION_TAG])
     assert where is not None
     bucket, key = where
-    return World(server, clients, ami, bucket, key, key.rsplit("/", 1)[0] + "/", tmp / "out", lines)
+    return World(server, bundle, ami, bucket, key, key.rsplit("/", 1)[0] + "/", tmp / "out", lines)
 
 
 @pytest.fixture(scope="module")

@@ -147,7 +147,8 @@ def test_invoke_verify_json_prints_the_statement_and_every_check(world: World) -
     doc = json.loads("\n".join(lines))
     assert doc["verified"] is True and doc["reasons"] == []
     assert doc["statement"]["predicateType"] == statement.PREDICATE_TYPE
-    assert {c["check"] for c in doc["checks"]} >= {"signature", "subject", "image digest", "input"}
+    names = {c["check"] for c in doc["checks"]}
+    assert names >= {"signature", "subject", "image digest", "input evidence/results.json"}
     assert all(c["ok"] for c in doc["checks"])
 
 
@@ -243,3 +244,15 @@ def test_the_verify_and_setup_tasks_map_outcomes_to_exit_codes(
     with pytest.raises(Exit) as bad:
         tasks.verify(MockContext(), ami="ami-nope")
     assert bad.value.code == 2
+
+
+def test_a_local_record_is_refused_where_the_endpoint_is_aws(world: World) -> None:
+    from dataclasses import replace
+
+    # Only the recorded endpoint changes: the calls still reach the local AWS.
+    real = replace(world.clients, endpoint_url="https://ec2.us-east-1.amazonaws.com")
+    result = verify_ami(real, world.ami, evidence_bucket=world.bucket)
+    assert result.local and not result.ok
+    assert result.reasons == (
+        "the record was made on a local AWS: it proves nothing in a real account",
+    )

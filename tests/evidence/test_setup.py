@@ -12,7 +12,7 @@ from pipeline.localaws import LocalAws
 from pipeline.setup import MANAGED_PROFILE, SetupSettings, run_setup
 from pipeline.tags import MANAGED_TAG
 from pipeline.validate import Runtime, run_validate
-from tests.validate.conftest import aws, clients, make_ami, runtime, settings  # noqa: F401
+from tests.validate.conftest import make_ami, settings
 
 ACCOUNT = "123456789012"
 BUCKET = store.default_bucket(ACCOUNT, "us-east-1")
@@ -23,7 +23,7 @@ def _mutations(server: LocalAws) -> int:
     return sum(server.count(op) for op in MUTATIONS)
 
 
-def test_dry_run_plans_and_changes_nothing(aws: LocalAws, clients: AwsClients) -> None:  # noqa: F811
+def test_dry_run_plans_and_changes_nothing(aws: LocalAws, clients: AwsClients) -> None:
     lines: list[str] = []
     result = run_setup(
         SetupSettings(dry_run=True, manage_instance_profile=True), clients, lines.append
@@ -39,8 +39,8 @@ def test_dry_run_plans_and_changes_nothing(aws: LocalAws, clients: AwsClients) -
 
 
 def test_setup_creates_once_then_changes_nothing(
-    aws: LocalAws,  # noqa: F811
-    clients: AwsClients,  # noqa: F811
+    aws: LocalAws,
+    clients: AwsClients,
     tmp_path: Path,
 ) -> None:
     pem = tmp_path / "signing.pem"
@@ -70,18 +70,27 @@ def test_setup_creates_once_then_changes_nothing(
     ]
 
 
-def test_a_failing_validation_is_signed_as_failed_and_refused(
-    aws: LocalAws,  # noqa: F811
-    clients: AwsClients,  # noqa: F811
-    runtime: Callable[..., Runtime],  # noqa: F811
+def _tags(c: AwsClients, ami: str) -> dict[str, str]:
+    image = c.ec2.describe_images(ImageIds=[ami])["Images"][0]
+    return {t["Key"]: t["Value"] for t in image.get("Tags", [])}
+
+
+def test_a_failing_revalidation_is_signed_failed_and_the_older_pass_cannot_be_replayed(
+    aws: LocalAws,
+    clients: AwsClients,
+    runtime: Callable[..., Runtime],
     tmp_path: Path,
 ) -> None:
     from pipeline.evidence.verify import verify_ami
 
+    ami = make_ami(clients)
+    assert run_validate(settings(tmp_path / "a", ami), clients, runtime()).verdict.value == "PASS"
+    passed = _tags(clients, ami)
+    assert verify_ami(clients, ami).ok
+
     root = Path(__file__).resolve().parents[2]
     aws.load_scenario(root / "examples/scenarios/unexcepted-failure.yaml")
-    ami = make_ami(clients)
-    verdict = run_validate(settings(tmp_path, ami), clients, runtime())
+    verdict = run_validate(settings(tmp_path / "b", ami), clients, runtime())
     assert verdict.verdict.value == "FAIL"
     result = verify_ami(clients, ami)
     assert not result.ok
@@ -89,3 +98,37 @@ def test_a_failing_validation_is_signed_as_failed_and_refused(
     assert result.statement["predicate"]["verificationResult"] == "FAILED"
     assert result.statement["predicate"]["verifiedLevels"] == []
     assert result.reasons == ("the record's result is FAILED (gate verdict FAIL), not PASSED",)
+
+    # someone who may tag puts back every tag of the earlier, genuine PASS
+    clients.ec2.create_tags(
+        Resources=[ami], Tags=[{"Key": k, "Value": v} for k, v in passed.items()]
+    )
+    replayed = verify_ami(clients, ami)
+    assert not replayed.ok
+    assert any(
+        r.startswith(f"tag cis:attestation points to {passed['cis:attestation']}, but the newest")
+        for r in replayed.reasons
+    ), replayed.reasons
+
+
+def test_against_a_real_endpoint_validate_needs_setup_first_and_creates_no_role(
+    aws: LocalAws,
+    clients: AwsClients,
+    runtime: Callable[..., Runtime],
+    tmp_path: Path,
+) -> None:
+    from dataclasses import replace
+
+    import pytest
+
+    from pipeline.errors import ConfigError
+
+    ami = make_ami(clients)
+    # Only the recorded endpoint changes (validate then acts as against AWS); calls stay local.
+    real = replace(clients, endpoint_url="https://ec2.us-east-1.amazonaws.com")
+    with pytest.raises(ConfigError, match=r"evidence store not ready .*run `invoke setup`"):
+        run_validate(settings(tmp_path, ami), real, runtime())
+    run_setup(SetupSettings(), clients, lambda _: None)  # bucket and key, no role
+    with pytest.raises(ConfigError, match="invoke setup --manage-instance-profile"):
+        run_validate(settings(tmp_path, ami), real, runtime())
+    assert aws.count("CreateRole") == 0 and aws.count("RunInstances") == 1  # make_ami's only

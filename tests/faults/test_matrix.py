@@ -102,9 +102,7 @@ def run(clients: AwsClients, clock: Clock, tmp_path: Path, ami: str, **overrides
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
-def test_fault(
-    name: str, aws: LocalAws, clients: AwsClients, clock: Clock, tmp_path: Path
-) -> None:
+def test_fault(name: str, aws: LocalAws, clients: AwsClients, clock: Clock, tmp_path: Path) -> None:
     case = CASES[name]
     ami = make_ami(clients)
     aws.load_scenario(case.scenario)
@@ -166,7 +164,7 @@ def test_instance_terminated_from_outside_mid_scan(
     clock.hooks.append(terminate_once_scanning)
     code = run(clients, clock, tmp_path, ami)
     assert done
-    XX
+    check_outcome(tmp_path / "out", code, ExitCode.UNTRUSTED_SCAN, "no longer running", None)
 
 
 def test_scan_configuration_deleted_from_outside(
@@ -187,7 +185,7 @@ def test_scan_configuration_deleted_from_outside(
     clock.hooks.append(delete_once_scanning)
     code = run(clients, clock, tmp_path, ami)
     assert done
-    XX
+    check_outcome(tmp_path / "out", code, ExitCode.UNTRUSTED_SCAN, "deleted from outside", None)
 
 
 def test_tagging_fails_at_the_end(

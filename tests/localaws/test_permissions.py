@@ -90,3 +90,16 @@ def test_enabling_ec2_scanning_through_the_api_is_enough(world: World) -> None:
     world.aws.advance(10)
     target = world.targets(world.scans(config)[0]["scanArn"])[instance]
     assert target["targetStatus"] == "COMPLETED" and target["statusCounts"]["passed"] > 0
+
+
+def test_an_unreported_target_can_stay_in_progress_for_good(world: World) -> None:
+    """Users report both outcomes of a role without the CIS actions; the scenario picks one."""
+    world.aws.load_scenario({"scan": {"unreported_target": "SCAN_IN_PROGRESS"}})
+    (instance,) = world.launch(policies=[world.SSM_POLICY])
+    scan_arn = world.scan()
+    world.aws.advance(3600)
+    (scan,) = world.c.inspector.list_cis_scans()["scans"]
+    target = world.targets(scan_arn)[instance]
+    assert (scan["status"], scan["totalChecks"]) == ("COMPLETED", 0)
+    assert "targetStatus" not in target
+    assert target["targetStatusReason"] == "SCAN_IN_PROGRESS"

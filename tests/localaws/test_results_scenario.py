@@ -70,7 +70,10 @@ def test_drop_status_hides_rows_the_counts_still_count(world: World) -> None:
 def test_max_pages_ends_pagination_early(world: World) -> None:
     got = _scan(world, {"max_pages": 1, "page_size": 50})
     page = world.c.inspector.get_cis_scan_result_details(
-        scanArn=got["arn"], targetResourceId=got["instance"], accountId=world.aws.account_id
+        scanArn=got["arn"],
+        targetResourceId=got["instance"],
+        accountId=world.aws.account_id,
+        maxResults=1000,  # page_size caps it anyway
     )
     assert "nextToken" not in page
     assert len(got["rows"]) == len(page["scanResultDetails"]) == 50 < got["scan"]["totalChecks"]
@@ -185,3 +188,22 @@ def test_invalid_results_knobs_name_the_json_path(results: dict[str, Any], probl
     assert any(line.startswith(f"s.yaml: {problem}") for line in caught.value.lines()), (
         caught.value.lines()
     )
+
+
+@pytest.mark.parametrize(
+    ("raw", "problem"),
+    [
+        ({"scan": {"duration_s": float("nan")}}, "s.yaml: $.scan.duration_s: nan is not a finite"),
+        ({"ssm": {"online_after_s": float("inf")}}, "s.yaml: $.ssm.online_after_s: inf is not a"),
+        ({"faults": [[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]}, "s.yaml: $.faults[0]"),
+    ],
+    ids=["nan", "infinity", "too-deep"],
+)
+def test_posted_scenarios_are_bounded_too(raw: dict[str, Any], problem: str) -> None:
+    """What ``POST /_localaws/scenario`` hands to ``parse`` (JSON allows NaN and any depth)."""
+    from pipeline.errors import ConfigError
+    from pipeline.localaws import scenario
+
+    with pytest.raises(ConfigError) as caught:
+        scenario.parse(raw, source="s.yaml")
+    assert caught.value.lines()[0].startswith(problem), caught.value.lines()

@@ -61,6 +61,7 @@ def test_every_key_is_read() -> None:
         skip_automated=frozenset({"3.2.1"}),
     )
     assert loaded.ssm_timeout_s == 5.0
+    assert loaded.unreported_target == "SCAN_IN_PROGRESS"
     never = scenario.load(CASES / "valid" / "ssm-never.json")
     assert (never.ssm_online_after_s, never.zero_checks) == (None, True)
     assert scenario.load(CASES / "valid" / "empty.yaml") == scenario.Scenario(

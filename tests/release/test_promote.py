@@ -252,3 +252,46 @@ def test_min_level_per_channel(clients: AwsClients) -> None:
         **common,  # type: ignore[arg-type]
     )
     assert done.regions[0].parameter.endswith("/candidate/image-id")
+
+
+def test_every_call_of_promote_revoke_and_retention_is_declared(
+    aws: LocalAws, clients: AwsClients
+) -> None:
+    """IAM_ACTIONS of pipeline/aws/release.py cover what these commands call, in every region."""
+    from pipeline.aws import release as aws_release
+    from pipeline.reap import run_reap
+    from pipeline.release.revoke import RevokeRequest, run_revoke
+
+    first, second = pipeline_ami(clients, "iam-1"), pipeline_ami(clients, "iam-2")
+    before = len(aws.calls)
+    for ami in (first, second):
+        _promote(
+            clients,
+            PromoteRequest(ami=ami, regions=("us-east-1", "eu-west-1"), accounts=(ACCOUNT,)),
+            [],
+        )
+    run_revoke(RevokeRequest(ami=second, reason="iam test"), release(), clients, NOW, print)
+    run_reap(
+        clients, NOW + timedelta(days=90), print, dry_run=True,
+        retention=release(retention={"keep": 0}),
+    )  # fmt: skip
+    made = aws.calls[before:]
+    # The reaper's own listing is declared by its modules (pipeline/aws/ec2.py, inspector.py).
+    mine = {
+        f"{c.service}:{c.operation}"
+        for c in made
+        if c.service in {"ec2", "ssm", "sts"}
+        and c.operation not in {"DescribeInstances", "DescribeSecurityGroups", "DescribeKeyPairs"}
+    }
+    assert {"ec2:CopyImage", "ssm:PutParameter", "ssm:GetParametersByPath"} <= mine
+    assert mine <= set(aws_release.IAM_ACTIONS), mine - set(aws_release.IAM_ACTIONS)
+
+
+def test_a_forged_copy_tag_in_another_region_is_not_published(clients: AwsClients) -> None:
+    ami = pipeline_ami(clients, "genuine")
+    eu = make_clients(region="eu-west-1")
+    impostor = pipeline_ami(eu, "impostor", tags={COPIED_FROM_TAG: f"us-east-1/{ami}"})
+    done = _promote(clients, PromoteRequest(ami=ami, regions=("eu-west-1",)), [])
+    (region,) = done.regions
+    assert region.copied and region.image_id not in (None, impostor)
+    assert eu.ssm.get_parameter(Name=PARAM)["Parameter"]["Value"] == region.image_id

@@ -117,3 +117,16 @@ def test_dry_run_and_bad_input(aws: LocalAws, clients: AwsClients) -> None:
         run_revoke(RevokeRequest(ami=ami, reason=" "), release(), clients, datetime.now(UTC), print)
     with pytest.raises(ConfigError, match="--channel"):
         _revoke(clients, ami, [], channel="nightly")
+
+
+def test_a_copy_whose_revoked_tag_was_removed_is_not_rolled_back_to(clients: AwsClients) -> None:
+    older, bad, newest = (pipeline_ami(clients, n) for n in ("older", "bad-2", "newest"))
+    for ami in (older, bad, newest):
+        _promote(clients, ami, regions=TWO)
+    eu = make_clients(region="eu-west-1")
+    bad_eu = _tags(clients, bad)["cis-release:copy:eu-west-1"]
+    older_eu = _tags(clients, older)["cis-release:copy:eu-west-1"]
+    _revoke(clients, bad, [])
+    eu.ec2.delete_tags(Resources=[bad_eu], Tags=[{"Key": REVOKED_TAG}])
+    _revoke(clients, newest, [])
+    assert eu.ssm.get_parameter(Name=PARAM)["Parameter"]["Value"] == older_eu

@@ -35,8 +35,8 @@ def test_reap_removes_only_expired_runs(
     run_validate(settings(tmp_path / "a", ami, run_id="cisv-old", keep=True), clients, runtime())
     run_validate(settings(tmp_path / "b", ami, run_id="cisv-new", keep=True), clients, runtime())
     lines: list[str] = []
-    # Two hours later: nothing has expired yet (TTL 2 h is written at launch + 120 min).
-    early = reap.run_reap(clients, datetime.now(UTC) + timedelta(minutes=90), lines.append)
+    # Five minutes later the runs' heartbeats are still fresh (reap waits 10 minutes by default).
+    early = reap.run_reap(clients, datetime.now(UTC) + timedelta(minutes=5), lines.append)
     assert early.total == 0, lines
     dry = reap.run_reap(clients, datetime.now(UTC) + timedelta(hours=3), lines.append, dry_run=True)
     assert len(dry.instances) == 2 and len(dry.configurations) == 2

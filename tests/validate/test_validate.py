@@ -68,13 +68,19 @@ def test_one_hardened_ami_passes_with_evidence_and_tags(
     assert any("Online" in line for line in lines)
 
 
+def _scan_calls(clients: AwsClients) -> int:
+    """Calls other than the evidence store's (S3, KMS, and setup's IAM on the local AWS)."""
+    evidence = ("s3:", "kms:", "iam:")
+    return sum(n for op, n in clients.calls.counts.items() if not op.startswith(evidence))
+
+
 def test_three_amis_share_one_scan_and_cost_less_than_three_runs(
     aws: LocalAws, clients: AwsClients, runtime: Callable[..., Runtime], tmp_path: Path
 ) -> None:
     aws.load_scenario({"scan": {"duration_s": 300}})
     one = make_ami(clients, "al2023", "x86_64")
     single = run_validate(settings(tmp_path / "a", one), clients, runtime())
-    calls_one = clients.calls.total
+    calls_one = _scan_calls(clients)  # the evidence store's per-AMI calls are counted apart
     assert single.verdict is Outcome.PASS
     assert calls_one <= 60, clients.calls.as_dict()
 
@@ -83,9 +89,9 @@ def test_three_amis_share_one_scan_and_cost_less_than_three_runs(
         make_ami(clients, "al2023", "arm64"),
         make_ami(clients, "al2", "x86_64"),
     ]
-    before = clients.calls.total
+    before = _scan_calls(clients)
     verdict = run_validate(settings(tmp_path / "b", *amis), clients, runtime())
-    calls_three = clients.calls.total - before
+    calls_three = _scan_calls(clients) - before
     assert verdict.verdict is Outcome.PASS, verdict.errors or verdict.failed_unexcepted[:3]
     assert len(verdict.targets) == 3
     assert clients.calls.counts["inspector2:CreateCisScanConfiguration"] == 2  # one per run

@@ -1,0 +1,60 @@
+"""A rehearsal's scenario sets the pipeline's SSM wait (``pipeline.ssm_timeout_s``), only for
+``--local``; the shipped ``ssm-never-online`` rehearsal uses it so it ends in seconds."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pipeline.chain import ChainSettings, rehearsal_ssm_timeout
+from pipeline.errors import ConfigError
+from pipeline.localaws import scenario
+
+ROOT = Path(__file__).resolve().parents[2]
+NEVER_ONLINE = ROOT / "examples/scenarios/ssm-never-online.yaml"
+
+
+def _settings(tmp_path: Path, local: bool, scenario_file: Path | None) -> ChainSettings:
+    return ChainSettings(
+        platforms=("al2023",),
+        archs=("x86_64",),
+        k8s_version=None,
+        level=2,
+        out_dir=tmp_path,
+        policy_dir=ROOT / "policies/exceptions",
+        local=local,
+        scenario=scenario_file,
+    )
+
+
+def test_the_shipped_rehearsal_waits_seconds_not_minutes(tmp_path: Path) -> None:
+    loaded = scenario.load(NEVER_ONLINE)
+    assert loaded.ssm_online_after_s is None
+    assert rehearsal_ssm_timeout(_settings(tmp_path, True, NEVER_ONLINE), 900) == 5
+
+
+@pytest.mark.parametrize(
+    ("local", "body", "want"),
+    [
+        (True, "ssm: {online_after_s: never}\n", 900),  # no hint: the configured wait
+        (True, "pipeline: {ssm_timeout_s: 12.5}\n", 12.5),
+        (False, "pipeline: {ssm_timeout_s: 5}\n", 900),  # never against a real endpoint
+    ],
+)
+def test_the_hint_applies_only_to_local_rehearsals(
+    tmp_path: Path, local: bool, body: str, want: float
+) -> None:
+    path = tmp_path / "s.yaml"
+    path.write_text(body)
+    assert rehearsal_ssm_timeout(_settings(tmp_path, local, path), 900) == want
+    assert rehearsal_ssm_timeout(_settings(tmp_path, local, None), 900) == 900
+
+
+@pytest.mark.parametrize("value", [0, -1, 3601, "soon", ".inf"])
+def test_the_hint_is_validated(tmp_path: Path, value: object) -> None:
+    path = tmp_path / "s.yaml"
+    path.write_text(f"pipeline: {{ssm_timeout_s: {value}}}\n")
+    with pytest.raises(ConfigError, match=r"s\.yaml: .*ssm_timeout_s|s\.yaml: line") as caught:
+        scenario.load(path)
+    assert getattr(caught.value, "exit_code", None) == 2
