@@ -218,20 +218,23 @@ def promote(
     public_key: str | None = None,
 ) -> None:
     """Verify, copy, share and publish an AMI to a release channel. Exit 0/1/2/3."""
+    from pipeline import settings
     from pipeline.aws import make_clients
     from pipeline.aws.release import known_regions
     from pipeline.release import channels
     from pipeline.release import promote as release
 
     with _exit_codes():
+        evidence = settings.evidence_settings(c.config.get("pipeline", {}), os.environ)
         request = release.PromoteRequest(
             ami=ami,
             channel=channel,
             regions=channels.split_regions(regions, known_regions()),
             accounts=channels.split_accounts(accounts),
             dry_run=dry_run,
-            evidence_bucket=str(_cfg(c, "evidence_bucket") or "") or None,
+            evidence_bucket=evidence.bucket,
             public_key_pem=release.read_public_key(public_key),
+            signing_key=evidence.signing_key,
         )
         config = release.release_config(c.config.get("pipeline", {}))
         policies = ROOT / str(_cfg(c, "policy_dir"))
@@ -252,7 +255,7 @@ def setup(
     c: Context,
     dry_run: bool = False,
     evidence_bucket: str | None = None,
-    manage_instance_profile: bool | None = None,
+    manage_instance_profile: bool = False,
     object_lock: bool = False,
     public_key_out: str | None = None,
 ) -> None:
@@ -268,7 +271,7 @@ def setup(
             os.environ,
             local=not is_aws_endpoint(clients.endpoint_url),
             evidence_bucket=evidence_bucket,
-            manage_instance_profile=manage_instance_profile,
+            manage_instance_profile=manage_instance_profile or None,  # None: config, local
             object_lock=object_lock,
             dry_run=dry_run,
             public_key_out=public_key_out,

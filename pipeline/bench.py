@@ -191,9 +191,10 @@ def pipeline_overhead(echo: Echo) -> dict[str, Any]:
     }
 
 
-def _gate_inputs(folder: Path, targets: int, exceptions: int) -> tuple[Path, Path, int]:
+def gate_dataset(targets: int, exceptions: int) -> tuple[list[dict[str, Any]], dict[str, Any], int]:
     """Complete LEVEL_2 AL2023 results for ``targets`` instances (every recommendation in scope
-    once: manual SKIPPED, automated PASSED, ``exceptions`` of them FAILED and excepted)."""
+    once: manual SKIPPED, automated PASSED, ``exceptions`` of them FAILED and excepted), as
+    saved pages; the policy document excepting them; the number of rows."""
     cat = catalog.load(Platform.AMAZON_LINUX_2023)
     in_scope = list(cat.in_scope(2))
     failing = [r for r in in_scope if r.automated][:exceptions]
@@ -221,8 +222,6 @@ def _gate_inputs(folder: Path, targets: int, exceptions: int) -> tuple[Path, Pat
                 item["statusReason"] = "Manual recommendation"
             items.append(item)
         pages.append({"scanResultDetails": items, "targetResourceId": target})
-    results = folder / "results.json"
-    results.write_text(json.dumps(pages), encoding="utf-8")
     policy = {
         "version": 1,
         "benchmark": {"platform": cat.platform.value, "version": cat.version},
@@ -239,9 +238,16 @@ def _gate_inputs(folder: Path, targets: int, exceptions: int) -> tuple[Path, Pat
             for r in failing
         ],
     }
+    return pages, policy, targets * len(in_scope)
+
+
+def _gate_inputs(folder: Path, targets: int, exceptions: int) -> tuple[Path, Path, int]:
+    pages, policy, rows = gate_dataset(targets, exceptions)
+    results = folder / "results.json"
+    results.write_text(json.dumps(pages), encoding="utf-8")
     policy_path = folder / "policy.yaml"
     policy_path.write_text(json.dumps(policy), encoding="utf-8")
-    return results, policy_path, targets * len(in_scope)
+    return results, policy_path, rows
 
 
 def gate_throughput(echo: Echo, targets: int = 1000, exceptions: int = 50) -> dict[str, Any]:

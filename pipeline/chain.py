@@ -152,6 +152,7 @@ def run_chain(settings: ChainSettings, rt: Runtime) -> Verdict:
                 settings.out_dir,
                 rt.echo,
                 decisions=decisions,
+                evidence=(settings.evidence.bucket, settings.evidence.signing_key),
             )
     github.set_outputs({"verdict": verdict.verdict.value, "run-id": run_id})
     return verdict

@@ -1,10 +1,5 @@
-"""Least-privilege IAM per job: which declared actions each job (build, validate, promote, reap,
-setup) needs, and the checked-in policies of ``policies/iam/`` that grant exactly those.
-
-Each ``pipeline/aws`` module declares the actions its functions call in ``IAM_ACTIONS`` (Packer's
-own needs are ``pipeline.build.PACKER_IAM_ACTIONS``); ``JOBS`` below says which job uses which of
-them. Tests hold the three together: every declared action belongs to a job, every assigned
-action is declared, and ``policies/iam/<job>.json`` grants exactly the job's actions.
+"""Least-privilege IAM per job: which of the actions ``pipeline/aws`` modules (and Packer) declare
+each job needs (``JOBS``), and the checked-in ``policies/iam/<job>.json`` that grant exactly those.
 """
 
 from __future__ import annotations
@@ -31,7 +26,11 @@ MODULES = (
 )
 POLICY_DIR = Path(__file__).resolve().parents[1] / "policies" / "iam"
 
-# job -> declaring module -> the actions of that module the job calls.
+# job -> declaring module -> the actions of that module the job calls (empty: all of them).
+# Each pipeline/aws module declares what its functions call in IAM_ACTIONS (Packer's needs are
+# pipeline.build.PACKER_IAM_ACTIONS). tests/test_iam_policies.py holds the three together: every
+# declared action belongs to a job, every assigned action is declared, and each job's policy
+# file grants exactly the job's actions.
 JOBS: Mapping[str, Mapping[str, tuple[str, ...]]] = {
     "build": {
         "pipeline.aws.images": ("ssm:GetParameter", "ec2:DescribeImages"),

@@ -224,8 +224,12 @@ def run_reap(
     if retention is not None:
         from pipeline.release.retention import run_retention
 
-        amis = run_retention(clients, retention, now, echo, dry_run=dry_run)
-        report.failures.extend(amis.failures)
+        try:
+            amis = run_retention(clients, retention, now, echo, dry_run=dry_run)
+            report.failures.extend(amis.failures)
+        except PipelineError as exc:  # listing failed: the rest of the reap still stands
+            report.failures.append(f"AMI retention: {exc}")
+            echo(f"WARNING  AMI retention: {exc}")
     echo(report.summary())
     return report
 

@@ -1,8 +1,5 @@
-"""``invoke setup``: what the pipeline needs once per account and region, created idempotently.
-
-The evidence bucket (versioning, public access blocked, default encryption, TLS-only policy,
-optional object lock), the KMS signing key (ECC_NIST_P256, SIGN_VERIFY) behind an alias, and,
-when asked, the test-instance role and instance profile. ``dry_run`` prints the plan only.
+"""``invoke setup``: the evidence bucket, the KMS signing key and (when asked) the test-instance
+role and instance profile, created once per account and region; idempotent; ``dry_run`` plans.
 """
 
 from __future__ import annotations
@@ -61,6 +58,10 @@ def _setup(
     tls = not (clients.endpoint_url or "https:").startswith("http:")
     state = s3.bucket_state(clients, bucket, account)
     missing = (state or s3.BucketState(bucket, False, False, False, False, False)).missing(tls=tls)
+    if not tls and state is None:
+        echo(
+            f"setup: plain-HTTP endpoint: s3://{bucket} gets no TLS-only policy (it would deny us)"
+        )
     if state is None:
         lock = " with object lock" if settings.object_lock else ""
         changes.append(f"create evidence bucket s3://{bucket}{lock}")

@@ -233,6 +233,16 @@ def _run(settings: ValidateSettings, clients: AwsClients, rt: Runtime) -> gate.V
         raise AwsError(f"{note} (the AMIs stay cis:verdict=PENDING)") from exc
     _echo_retries(clients, rt)
     outputs.publish(verdict, paths, rt.echo)
+    leaked = [] if settings.keep else _leftovers(clients, run_id)
+    if leaked:  # the verdict stands, but the run did not end cleanly: exit 1, and say so
+        note = f"cleanup left {', '.join(leaked)}: `invoke reap` removes them"
+        leaky = replace(
+            verdict,
+            context={**verdict.context, "exit_code": int(ExitCode.UNEXPECTED)},
+            warnings=(*verdict.warnings, note),
+        )
+        outputs.write_reports(leaky, out)
+        raise AwsError(note)
     return verdict
 
 
@@ -678,6 +688,15 @@ def _interference(
     if config_arn not in inspector.find_configurations(clients, f"cis-validate-{run_id}"):
         problems.append(f"scan configuration {config_arn} was deleted from outside during the scan")
     return problems
+
+
+def _leftovers(clients: AwsClients, run_id: str) -> list[str]:
+    """What the run created that its cleanup could not delete (ec2:DescribeInstances,
+    ec2:DescribeSecurityGroups, inspector2:ListCisScanConfigurations)."""
+    left = [i.id for i in ec2.run_instances(clients, run_id) if i.state in ("pending", "running")]
+    groups = ec2.tagged_security_groups(clients, ec2.RUN_TAG)
+    left += [group for group, tags in groups.items() if tags.get(ec2.RUN_TAG) == run_id]
+    return left + inspector.find_configurations(clients, f"cis-validate-{run_id}")
 
 
 def _scan_problems(scan: inspector.CisScan, settings: ValidateSettings) -> list[str]:

@@ -2,8 +2,10 @@
 
 One YAML file per case in ``tests/cases/bad_input/``: ``argv`` (after ``invoke``), ``env``
 overrides (null unsets), ``files`` written into a temporary folder first, the expected ``exit``
-code, a ``stderr`` fragment and the number of error ``lines`` (default 1). ``{tmp}`` in argv,
-env and files is that folder, ``{endpoint}`` the session's local AWS (``local_aws: true``).
+code, a ``stderr`` fragment and the number of error ``lines`` (default 1); ``xfail`` names a
+known gap (strict: the case fails once the gap is fixed, so the marker gets removed).
+``{tmp}`` in argv, env and files is that folder, ``{endpoint}`` the session's local AWS
+(``local_aws: true``).
 Most cases run in this process through Invoke's own ``Program``; ``subprocess: true`` ones run
 the real ``invoke`` binary.
 """
@@ -79,6 +81,8 @@ def test_bad_input(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     case = load(path)
+    if case.get("xfail"):  # a known gap, owned elsewhere: strict, so fixing it is noticed
+        request.applymarker(pytest.mark.xfail(reason=case["xfail"], strict=True))
     subst = {"tmp": str(tmp_path)}
     if case.get("local_aws"):
         server = request.getfixturevalue("aws")  # reset, AWS_ENDPOINT_URL set

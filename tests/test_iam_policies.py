@@ -127,7 +127,7 @@ def test_pass_role_only_for_our_roles_and_only_to_ec2(job: str) -> None:
 
 
 DESTRUCTIVE = re.compile(
-    r"ec2:(Terminate|Delete|Deregister|Stop|Modify|Authorize|EnableImage)|inspector2:Delete"
+    r"ec2:(Terminate|Delete(?!Tags)|Deregister|Stop|Modify|Authorize|EnableImage)|inspector2:Delete"
 )
 
 
@@ -166,16 +166,21 @@ def test_creations_require_the_ownership_tag(job: str) -> None:
 
 @pytest.mark.parametrize("job", JOBS)
 def test_create_tags_cannot_adopt_foreign_resources(job: str) -> None:
-    """CreateTags on existing resources needs the ownership tag already there; otherwise only
-    at creation (ec2:CreateAction), so no role can tag someone else's instance as ours."""
+    """CreateTags on existing resources needs the ownership tag already there, or only at
+    creation (ec2:CreateAction), or only ``cis:*`` keys (a verdict on a stock AMI), so no role
+    can tag someone else's resource as ours; DeleteTags must name its keys (else it deletes
+    every tag)."""
     for st in statements(job):
-        if "ec2:CreateTags" not in actions_of(st):
+        acts = actions_of(st)
+        if "ec2:CreateTags" not in acts and "ec2:DeleteTags" not in acts:
             continue
-        cond = st.get("Condition", {}).get("StringEquals", {})
-        assert cond.get(f"aws:ResourceTag/{MANAGED}") == "true" or cond.get("ec2:CreateAction"), (
-            job,
-            st["Sid"],
-        )
+        cond = st.get("Condition", {})
+        eq = cond.get("StringEquals", {})
+        cis_keys_only = cond.get("ForAllValues:StringLike") == {
+            "aws:TagKeys": ["cis:*"]
+        } and cond.get("Null") == {"aws:TagKeys": "false"}
+        owned = eq.get(f"aws:ResourceTag/{MANAGED}") == "true"
+        assert owned or eq.get("ec2:CreateAction") or cis_keys_only, (job, st["Sid"])
 
 
 # Parliament's RESOURCE_MISMATCH wants every required resource type of an action in one

@@ -1,7 +1,6 @@
-"""The test instance's RunInstances request, captured from a real validation run on the local
-AWS through a botocore event hook: IMDSv2 only, hop limit 1, no key pair, no public IP by
-default, a security group with no ingress, encrypted root volume, terminate on power-off, the
-dead-man's switch, and the ownership, run and heartbeat tags on what it creates."""
+"""The test instance's RunInstances request, captured (botocore event hook) from a validation run
+on the local AWS: IMDSv2, hop limit 1, no key pair, no public IP, no ingress, encrypted root,
+terminate on power-off, the dead-man's switch, and the ownership, run and heartbeat tags."""
 
 from __future__ import annotations
 
@@ -66,9 +65,11 @@ def test_the_test_instance_launch_request(
     assert re.search(r"^shutdown -P \+120 ", user_data, re.MULTILINE), user_data
     assert req["IamInstanceProfile"] == {"Name": "eks-cis-ami-pipeline-scan"}
 
-    # The per-run security group: created by this run, tagged as ours, and without ingress.
+    # The per-run security group: created by this run, tagged as ours, never given ingress.
     (made,) = groups
-    assert nic["Groups"] == [clients_group_id(made, nic)]
+    assert made["GroupName"] == "cis-validate-cisv-20261127120000-launch"
+    assert len(nic["Groups"]) == 1
+    assert clients.calls.counts["ec2:AuthorizeSecurityGroupIngress"] == 0
     for resource in ("instance", "volume"):
         tags = tags_of(req, resource)
         assert tags[MANAGED_TAG] == "true"
@@ -76,12 +77,6 @@ def test_the_test_instance_launch_request(
         heartbeat.parse(tags[HEARTBEAT_TAG])
     sg_tags = tags_of(made, "security-group")
     assert (sg_tags[MANAGED_TAG], sg_tags[RUN_TAG]) == ("true", "cisv-20261127120000-launch")
-
-
-def clients_group_id(create_request: dict[str, Any], nic: dict[str, Any]) -> str:
-    """The group the instance was launched into is the one the run created (by its name)."""
-    assert create_request["GroupName"] == "cis-validate-cisv-20261127120000-launch"
-    return str(nic["Groups"][0])
 
 
 def test_the_run_security_group_has_no_ingress(aws: LocalAws, clients: AwsClients) -> None:

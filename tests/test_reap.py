@@ -1,13 +1,15 @@
-"""``invoke reap`` and the heartbeat: only resources tagged as ours (exactly) and of a run whose
-heartbeat is stale are deleted; malformed tags and failed deletions never stop the rest.
-
-Pure decisions are data (tests/cases/reap/*.json); the rest runs on the local AWS.
-"""
+"""``invoke reap`` and the heartbeat: only resources tagged as ours (exactly), of a run whose
+heartbeat is stale, are deleted; malformed tags and failed deletions never stop the rest.
+Pure decisions are data (tests/cases/reap/*.json); the rest runs on the local AWS."""
 
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import threading
+import time
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
@@ -18,8 +20,10 @@ import pytest
 from pipeline import heartbeat, iam_policy, reap
 from pipeline.aws import AwsClients, ec2, make_clients
 from pipeline.errors import AwsError
-from pipeline.localaws import LocalAws
+from pipeline.localaws import LocalAws, local_aws
 from pipeline.tags import BUILD_RUN_TAG, HEARTBEAT_TAG, MANAGED_TAG, RUN_TAG
+from pipeline.validate import Runtime, run_validate
+from tests.validate.conftest import FakeTime, make_ami, make_clients_for, settings
 
 CASES = Path(__file__).parent / "cases" / "reap"
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
@@ -364,9 +368,6 @@ def test_a_killed_validation_run_is_reaped_after_its_heartbeat_goes_stale(
 ) -> None:
     """A run that stops beating (SIGKILL; here --keep, which leaves the same state) keeps its
     resources while fresh and loses all of them once stale."""
-    from pipeline.validate import Runtime, run_validate
-    from tests.validate.conftest import FakeTime, make_ami, settings
-
     fake = FakeTime(aws)
     started = datetime.now(UTC)
     rt = Runtime(echo=lambda _: None, sleep=fake.sleep, clock=fake.clock, now=lambda: started)
@@ -392,15 +393,6 @@ def test_a_killed_validation_run_is_reaped_after_its_heartbeat_goes_stale(
 def test_sigkill_during_the_scan_then_reap(tmp_path: Path) -> None:
     """A real `invoke validate` process killed with SIGKILL (no cleanup at all): the next reap
     leaves it alone while its heartbeat is fresh, and takes everything once it is stale."""
-    import os
-    import signal
-    import subprocess
-    import sys
-    import time
-
-    from pipeline.localaws import local_aws
-    from tests.validate.conftest import make_ami, make_clients_for
-
     with local_aws(scenario={"scan": {"duration_s": 600}}) as server:
         clients = make_clients_for(server)
         ami = make_ami(clients)

@@ -4,7 +4,9 @@ parameters and their history, deprecation, deregistration. Nothing here decides 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+import functools
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -16,6 +18,7 @@ from pipeline.aws import AwsClients, ClientError, aws_error, error_code, make_cl
 from pipeline.aws._paginate import collect
 from pipeline.aws.images import Image, image_from_api
 from pipeline.errors import AwsError
+from pipeline.polling import poll_until
 
 if TYPE_CHECKING:
     from types_boto3_ec2.type_defs import FilterTypeDef
@@ -74,6 +77,7 @@ class ParameterVersion:
     description: str
 
 
+@functools.cache
 def known_regions() -> tuple[str, ...]:
     """Every region botocore's endpoint data knows for EC2, across partitions (no API call)."""
     session = boto3.session.Session()
@@ -83,9 +87,20 @@ def known_regions() -> tuple[str, ...]:
     return tuple(sorted(names))
 
 
+_REGIONAL: dict[tuple[int, str], tuple[AwsClients, AwsClients]] = {}
+
+
 def in_region(clients: AwsClients, region: str) -> AwsClients:
-    """Clients for ``region`` built like ``clients`` (same credentials chain and endpoint)."""
-    return clients if region == clients.region else make_clients(region=region)
+    """Clients for ``region`` built like ``clients`` (same credentials chain and endpoint),
+    made once per home bundle and region (building a session costs ~0.3 s)."""
+    if region == clients.region:
+        return clients
+    key = (id(clients), region)
+    cached = _REGIONAL.get(key)
+    if cached is None or cached[0] is not clients:
+        cached = (clients, make_clients(region=region))
+        _REGIONAL[key] = cached
+    return cached[1]
 
 
 def caller_arn(clients: AwsClients) -> str:
@@ -337,6 +352,38 @@ def put_parameter(
     except ClientError as exc:
         raise aws_error(f"ssm:PutParameter {name} ({clients.region})", exc) from exc
     return int(resp.get("Version", 0))
+
+
+def wait_parameter(
+    clients: AwsClients,
+    name: str,
+    value: str,
+    *,
+    timeout_s: float = 120,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+    echo: Callable[[str], None] = print,
+) -> None:
+    """Wait until the parameter holds ``value`` (ssm:GetParameter). SSM validates an
+    aws:ec2:image value after PutParameter returned, and keeps the old value when it fails:
+    https://docs.aws.amazon.com/systems-manager/latest/userguide/parameter-store-ec2-aliases.html
+    Raises AwsError when the value never appears."""
+    got = poll_until(
+        lambda: get_parameter(clients, name),
+        lambda current: current == value,
+        timeout_s=timeout_s,
+        describe=lambda current: f"{name} in {clients.region} is {current}, waiting for {value}",
+        sleep=sleep,
+        clock=clock,
+        echo=echo,
+        first_interval_s=1.0,
+        max_interval_s=10.0,
+    )
+    if got != value:
+        raise AwsError(
+            f"ssm:PutParameter {name} = {value} ({clients.region}): SSM did not accept the value "
+            f"within {timeout_s:.0f}s (its aws:ec2:image validation failed?); it is {got}"
+        )
 
 
 def delete_parameter(clients: AwsClients, name: str) -> bool:

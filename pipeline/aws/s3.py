@@ -1,7 +1,6 @@
 """S3 for the evidence store: the bucket's protections, write-once uploads with checksums, reads.
 
-Every call names the expected bucket owner (the pipeline's account), so a bucket of the same
-name in another account is never written to or trusted.
+Every call names the expected bucket owner (the pipeline's account).
 """
 
 from __future__ import annotations

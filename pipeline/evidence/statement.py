@@ -1,10 +1,6 @@
 """The validation record: an in-toto Statement v1 whose predicate is a SLSA VSA v1. Pure.
 
-Subject digest (the binding to the image): ``sha256`` over the canonical JSON (sorted keys, no
-white space, UTF-8) of ``{"ami", "region", "owner", "architecture", "rootDeviceName",
-"snapshots" (sorted block-device snapshot IDs), "creationDate"}`` exactly as DescribeImages
-reports them. A record of one image can therefore never describe another, nor a re-registration
-of the same ID from other snapshots. Project fields live in ``predicate.annotations``.
+The subject digest binds it to the image (``ImageFacts``); project fields are annotations.
 """
 
 from __future__ import annotations
@@ -37,7 +33,13 @@ def image_arn(region: str, ami_id: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class ImageFacts:
-    """The facts of an AMI the subject digest covers (from ec2:DescribeImages)."""
+    """The facts of an AMI the subject digest covers (from ec2:DescribeImages).
+
+    Subject digest: ``sha256`` over the canonical JSON (sorted keys, no white space, UTF-8) of
+    ``{"ami", "region", "owner", "architecture", "rootDeviceName", "snapshots" (sorted EBS
+    snapshot IDs), "creationDate"}`` as DescribeImages reports them. A record of one image can
+    therefore never describe another, nor a re-registration from other snapshots.
+    """
 
     ami_id: str
     region: str

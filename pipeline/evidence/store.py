@@ -1,13 +1,6 @@
 """The evidence store: key layout, what one validation run uploads, and publishing the records.
 
-Layout (one prefix per AMI and run, written once, never overwritten; a resumed run that had
-published already writes under ``<run-id>~N/``)::
-
-    s3://<bucket>/<account>/<region>/<ami-id>/<run-id>/
-        evidence/scan.json  evidence/targets.json  evidence/run.json  evidence/results.json
-        evidence/cis-report.csv
-        verdict.json  junit.xml  summary.md  policies/<file>  catalogue.json
-        attestation.dsse.json        (the signed record; every other object is one of its inputs)
+Every prefix is written once and never overwritten; see ``LAYOUT``.
 """
 
 from __future__ import annotations
@@ -28,6 +21,12 @@ from pipeline.errors import ConfigError
 from pipeline.evidence import dsse, statement
 from pipeline.policy import ExceptionsPolicy
 
+LAYOUT = """
+s3://<bucket>/<account>/<region>/<ami-id>/<run-id>/      (a resumed run that published: <run-id>~N/)
+    evidence/scan.json  evidence/targets.json  evidence/run.json  evidence/results.json
+    evidence/cis-report.csv  verdict.json  junit.xml  summary.md  policies/<file>  catalogue.json
+    attestation.dsse.json    (the signed record; every other object is one of its inputs)
+"""
 ENVELOPE = "attestation.dsse.json"
 DEFAULT_KEY_ALIAS = "alias/eks-cis-ami-pipeline-signing"
 ATTESTATION_TAG = "cis:attestation"

@@ -1,8 +1,6 @@
 """Verify an AMI's signed validation record: signature, subject, input digests and result.
 
-The core (``check_record``) is pure: it is given the envelope bytes, the image's facts and a
-way to read stored objects. ``verify_ami`` fetches those from AWS; ``regate`` re-judges the
-stored evidence with the stored policy bytes as of the record's date.
+``check_record`` is pure; ``verify_ami`` fetches; ``regate`` re-judges the stored evidence.
 """
 
 from __future__ import annotations
@@ -20,7 +18,7 @@ from pipeline import commands, gate, policy, results
 from pipeline.aws import AwsClients, boundary, is_aws_endpoint, kms, s3
 from pipeline.aws.account import caller_account
 from pipeline.aws.images import describe_image
-from pipeline.errors import AwsError, ConfigError, GateBlocked
+from pipeline.errors import AwsError, ConfigError, GateBlocked, PipelineError
 from pipeline.evidence import dsse, statement, store
 
 # The AMI tags that merely repeat the record; a disagreement means someone changed one of them.
@@ -90,7 +88,7 @@ def check_record(found: Found, signature_ok: SignatureCheck, read: ObjectReader)
             where = found.record_uri or store.s3_uri(
                 found.bucket, f"*/{found.region}/{found.ami_id}/"
             )
-            checks.add("record", False, f"{found.ami_id}: no validation record found at {where}")
+            checks.add("record", False, f"no validation record found at {where}")
         return _done(empty, checks)
     uri = found.record_uri or ""
     location = store.parse_s3_uri(uri)
@@ -406,7 +404,19 @@ def regate(clients: AwsClients, verification: Verification) -> Regate:
 def regate_bytes(
     stored: Mapping[str, bytes], ami_id: str, when: datetime, claimed: str | None
 ) -> Regate:
-    """The pure part of ``regate``: ``stored`` maps prefix-relative keys to their bytes."""
+    """The pure part of ``regate``: ``stored`` maps prefix-relative keys to their bytes.
+
+    Stored evidence that cannot be judged is a problem of the record, never a crash.
+    """
+    try:
+        return _regate(stored, ami_id, when, claimed)
+    except (PipelineError, UnicodeDecodeError, ValueError, KeyError, TypeError) as exc:
+        return Regate(claimed, "ERROR", (f"the stored evidence cannot be re-gated: {exc}",))
+
+
+def _regate(
+    stored: Mapping[str, bytes], ami_id: str, when: datetime, claimed: str | None
+) -> Regate:
     needed = ("evidence/results.json", "verdict.json")
     missing = [n for n in needed if n not in stored]
     if missing:
@@ -479,6 +489,12 @@ def run_verify(
         raise ConfigError(f"--ami {ami_id!r}: not an AMI ID (ami-...)")
     pem = read_public_key(public_key)
     with boundary("verify"):
+        try:  # an AMI that does not exist here is a wrong --ami (exit 2), as for validate
+            describe_image(clients, ami_id)
+        except AwsError as exc:
+            if "not found" not in str(exc):
+                raise
+            raise ConfigError(f"--ami {ami_id}: {exc}") from None
         result = verify_ami(
             clients,
             ami_id,
@@ -526,7 +542,7 @@ def _policy_note(result: Verification, policy_dir: Path | None) -> str | None:
     same = "the same" if now.sha256 == claims.policy.sha256 else "DIFFERENT"
     return (
         f"policy: validated under {claims.policy.uri} sha256 {claims.policy.sha256}; the current "
-        f"{now.source} is sha256 {now.sha256} ({same})"
+        f"{store.policy_uri(now)} is sha256 {now.sha256} ({same})"
     )
 
 

@@ -1,7 +1,5 @@
-"""KMS ``Sign``/``Verify`` as AWS defines ``MessageType=DIGEST`` (moto ignores MessageType).
-
-With ``DIGEST`` the message is already the hash, so the signature is over the original data
-(moto would hash the digest again and no standard ECDSA verifier would accept the result).
+"""KMS ``Sign``/``Verify`` honouring ``MessageType=DIGEST`` as AWS does (moto ignores it and
+would hash the digest again, a signature no standard ECDSA verifier accepts).
 """
 
 from __future__ import annotations

@@ -1,8 +1,5 @@
-"""Release channels: the SSM parameter naming scheme and the release settings, all pure.
-
-A channel's current image lives in ``<prefix>/<platform>/<arch>/<k8s-version>/<channel>/image-id``
-(data type ``aws:ec2:image``) in every region it was promoted to; every component is checked
-against a strict pattern before any name is built.
+"""Release channels (pure): the SSM parameter naming scheme, strict checks of every name
+component, and the release settings (``pipeline.release`` in invoke.yaml).
 """
 
 from __future__ import annotations
@@ -81,7 +78,9 @@ def check_ami(ami: str, flag: str = "--ami") -> str:
 
 
 def parameter_name(prefix: str, platform: Platform, arch: str, k8s: str, channel: str) -> str:
-    """``/eks-cis-ami/al2023/x86_64/1.33/stable/image-id``; ConfigError for any bad component."""
+    """``<prefix>/<platform>/<arch>/<k8s-version>/<channel>/image-id``, e.g.
+    ``/eks-cis-ami/al2023/x86_64/1.33/stable/image-id`` (data type ``aws:ec2:image``, one per
+    target region); ConfigError for any component that fails its pattern."""
     if not PREFIX.fullmatch(prefix):
         raise ConfigError(f"parameter_prefix {prefix!r}: expected /name[/name…] (a-z, 0-9, _.-)")
     if arch not in ARCHS:

@@ -5,6 +5,7 @@ current image: new failures, newly passing checks, changed counts, exceptions ex
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -12,6 +13,7 @@ from typing import Any
 from pipeline.gate import ExceptionNote, Verdict
 
 COUNT_KEYS = ("passed", "failed", "skipped")
+_UNSAFE = re.compile(r"[^A-Za-z0-9 ._:/(),=-]")
 FALLBACK = "verdict tags (unsigned fallback)"
 
 
@@ -131,7 +133,12 @@ def compare(
     return out
 
 
-def render_markdown(drift: object, esc: Callable[[str], str] = str) -> list[str]:
+def inert(text: str) -> str:
+    """Markdown-inert text: every character outside a small safe set becomes ``?``."""
+    return _UNSAFE.sub("?", text)[:300]
+
+
+def render_markdown(drift: object, esc: Callable[[str], str] = inert) -> list[str]:
     """The summary.md section for ``verdict.context["drift"]`` (a list of compare() results);
     ``esc`` makes each interpolated value inert Markdown (report._md)."""
     if not isinstance(drift, list) or not drift:
@@ -139,6 +146,9 @@ def render_markdown(drift: object, esc: Callable[[str], str] = str) -> list[str]
     lines = ["### Drift against the channel's current image", ""]
     for item in drift:
         if not isinstance(item, Mapping):
+            continue
+        if "error" in item:
+            lines += [f"- drift report incomplete: {esc(str(item['error']))}", ""]
             continue
         base = item.get("baseline")
         head = f"**{esc(str(item.get('ami')))}** vs {esc(str(item.get('channel')))}"
@@ -172,7 +182,7 @@ def _counts(value: object) -> str:
     return ", ".join(f"{value.get(k, 0)} {k}" for k in COUNT_KEYS)
 
 
-def summary_sections(context: Mapping[str, object], esc: Callable[[str], str] = str) -> list[str]:
+def summary_sections(context: Mapping[str, object], esc: Callable[[str], str] = inert) -> list[str]:
     """summary.md sections from a verdict's context: the nightly rebuild decisions and drift."""
     lines: list[str] = []
     rebuild = context.get("rebuild")

@@ -1,12 +1,5 @@
-"""The fingerprint of a build's inputs, recorded on every built AMI (tag ``cis-ami:fingerprint``).
-
-Definition (format ``eks-cis-ami-fingerprint/v1``): ``sha256:`` + the SHA-256 of the canonical
-JSON (sorted keys, no white space, UTF-8) of: format, platform, architecture, Kubernetes
-version, level, local, source AMI ID, and the SHA-256 of each input tree: the hardening scripts
-(``packer/scripts/**``), the Packer template (the local template's folder, or the production
-``*.pkr.hcl`` files) and the image's variable file. A tree digest is the SHA-256 of the lines
-``<sha256 of the file>  <path relative to packer/>\\n`` sorted by path. The exceptions policy's
-SHA-256 is included too, so a policy change also rebuilds. The git commit is deliberately not.
+"""The fingerprint of a build's inputs, recorded on every built AMI (tag ``cis-ami:fingerprint``);
+``fingerprint`` documents the exact definition. Pure, except that ``build_inputs`` reads files.
 """
 
 from __future__ import annotations
@@ -37,7 +30,15 @@ class Inputs:
 
 
 def fingerprint(inputs: Inputs) -> str:
-    """``sha256:<hex>`` of the canonical JSON of ``inputs`` (pure, stable across runs)."""
+    """``sha256:<hex>`` of the canonical JSON of ``inputs`` (pure, stable across runs).
+
+    Format ``eks-cis-ami-fingerprint/v1``: the SHA-256 of the canonical JSON (sorted keys, no
+    white space, UTF-8) of: format, platform, architecture, Kubernetes version, level, local,
+    source AMI ID, the exceptions policy's SHA-256, and the SHA-256 of each input tree: the
+    hardening scripts (``packer/scripts/**``), the Packer template (the local template's folder,
+    or the production ``*.pkr.hcl`` files) and the image's variable file (``tree_sha256``). The
+    git commit is deliberately not an input: a README change must not rebuild.
+    """
     body = {"format": FORMAT, **asdict(inputs)}
     text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return "sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest()

@@ -9,13 +9,13 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pipeline import outputs, policy
+from pipeline import github, outputs, policy
 from pipeline.aws import AwsClients, boundary
 from pipeline.aws import release as aws
 from pipeline.aws.images import Image, resolve_eks_base_ami
 from pipeline.catalog import Platform
 from pipeline.errors import ConfigError, PipelineError
-from pipeline.gate import Verdict
+from pipeline.gate import Outcome, Verdict
 from pipeline.packer import DEFAULT_K8S_VERSION, PACKER_DIR, AmiBuild, Arch, check_k8s_version
 from pipeline.release import drift
 from pipeline.release.channels import ReleaseSettings, parameter_name
@@ -179,7 +179,7 @@ def _decision(
         return Decision(platform, arch, k8s, value, image.id, f"inputs unchanged since {image.id}")
     previous_base = image.tags.get(SOURCE_TAG)
     if previous_base and previous_base != base:
-        why = f"base AMI changed: {previous_base} -> {base} (newest was {image.id})"
+        why = f"base AMI changed from {previous_base} to {base} (newest was {image.id})"
     elif FINGERPRINT_TAG not in image.tags:
         why = f"{image.id} has no input fingerprint"
     else:
@@ -238,42 +238,52 @@ def record_and_compare(
     echo: Echo,
     *,
     decisions: Sequence[Decision] = (),
+    evidence: tuple[str | None, str | None] = (None, None),
 ) -> Verdict:
     """Add the rebuild decisions and the drift report to the verdict, rewrite its reports, and
     record each AMI's FAILED checks and counts as tags for the next comparison."""
     amis = verdict.context.get("amis")
     entries = [e for e in amis if isinstance(e, dict)] if isinstance(amis, list) else []
+    judged = verdict.verdict in (Outcome.PASS, Outcome.FAIL)  # an ERROR scan proves nothing
     report: list[dict[str, Any]] = []
-    with boundary("drift report"):
-        for entry in entries:
-            ami, target = str(entry.get("ami")), str(entry.get("instance"))
-            owned = aws.owned_image(clients, ami)
-            if owned is None:
-                continue
-            now = drift.observed(verdict, target)
-            baseline = _baseline(clients, release, owned.image)
-            report.append(drift.compare(ami, release.drift_channel, baseline, now, verdict))
-            if verdict.exit_code == 0 or now.counts["failed"]:
-                aws.tag(
-                    clients,
-                    [ami],
-                    {
-                        FAILED_TAG: drift.encode_failed(now.failed),
-                        COUNTS_TAG: drift.encode_counts(now.counts),
-                    },
-                )
+    try:
+        with boundary("drift report"):
+            for entry in entries if judged else []:
+                ami, target = str(entry.get("ami")), str(entry.get("instance"))
+                owned = aws.owned_image(clients, ami)
+                if owned is None:
+                    continue
+                now = drift.observed(verdict, target)
+                baseline = _baseline(clients, release, owned.image, evidence)
+                report.append(drift.compare(ami, release.drift_channel, baseline, now, verdict))
+                recorded = {
+                    FAILED_TAG: drift.encode_failed(now.failed),
+                    COUNTS_TAG: drift.encode_counts(now.counts),
+                }
+                aws.tag(clients, [ami], recorded)
+    except PipelineError as exc:  # the report is information: it never changes the verdict
+        echo(f"WARNING  drift report incomplete: {exc}")
+        report.append({"error": str(exc)})
     context = {**verdict.context, "drift": report}
     if decisions:
         context["rebuild"] = [d.as_dict() for d in decisions]
     verdict = replace(verdict, context=context)
     outputs.write_reports(verdict, out_dir)
-    for line in drift.render_markdown(report):
+    section = drift.summary_sections(context)
+    for line in section:
         if line:
             echo(line)
+    if github.active() and section:  # validate already appended the rest of summary.md
+        github.append_step_summary("\n".join(section) + "\n")
     return verdict
 
 
-def _baseline(clients: AwsClients, release: ReleaseSettings, image: Image) -> drift.Baseline | None:
+def _baseline(
+    clients: AwsClients,
+    release: ReleaseSettings,
+    image: Image,
+    evidence: tuple[str | None, str | None] = (None, None),
+) -> drift.Baseline | None:
     platform, k8s = image.platform, image.tags.get("cis-ami:kubernetes-version", "")
     if not isinstance(platform, Platform) or not k8s:
         return None
@@ -287,7 +297,10 @@ def _baseline(clients: AwsClients, release: ReleaseSettings, image: Image) -> dr
     owned = aws.owned_image(clients, current) if current else None
     if owned is None:
         return None
-    signed = signed_baseline(clients, owned.image.id)
+    try:
+        signed = signed_baseline(clients, owned.image.id, *evidence)
+    except PipelineError:  # e.g. no kms:Verify for this role: fall back, labelled as such
+        signed = None
     if signed is not None:
         return signed
     tags = owned.image.tags
@@ -301,7 +314,9 @@ def _baseline(clients: AwsClients, release: ReleaseSettings, image: Image) -> dr
     )
 
 
-def signed_baseline(clients: AwsClients, ami: str) -> drift.Baseline | None:
+def signed_baseline(
+    clients: AwsClients, ami: str, bucket: str | None = None, signing_key: str | None = None
+) -> drift.Baseline | None:
     """The baseline from the image's signed record: verdict and level from the verified
     statement, per-check results from the stored ``evidence/results.json`` (an input whose digest
     the record covers). None when the record does not verify or the evidence is incomplete.
@@ -311,7 +326,7 @@ def signed_baseline(clients: AwsClients, ami: str) -> drift.Baseline | None:
     from pipeline.evidence import statement, store
     from pipeline.evidence.verify import verify_ami
 
-    verification = verify_ami(clients, ami)
+    verification = verify_ami(clients, ami, evidence_bucket=bucket, signing_key=signing_key)
     if not verification.ok or verification.record_uri is None:
         return None
     claims, _ = statement.read(verification.statement or {})

@@ -48,6 +48,7 @@ class PromoteRequest:
     dry_run: bool = False
     evidence_bucket: str | None = None
     public_key_pem: bytes | None = None
+    signing_key: str | None = None  # the trusted KMS key (default: the one invoke setup made)
 
 
 @dataclass(frozen=True)
@@ -128,14 +129,18 @@ def refusals(
     return out
 
 
-def default_verifier(evidence_bucket: str | None, public_key_pem: bytes | None) -> Verifier:
-    """``pipeline.evidence.verify.verify_ami`` with the request's key and bucket."""
+def default_verifier(request: PromoteRequest) -> Verifier:
+    """``pipeline.evidence.verify.verify_ami`` with the request's key, bucket and signing key."""
 
     def verify(clients: AwsClients, ami: str) -> Verification:
         from pipeline.evidence.verify import verify_ami
 
         return verify_ami(
-            clients, ami, public_key_pem=public_key_pem, evidence_bucket=evidence_bucket
+            clients,
+            ami,
+            public_key_pem=request.public_key_pem,
+            evidence_bucket=request.evidence_bucket,
+            signing_key=request.signing_key,
         )
 
     return verify
@@ -193,16 +198,16 @@ def run_promote(
         known_regions if known_regions is not None else aws.known_regions(),
     )
     accounts = channels.split_accounts(request.accounts)
-    verify = verify or default_verifier(request.evidence_bucket, request.public_key_pem)
+    verify = verify or default_verifier(request)
     with boundary("promote"):
         source = aws.owned_image(clients, ami)
         if source is None:
             raise ConfigError(f"--ami {ami}: no such AMI in {home}")
         image = source.image
         k8s = image.tags.get(K8S_TAG, "")
-        platform = image.platform
-        arch = image.architecture or ""
+        arch = image.architecture or ""  # EC2's own answer (and bound by the record's subject)
         verification = verify(clients, ami)
+        platform = signed_platform(verification) or image.platform
         problems = refusals(
             verification,
             ami=ami,
@@ -216,11 +221,17 @@ def run_promote(
         )
         if not isinstance(platform, Platform) or not channels.K8S_VERSION.fullmatch(k8s):
             problems.append("not built by this pipeline: no platform or Kubernetes version")
+        elif image.platform is not None and image.platform is not platform:
+            problems.append(
+                f"platform tag {image.platform.value} disagrees with the record ({platform.value})"
+            )
         if problems:
             raise GateBlocked(
                 f"--ami {ami}: not promoted", problems=[f"--ami {ami}: {p}" for p in problems]
             )
         assert isinstance(platform, Platform)
+        when = f"{verification.time_verified:%Y-%m-%dT%H:%M:%SZ}"
+        echo(f"{ami}: record {verification.record_uri} verified ({verification.level}, {when})")
         name = channels.parameter_name(release.parameter_prefix, platform, arch, k8s, channel.name)
         who = aws.caller_arn(clients)
         step = _Step(request, release, source, channel.name, name, who, now, echo)
@@ -229,6 +240,17 @@ def run_promote(
     if not result.changed:
         echo(f"{ami} is already the {channel.name} image in {', '.join(regions)}: nothing to do")
     return result
+
+
+def signed_platform(verification: Verification) -> Platform | None:
+    """The platform the signed statement names (None when absent or unknown)."""
+    from pipeline.evidence import statement
+
+    claims, _ = statement.read(verification.statement or {})
+    try:
+        return Platform.parse(claims.platform) if claims.platform else None
+    except ConfigError:
+        return None
 
 
 def _policy_sha(policy_dir: Path, platform: Platform | None) -> str | None:
@@ -276,6 +298,7 @@ class _Step:
             )
             if not dry:
                 version = aws.put_parameter(rc, self.parameter, target.image.id, note)
+                aws.wait_parameter(rc, self.parameter, target.image.id, echo=self.echo)
                 aws.tag(
                     rc,
                     [target.image.id],

@@ -1,14 +1,11 @@
-"""Retention of pipeline-built AMIs (part of ``invoke reap``): deregister unpromoted builds older
-than the configured age, keeping the newest N per platform/architecture/Kubernetes version.
-
-Never touched: images without the pipeline's exact ownership tags, promoted images (a channel
-record, a regional copy, or the current value of any channel parameter), revoked images.
+"""Retention of pipeline-built AMIs (part of ``invoke reap``): deregister old unpromoted builds,
+keep the newest N per platform/architecture/Kubernetes version; ``plan`` says what is protected.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -17,6 +14,7 @@ from pipeline.aws import release as aws
 from pipeline.aws.images import Image
 from pipeline.errors import PipelineError
 from pipeline.release.channels import ReleaseSettings
+from pipeline.release.revoke import channel_of
 from pipeline.tags import (
     BUILD_RUN_TAG,
     CHANNEL_TAG_PREFIX,
@@ -80,8 +78,10 @@ def plan(
     published: Iterable[str] = (),
     revoked: Iterable[str] = (),
 ) -> list[Decision]:
-    """Decide each image's fate (pure). Only pipeline images that are not protected are
-    candidates; per group the ``keep`` newest candidates stay; older than ``max_age`` goes."""
+    """Decide each image's fate (pure). Never touched: images without the pipeline's exact
+    ownership tags, promoted images (a channel record tag, a regional copy, or any value in a
+    channel parameter's history: ``published``), revoked images. Of the rest, per group the
+    ``keep`` newest stay and those older than ``max_age`` go."""
     pub, rev = set(published), set(revoked)
     decisions: list[Decision] = []
     groups: dict[tuple[str, ...], list[Image]] = defaultdict(list)
@@ -132,7 +132,8 @@ def run_retention(
 ) -> RetentionReport:
     """Apply ``plan`` to this account's pipeline AMIs in the clients' region.
 
-    Calls ec2:DescribeImages, ssm:GetParametersByPath, ec2:DeregisterImage, ec2:DeleteSnapshot.
+    Calls ec2:DescribeImages, ssm:GetParametersByPath, ssm:GetParameterHistory,
+    ec2:DeregisterImage, ec2:DeleteSnapshot.
     A failed deletion is reported in ``failures``; the others still go.
     """
     report = RetentionReport()
@@ -145,13 +146,18 @@ def run_retention(
             ],
         )
         parameters = aws.parameters_under(clients, release.parameter_prefix)
+        # Ever promoted here: every value in every channel's history (tags can be removed).
+        published = set(parameters.values())
+        for name in parameters:
+            if channel_of(release.parameter_prefix, name) is not None:
+                published |= {v.value for v in aws.parameter_history(clients, name)}
     by_id = {o.image.id: o for o in owned}
     decisions = plan(
         [o.image for o in owned],
         now=now,
         max_age=timedelta(days=release.retention_days),
         keep=release.retention_keep,
-        published=parameters.values(),
+        published=published,
         revoked=_revoked_ids(parameters, release.parameter_prefix),
     )
     verb = "would deregister" if dry_run else "deregistered"
@@ -175,9 +181,10 @@ def run_retention(
             if not dry_run
             else f"{verb} AMI {decision.ami} ({snaps}): {decision.why}"
         )
+    echo(summary(report, dry_run))
     return report
 
 
-def summary(report: RetentionReport, dry_run: bool) -> Sequence[str]:
+def summary(report: RetentionReport, dry_run: bool) -> str:
     verb = "would deregister" if dry_run else "deregistered"
-    return [f"AMI retention: {verb} {len(report.deleted)}, kept {len(report.kept)} pipeline AMI(s)"]
+    return f"AMI retention: {verb} {len(report.deleted)}, kept {len(report.kept)} pipeline AMI(s)"

@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from pipeline.aws import AwsClients, boundary, is_aws_endpoint
 from pipeline.aws import release as aws
@@ -26,7 +26,6 @@ from pipeline.tags import (
 
 Echo = Callable[[str], None]
 _REASON = re.compile(r"^[^\x00-\x1f\x7f]{3,200}$")
-K8S_TAG = "cis-ami:kubernetes-version"
 
 
 @dataclass(frozen=True)
@@ -78,6 +77,12 @@ def revocation(clients: AwsClients, prefix: str, image: Image) -> str | None:
     return None
 
 
+def deprecation_time(now: datetime) -> datetime:
+    """The earliest deprecation time EC2 accepts: not in the past, whole minutes (it rounds
+    seconds), so two minutes ahead, truncated. https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_EnableImageDeprecation.html"""
+    return (now + timedelta(minutes=2)).replace(second=0, microsecond=0)
+
+
 def revocation_tags(reason: str, when: datetime, who: str) -> dict[str, str]:
     return {
         REVOKED_TAG: "true",
@@ -110,8 +115,9 @@ def run_revoke(
     echo: Echo,
 ) -> Revocation:
     """Revoke the AMI (see the module doc). Calls ec2:DescribeImages, ec2:CreateTags,
-    ec2:EnableImageDeprecation (real AWS only), ssm:GetParameter/GetParameterHistory/
-    PutParameter/DeleteParameter, sts:GetCallerIdentity. Raises ConfigError (exit 2), AwsError.
+    ec2:EnableImageDeprecation (real AWS only), ssm:GetParameter, GetParametersByPath,
+    GetParameterHistory, PutParameter, DeleteParameter, sts:GetCallerIdentity. Raises
+    ConfigError (exit 2), AwsError (exit 1).
     """
     ami = channels.check_ami(request.ami)
     reason = check_reason(request.reason)
@@ -136,7 +142,7 @@ def run_revoke(
                 continue
             aws.tag(rc, [img.id], revocation_tags(reason, now, who))
             if is_aws_endpoint(rc.endpoint_url):
-                aws.enable_deprecation(rc, img.id, now)
+                aws.enable_deprecation(rc, img.id, deprecation_time(now))
             else:  # moto does not implement EnableImageDeprecation; the tags carry the time
                 echo(f"{rc.region}: local AWS: deprecation time recorded in tags only")
         record = channels.revocation_parameter(prefix, ami)
@@ -146,12 +152,16 @@ def run_revoke(
                 aws.put_parameter(clients, record, text, f"revocation of {ami}", image=False)
             echo(f"{clients.region}: {verb}record the revocation in {record}")
         changes = []
-        for rc, _img in images:
-            for name in names:
-                note = f"revoked ({reason}) at {now:%Y-%m-%dT%H:%M:%SZ} by {who}"
-                change = _roll_back(rc, source.image, name, revoked_ids, release, note, dry, echo)
-                if change is not None:
-                    changes.append(change)
+        note = f"revoked ({reason}) at {now:%Y-%m-%dT%H:%M:%SZ} by {who}"
+        for rc in {rc.region: rc for rc, _ in images}.values():
+            # Every channel parameter that points at a revoked image, found by its value (never
+            # by name from the image's tags, which anyone who may tag could change).
+            current = aws.parameters_under(rc, prefix)
+            for name in sorted(current):
+                if current[name] in revoked_ids and channel_of(prefix, name) in names:
+                    changes.append(
+                        _roll_back(rc, name, current[name], revoked_ids, release, note, dry, echo)
+                    )
     if not newly and not changes:
         echo(f"{ami} is already revoked and no channel points at it: nothing to do")
     return Revocation(ami, tuple(newly), tuple(changes), dry)
@@ -181,27 +191,32 @@ def _copies(home: AwsClients, source: Image, echo: Echo) -> list[tuple[AwsClient
     return found
 
 
+def channel_of(prefix: str, name: str) -> str | None:
+    """The channel of a parameter named by the scheme under ``prefix``, else None (pure)."""
+    parts = name.removeprefix(prefix + "/").split("/")
+    if not name.startswith(prefix + "/") or len(parts) != 5 or parts[4] != channels.LEAF:
+        return None
+    platform, arch, k8s, channel = parts[:4]
+    known = {p.short for p in Platform}
+    ok = (
+        platform in known
+        and arch in channels.ARCHS
+        and channels.K8S_VERSION.fullmatch(k8s)
+        and channels.CHANNEL.fullmatch(channel)
+    )
+    return channel if ok else None
+
+
 def _roll_back(
     rc: AwsClients,
-    source: Image,
-    channel: str,
+    name: str,
+    current: str,
     revoked: set[str],
     release: channels.ReleaseSettings,
     note: str,
     dry: bool,
     echo: Echo,
-) -> ChannelChange | None:
-    platform = source.platform
-    k8s = source.tags.get(K8S_TAG, "")
-    if not isinstance(platform, Platform) or not channels.K8S_VERSION.fullmatch(k8s):
-        return None
-    name = channels.parameter_name(
-        release.parameter_prefix, platform, source.architecture or "", k8s, channel
-    )
-    current = aws.get_parameter(rc, name)
-    if current not in revoked or current is None:
-        return None
-
+) -> ChannelChange:
     def usable(candidate: str) -> bool:
         owned = aws.owned_image(rc, candidate)
         return bool(
@@ -220,4 +235,5 @@ def _roll_back(
         echo(f"{rc.region}: {verb}point {name} back to {target} (was {current})")
         if not dry:
             aws.put_parameter(rc, name, target, f"rolled back from {current}: {note}")
+            aws.wait_parameter(rc, name, target, echo=echo)
     return ChannelChange(rc.region, name, current, target)

@@ -130,3 +130,58 @@ def test_a_statement_of_another_type_is_a_problem() -> None:
     doc["subject"].append(doc["subject"][0])
     _, problems = statement.read(doc)
     assert len(problems) == 2
+
+
+@pytest.mark.parametrize(
+    "stored",
+    [
+        {"evidence/results.json": b"[]"},
+        {"evidence/results.json": b"{not json", "verdict.json": b"{}"},
+        {
+            "evidence/results.json": b"[]",
+            "verdict.json": b"{}",
+            "policies/p.yaml": b"\xff\xfe",
+        },
+    ],
+    ids=["no-verdict", "bad-results", "policy-not-utf8"],
+)
+def test_stored_evidence_that_cannot_be_regated_is_an_error_not_a_crash(
+    stored: dict[str, bytes],
+) -> None:
+    from pipeline.evidence.verify import regate_bytes
+
+    again = regate_bytes(stored, "ami-0123456789abcdef0", datetime(2026, 1, 1, tzinfo=UTC), "PASS")
+    assert not again.reproduced and again.recomputed == "ERROR" and again.problems
+
+
+@pytest.mark.parametrize(
+    ("flag", "config", "env", "want"),
+    [
+        (
+            "flag-bucket",
+            {"evidence_bucket": "yaml-bucket"},
+            {"CIS_EVIDENCE_BUCKET": "env-b"},
+            "flag-bucket",
+        ),
+        (None, {"evidence_bucket": "yaml-bucket"}, {"CIS_EVIDENCE_BUCKET": "env-b"}, "yaml-bucket"),
+        (None, {}, {"CIS_EVIDENCE_BUCKET": "env-bucket"}, "env-bucket"),
+        (None, {}, {}, None),
+    ],
+)
+def test_evidence_settings_resolve_flag_then_invoke_yaml_then_environment(
+    flag: str | None, config: dict[str, str], env: dict[str, str], want: str | None
+) -> None:
+    from pipeline.settings import evidence_settings
+
+    assert evidence_settings(config, env, evidence_bucket=flag).bucket == want
+    key = evidence_settings({"signing_key": "alias/a"}, {"CIS_SIGNING_KEY": "alias/b"})
+    assert key.signing_key == "alias/a"
+    assert evidence_settings({}, {"CIS_SIGNING_KEY": "alias/b"}).signing_key == "alias/b"
+
+
+def test_an_invalid_bucket_name_names_the_flag() -> None:
+    from pipeline.errors import ConfigError
+    from pipeline.settings import evidence_settings
+
+    with pytest.raises(ConfigError, match="--evidence-bucket 'Bad_Bucket': not a valid S3"):
+        evidence_settings({}, {}, evidence_bucket="Bad_Bucket")

@@ -30,6 +30,7 @@ def test_dry_run_plans_and_changes_nothing(aws: LocalAws, clients: AwsClients) -
     )
     assert _mutations(aws) == 0
     assert result.key_arn is None and len(result.changes) == 4
+    assert lines.pop(0).startswith("setup: plain-HTTP endpoint: ")  # the local AWS: no TLS
     assert lines[0] == f"setup: plan: create evidence bucket s3://{BUCKET}"
     assert lines[1] == (
         f"setup: plan: s3://{BUCKET}: versioning, public access block, default encryption"
@@ -132,3 +133,23 @@ def test_against_a_real_endpoint_validate_needs_setup_first_and_creates_no_role(
     with pytest.raises(ConfigError, match="invoke setup --manage-instance-profile"):
         run_validate(settings(tmp_path, ami), real, runtime())
     assert aws.count("CreateRole") == 0 and aws.count("RunInstances") == 1  # make_ami's only
+
+
+def test_each_ami_of_one_scan_gets_its_own_prefix_and_record(
+    aws: LocalAws,
+    clients: AwsClients,
+    runtime: Callable[..., Runtime],
+    tmp_path: Path,
+) -> None:
+    from pipeline.evidence.verify import verify_ami
+
+    amis = [make_ami(clients, "al2023", "x86_64"), make_ami(clients, "al2023", "arm64")]
+    assert run_validate(settings(tmp_path, *amis), clients, runtime()).verdict.value == "PASS"
+    results = [verify_ami(clients, ami) for ami in amis]
+    assert [r.reasons for r in results] == [(), ()]
+    uris = [r.record_uri or "" for r in results]
+    for ami, uri, result in zip(amis, uris, results, strict=True):
+        assert f"/123456789012/us-east-1/{ami}/" in uri
+        assert result.statement is not None
+        assert result.statement["subject"][0]["name"].endswith(f"image/{ami}")
+    assert uris[0].rsplit("/", 2)[1] == uris[1].rsplit("/", 2)[1]  # the same run ID

@@ -150,5 +150,5 @@ def test_a_stock_ami_with_no_record_is_refused(world: World) -> None:
     result = verify_ami(world.clients, stock, evidence_bucket=world.bucket)
     assert not result.ok
     assert result.reasons == (
-        f"{stock}: no validation record found at s3://{world.bucket}/*/us-east-1/{stock}/",
+        f"no validation record found at s3://{world.bucket}/*/us-east-1/{stock}/",
     )

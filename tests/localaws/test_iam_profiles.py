@@ -120,17 +120,14 @@ def test_validate_refuses_a_role_lacking_cis_actions_naming_them(
 
 def test_custom_policy_profile_scans_end_to_end(world: World, tmp_path: Path) -> None:
     """Inline and customer-managed policies only, no AWS managed one: a real, complete scan."""
-    from pipeline.errors import AwsError
     from pipeline.setup import SetupSettings, run_setup
 
     run_setup(SetupSettings(), make_clients(), echo=lambda line: None)  # the evidence store
     name = world.custom_profile(inline=[CIS_ONLY], managed=[CUSTOM])
     ami = world.hardened(world.Platform.AMAZON_LINUX_2023)
-    try:
-        verdict = run_validate(_settings(tmp_path, ami, name), make_clients(), _runtime(world))
-        assert verdict.exit_code in (0, 3)  # a verdict on real rows, never "untrusted scan" (4)
-    except AwsError as exc:  # storing the evidence (not this test's concern) may still refuse
-        assert "s3:" in str(exc), exc
+    verdict = run_validate(_settings(tmp_path, ami, name), make_clients(), _runtime(world))
+    assert verdict.exit_code in (0, 3)  # a verdict on real rows, never "untrusted scan" (4)
+    assert verdict.total > 200
     (scan,) = world.c.inspector.list_cis_scans()["scans"]
     assert scan["totalChecks"] > 200
     (target,) = world.targets(scan["scanArn"]).values()

@@ -58,3 +58,20 @@ def test_the_hint_is_validated(tmp_path: Path, value: object) -> None:
     with pytest.raises(ConfigError, match=r"s\.yaml: .*ssm_timeout_s|s\.yaml: line") as caught:
         scenario.load(path)
     assert getattr(caught.value, "exit_code", None) == 2
+
+
+@pytest.mark.parametrize(
+    "path", sorted((ROOT / "examples/scenarios").glob("*.yaml")), ids=lambda p: p.stem
+)
+def test_every_shipped_rehearsal_is_valid_and_says_what_to_expect(path: Path) -> None:
+    scenario.load(path)
+    header = path.read_text(encoding="utf-8").splitlines()[:4]
+    assert any("Expect:" in line for line in header), f"{path.name}: no 'Expect:' line"
+
+
+def test_the_lying_rehearsals_set_the_documented_knobs() -> None:
+    folder = ROOT / "examples/scenarios"
+    assert scenario.load(folder / "dropped-failures.yaml").results.drop_status == {"FAILED"}
+    first_page = scenario.load(folder / "first-page-only.yaml").results
+    assert (first_page.max_pages, first_page.page_size) == (1, 50)
+    assert scenario.load(folder / "wrong-level.yaml").results.scan_level == "LEVEL_1"

@@ -1,0 +1,1 @@
+"""Tests of pipeline.release: channels, promote, revoke, retention, the nightly rebuild."""

@@ -120,7 +120,7 @@ def test_skip_when_unchanged_rebuild_when_the_base_ami_changed(
     amis, decisions = nightly.build_or_reuse(settings, clients, "run-3", lines.append)
     assert built == [(("al2023",), ("x86_64",))]
     assert decisions[0].reuse is None
-    assert f"base AMI changed: {base} -> {newer}" in decisions[0].why
+    assert f"base AMI changed from {base} to {newer}" in decisions[0].why
 
 
 def test_a_changed_hardening_script_rebuilds(
@@ -187,3 +187,20 @@ def test_drift_without_a_baseline_or_per_check_record_says_so() -> None:
     assert partial["new_failures"] is None and "cannot be listed" in partial["notes"][0]
     assert drift.decode_failed(drift.encode_failed([f"1.{i}.1" for i in range(100)])) is None
     assert drift.decode_counts("passed=1,failed=x,skipped=0") is None
+
+
+def test_drift_section_is_inert_markdown() -> None:
+    hostile = "ami-0a<script>alert(1)</script>[x](http://evil)`code`|#"
+    lines = drift.summary_sections(
+        {
+            "rebuild": [{"image": "al2023-x86_64", "action": "built", "why": hostile}],
+            "drift": [
+                {"ami": hostile, "channel": "stable", "baseline": None, "notes": [hostile]},
+                {"error": hostile},
+            ],
+        }
+    )
+    text = "\n".join(lines)
+    for bad in "<>[]`|#":
+        assert bad not in text.replace("### ", "")
+    assert "drift report incomplete" in text

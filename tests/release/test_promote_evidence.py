@@ -68,6 +68,17 @@ def test_only_the_signed_record_counts(aws: LocalAws, clients: AwsClients, tmp_p
     _promote(clients, ami)
     assert clients.ssm.get_parameter(Name=PARAM)["Parameter"]["Value"] == ami
 
+    # A platform tag that disagrees with the record cannot re-file the image elsewhere.
+    clients.ec2.create_tags(
+        Resources=[ami], Tags=[{"Key": "cis-ami:platform", "Value": "AMAZON_LINUX_2"}]
+    )
+    with pytest.raises(GateBlocked) as caught:
+        _promote(clients, ami)
+    assert any("disagrees with the record" in line for line in caught.value.lines())
+    clients.ec2.create_tags(
+        Resources=[ami], Tags=[{"Key": "cis-ami:platform", "Value": "AMAZON_LINUX_2023"}]
+    )
+
     # Altering its record's tags makes the record stop verifying: refused again.
     pointer = store.ATTESTATION_SHA_TAG
     clients.ec2.create_tags(Resources=[ami], Tags=[{"Key": pointer, "Value": "0" * 64}])

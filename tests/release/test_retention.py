@@ -111,6 +111,25 @@ def test_reap_deregisters_old_unpromoted_amis_and_their_snapshots(
     run_revoke(
         RevokeRequest(ami=revoked, reason="bad kernel"), settings, clients, datetime.now(UTC), print
     )
+    # Superseded and stripped of its channel tags: the channel's history still protects it.
+    superseded = pipeline_ami(clients, "superseded-build")
+    for ami in (superseded, promoted):
+        run_promote(
+            PromoteRequest(ami=ami),
+            settings,
+            clients,
+            datetime.now(UTC),
+            print,
+            policy_dir=POLICY_DIR,
+            verify=verifier_ok(),
+            known_regions=REGIONS,
+        )
+    stripped = [
+        {"Key": t["Key"]}
+        for t in clients.ec2.describe_images(ImageIds=[superseded])["Images"][0]["Tags"]
+        if t["Key"].startswith("cis-release:")
+    ]
+    clients.ec2.delete_tags(Resources=[superseded], Tags=stripped)
     snapshots = [
         m["Ebs"]["SnapshotId"]
         for m in clients.ec2.describe_images(ImageIds=[old])["Images"][0]["BlockDeviceMappings"]
@@ -127,8 +146,10 @@ def test_reap_deregisters_old_unpromoted_amis_and_their_snapshots(
     assert report.failures == []
     left = {
         i["ImageId"]
-        for i in clients.ec2.describe_images(ImageIds=[old, promoted, revoked, foreign])["Images"]
+        for i in clients.ec2.describe_images(
+            ImageIds=[old, promoted, revoked, foreign, superseded]
+        )["Images"]
     }
-    assert left == {promoted, revoked, foreign}
+    assert left == {promoted, revoked, foreign, superseded}
     live = clients.ec2.describe_snapshots(OwnerIds=["self"])["Snapshots"]
     assert not set(snapshots) & {s["SnapshotId"] for s in live}

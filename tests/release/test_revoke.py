@@ -130,3 +130,29 @@ def test_a_copy_whose_revoked_tag_was_removed_is_not_rolled_back_to(clients: Aws
     eu.ec2.delete_tags(Resources=[bad_eu], Tags=[{"Key": REVOKED_TAG}])
     _revoke(clients, newest, [])
     assert eu.ssm.get_parameter(Name=PARAM)["Parameter"]["Value"] == older_eu
+
+
+def test_retagging_a_published_image_cannot_dodge_the_rollback(clients: AwsClients) -> None:
+    """Channels are found by their value, not by names derived from the image's tags."""
+    good, bad = pipeline_ami(clients, "good-3"), pipeline_ami(clients, "bad-3")
+    _promote(clients, good)
+    _promote(clients, bad)
+    clients.ec2.create_tags(
+        Resources=[bad], Tags=[{"Key": "cis-ami:kubernetes-version", "Value": "1.29"}]
+    )
+    _revoke(clients, bad, [])
+    assert clients.ssm.get_parameter(Name=PARAM)["Parameter"]["Value"] == good
+
+
+def test_channel_of_parses_only_the_naming_scheme() -> None:
+    from pipeline.release.revoke import channel_of
+
+    assert channel_of("/eks-cis-ami", PARAM) == "stable"
+    for other in (
+        "/eks-cis-ami/revoked/ami-0123456789abcdef0",
+        "/eks-cis-ami/al2023/x86_64/1.32/stable/other",
+        "/eks-cis-ami/al2024/x86_64/1.32/stable/image-id",
+        "/other/al2023/x86_64/1.32/stable/image-id",
+        "/eks-cis-ami/al2023/x86_64/1.32/Stable/image-id",
+    ):
+        assert channel_of("/eks-cis-ami", other) is None, other

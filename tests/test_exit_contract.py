@@ -1,0 +1,99 @@
+"""The exit-code contract across commands: every user-facing task has bad-input cases, the
+README documents every code, and interrupts map to 130 (SIGINT) and 143 (SIGTERM)."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+from invoke import Exit
+
+import tasks
+from pipeline.errors import ConfigError, ExitCode
+
+ROOT = Path(__file__).resolve().parents[1]
+CASES = sorted((ROOT / "tests/cases/bad_input").glob("*.yaml"))
+DEVELOPER_TASKS = {"lint", "test", "ci"}  # run the tools; no user input to get wrong
+INVOKE = str(Path(sys.executable).parent / "invoke")
+
+
+def test_every_user_facing_command_has_bad_input_cases() -> None:
+    names = set(tasks.ns.task_names) - DEVELOPER_TASKS
+    covered = {yaml.safe_load(p.read_text())["argv"][0] for p in CASES}
+    assert names - covered == set(), "commands without a case in tests/cases/bad_input/"
+
+
+def test_readme_documents_every_exit_code() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    table = readme[readme.index("## Exit codes") :]
+    documented = {int(code) for code in re.findall(r"^\| (\d+) \|", table, re.MULTILINE)}
+    assert {int(code) for code in ExitCode} <= documented
+
+
+@pytest.mark.parametrize(
+    ("raised", "code", "line"),
+    [
+        (KeyboardInterrupt(), 130, "error: interrupted by SIGINT"),
+        (tasks._Terminated(), 143, "error: interrupted by SIGTERM"),
+        (ConfigError("--flag x: bad"), 2, None),
+    ],
+    ids=["SIGINT", "SIGTERM", "config-error"],
+)
+def test_exit_codes_maps_interrupts_and_errors(
+    raised: BaseException, code: int, line: str | None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(Exit) as exited, tasks._exit_codes():
+        raise raised
+    assert exited.value.code == code
+    assert exited.value.message == line or (
+        line is None and "error: --flag x: bad" in capsys.readouterr().err
+    )
+
+
+def test_sigterm_is_restored_after_a_command() -> None:
+    before = signal.getsignal(signal.SIGTERM)
+    with tasks._exit_codes():
+        assert signal.getsignal(signal.SIGTERM) is tasks._on_sigterm
+    assert signal.getsignal(signal.SIGTERM) is before
+
+
+def test_sigterm_to_a_waiting_command_exits_143_in_one_line(tmp_path: Path) -> None:
+    # A command that blocks: the gate reading a FIFO that nobody writes.
+    fifo = tmp_path / "results.json"
+    os.mkfifo(fifo)
+    proc = subprocess.Popen(
+        [INVOKE, "gate", "--results", str(fifo), "--level", "2", "--out", str(tmp_path / "o")],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        _wait_until_blocked_on(fifo, proc)
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 143, out + err
+    assert err.strip() == "error: interrupted by SIGTERM" and "Traceback" not in out + err
+
+
+def _wait_until_blocked_on(fifo: Path, proc: subprocess.Popen[str]) -> None:
+    """Until the process waits in open() for a writer of the FIFO (so it is inside the
+    command, not still importing)."""
+    deadline = time.monotonic() + 30
+    wchan = Path(f"/proc/{proc.pid}/wchan")
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, proc.communicate()
+        if wchan.read_text() == "wait_for_partner":  # Linux: fifo_open() waiting
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"the command never opened {fifo}")
