@@ -20,7 +20,7 @@ from invoke import Collection, Context, Exit, ParseError, Program, task
 ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT))
 
-from pipeline.errors import ExitCode, PipelineError  # noqa: E402
+from pipeline.errors import ExitCode, PipelineError, Terminated  # noqa: E402
 
 
 def _parse_errors_exit_2(step: Any) -> Any:
@@ -44,12 +44,9 @@ Program.parse_tasks = _parse_errors_exit_2(Program.parse_tasks)  # type: ignore[
 Program.parse_cleanup = _parse_errors_exit_2(Program.parse_cleanup)  # type: ignore[method-assign]
 
 
-class _Terminated(KeyboardInterrupt):
-    """SIGTERM unwinds like Ctrl-C (every ``finally`` and cleanup runs), then exits 143."""
-
-
 def _on_sigterm(signum: int, frame: object) -> None:
-    raise _Terminated
+    """SIGTERM unwinds like Ctrl-C (every ``finally`` and cleanup runs), then exits 143."""
+    raise Terminated
 
 
 def _echo(line: str) -> None:
@@ -70,7 +67,7 @@ def _exit_codes() -> Iterator[None]:
             print(f"error: {line}", file=sys.stderr, flush=True)
         raise Exit(code=int(err.exit_code)) from None
     except KeyboardInterrupt as exc:  # SIGINT 130, SIGTERM 143 (documented in the README)
-        term = isinstance(exc, _Terminated)
+        term = isinstance(exc, Terminated)
         code = ExitCode.TERMINATED if term else ExitCode.INTERRUPTED
         raise Exit(f"error: interrupted by {'SIGTERM' if term else 'SIGINT'}", code=code) from None
     except BrokenPipeError:  # output piped into `head` and the like: stop quietly

@@ -24,7 +24,7 @@ from pipeline import gate, github, outputs, policy, support
 from pipeline.aws import is_aws_endpoint, make_clients
 from pipeline.build import new_run_id
 from pipeline.catalog import Platform
-from pipeline.errors import ConfigError, PipelineError, PolicyError
+from pipeline.errors import ConfigError, ExitCode, PipelineError, PolicyError, Terminated
 from pipeline.gate import Verdict
 from pipeline.packer import DEFAULT_K8S_VERSION, Arch, check_k8s_version, check_level
 from pipeline.release import nightly
@@ -117,7 +117,7 @@ def run_chain(settings: ChainSettings, rt: Runtime) -> Verdict:
         with github.group("build", rt.echo):
             try:
                 amis, decisions = nightly.build_or_reuse(settings, clients, run_id, rt.echo)
-            except PipelineError as exc:  # no AMI to scan: the reports still say what failed
+            except (PipelineError, KeyboardInterrupt) as exc:  # the reports say what failed
                 _build_failed(settings, rt, run_id, exc)
                 raise
         github.set_outputs({"ami-ids": ",".join(amis)})
@@ -158,12 +158,20 @@ def run_chain(settings: ChainSettings, rt: Runtime) -> Verdict:
     return verdict
 
 
-def _build_failed(settings: ChainSettings, rt: Runtime, run_id: str, exc: PipelineError) -> None:
+def _build_failed(
+    settings: ChainSettings, rt: Runtime, run_id: str, exc: PipelineError | KeyboardInterrupt
+) -> None:
     """An ERROR verdict.json (with the code the process exits with) for a failed build."""
+    if isinstance(exc, PipelineError):
+        code, why = int(exc.exit_code), str(exc)
+    else:  # SIGINT 130, SIGTERM 143 (tasks.py maps them the same way)
+        term = isinstance(exc, Terminated)
+        code = int(ExitCode.TERMINATED if term else ExitCode.INTERRUPTED)
+        why = f"interrupted by {'SIGTERM' if term else 'SIGINT'}"
     failed = gate.evaluate(
-        [], {}, rt.now().date(), level=settings.level, problems=[f"build failed: {exc}"]
+        [], {}, rt.now().date(), level=settings.level, problems=[f"build failed: {why}"]
     )
-    context = {"run_id": run_id, "stage": "build", "exit_code": int(exc.exit_code)}
+    context = {"run_id": run_id, "stage": "build", "exit_code": code}
     outputs.write_reports(replace(failed, context=context), settings.out_dir)
 
 

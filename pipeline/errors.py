@@ -90,5 +90,10 @@ class GateBlocked(PipelineError):
     exit_code = ExitCode.GATE_BLOCKED
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised by ``tasks.py``'s handler: unwinds like Ctrl-C (every ``finally`` and
+    cleanup runs); the command then exits 143 instead of 130."""
+
+
 class ToolError(PipelineError):
     """An external tool (packer) failed (exit 1)."""

@@ -131,11 +131,11 @@ def _run(settings: ValidateSettings, clients: AwsClients, rt: Runtime) -> gate.V
     for image in images:  # Inspector's CIS scanning dropped AL2: refuse before creating anything
         if image.platform is not None:
             support.check_real_aws([image.platform], real_aws=not local, what=f"--ami {image.id}")
-    bucket, key_id = _evidence_store(clients, settings, account, rt)
     policies = policy.load_all(policy.discover(settings.policy_dir))
     for image in images:
         if image.platform not in policies:
             raise ConfigError(f"{image.id}: no exceptions policy for {image.platform}")
+    bucket, key_id = _evidence_store(clients, settings, account, rt)
     _ensure_inspector(clients, account, settings, rt)
     profile = _instance_profile(clients, settings)
     if settings.resume:
@@ -146,7 +146,7 @@ def _run(settings: ValidateSettings, clients: AwsClients, rt: Runtime) -> gate.V
         "run_id": run_id,
         "account": account,
         "region": clients.region,
-        "level": f"LEVEL_{settings.level}",
+        "requested_level": f"LEVEL_{settings.level}",  # verdict.json's "level" is the scan's
         "endpoint": clients.endpoint_url,
         "local": local,
         "amis": [],
@@ -209,7 +209,7 @@ def _run(settings: ValidateSettings, clients: AwsClients, rt: Runtime) -> gate.V
             key_id=key_id,
             account=account,
             run_id=run_id,
-            level=settings.level,
+            level=verdict.level or settings.level,  # the scan's securityLevel, never the flag
             local=local,
             now=rt.now(),
             out_dir=out,

@@ -16,7 +16,7 @@ import yaml
 from invoke import Exit
 
 import tasks
-from pipeline.errors import ConfigError, ExitCode
+from pipeline.errors import ConfigError, ExitCode, Terminated
 
 ROOT = Path(__file__).resolve().parents[1]
 CASES = sorted((ROOT / "tests/cases/bad_input").glob("*.yaml"))
@@ -41,7 +41,7 @@ def test_readme_documents_every_exit_code() -> None:
     ("raised", "code", "line"),
     [
         (KeyboardInterrupt(), 130, "error: interrupted by SIGINT"),
-        (tasks._Terminated(), 143, "error: interrupted by SIGTERM"),
+        (Terminated(), 143, "error: interrupted by SIGTERM"),
         (ConfigError("--flag x: bad"), 2, None),
     ],
     ids=["SIGINT", "SIGTERM", "config-error"],
@@ -97,3 +97,67 @@ def _wait_until_blocked_on(fifo: Path, proc: subprocess.Popen[str]) -> None:
             return
         time.sleep(0.05)
     raise AssertionError(f"the command never opened {fifo}")
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("abc", "not a port"),
+        ("nan", "not a finite number"),
+        ("-inf", "not a finite number"),
+        ("1e999", "not a finite number"),
+        ("80.5", "not a whole number"),
+        ("65536", "must be between 0 and 65535"),
+        ("-1", "must be between 0 and 65535"),
+        (True, "not a port"),
+        (None, "not a port"),
+    ],
+)
+def test_ports_are_range_checked(value: object, message: str) -> None:
+    from pipeline import settings
+
+    with pytest.raises(ConfigError, match=message):
+        settings.as_port(value)
+
+
+@pytest.mark.parametrize(
+    ("value", "port"), [("0", 0), ("8080", 8080), (" 443 ", 443), (65535, 65535)]
+)
+def test_valid_ports(value: object, port: int) -> None:
+    from pipeline import settings
+
+    assert settings.as_port(value) == port
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:4566",
+        "https://localhost",
+        "http://[::1]:8080/",
+        "https://ec2.eu-west-1.amazonaws.com",
+    ],
+)
+def test_endpoint_urls_accepted(url: str) -> None:
+    from pipeline import settings
+
+    assert settings.check_endpoint_url(url) == url
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "localhost:4566",
+        "ftp://h",
+        "http://",
+        "http://h:0",
+        "http://h:x",
+        "http://u@h",
+        "http://h/p",
+    ],
+)
+def test_endpoint_urls_refused(url: str) -> None:
+    from pipeline import settings
+
+    with pytest.raises(ConfigError, match="AWS_ENDPOINT_URL"):
+        settings.check_endpoint_url(url)

@@ -15,6 +15,7 @@ from pipeline.aws.images import (
     infer_platform,
     resolve_eks_base_ami,
     tag_image,
+    untag_image,
 )
 from pipeline.catalog import Platform
 from pipeline.errors import AwsError, ConfigError
@@ -170,5 +171,6 @@ def test_iam_actions_cover_every_call(
     resolve_eks_base_ami(local_clients, "1.33", AL2023, Arch.X86_64)
     describe_image(local_clients, ami)
     tag_image(local_clients, ami, {"Name": "iam-test"})
+    untag_image(local_clients, ami, ["Name"])
     assert set(local_clients.calls.as_dict()) == set(IAM_ACTIONS)
     assert all(re.fullmatch(r"(ec2|ssm):[A-Z][A-Za-z]+", a) for a in IAM_ACTIONS)

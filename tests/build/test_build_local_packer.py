@@ -87,4 +87,4 @@ def test_local_packer_build_registers_tagged_amis(
     assert len(instances) == 4  # one build instance per image, tagged by run_tags
     assert {i["State"]["Name"] for i in instances} == {"terminated"}
     for name in EXPECTED:
-        assert any(line.startswith(f"[{name}] ") and "cleanup: ok" in line for line in lines)
+        assert any(line.startswith(f"[{name}] ") and "cleaning up" in line for line in lines)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from pipeline.chain import ChainSettings, run_chain
-from pipeline.errors import ExitCode, PipelineError
+from pipeline.errors import ExitCode, PipelineError, Terminated
 from pipeline.localaws import LocalAws
 from tests.faults.conftest import Clock
 
@@ -68,3 +68,36 @@ def _creds(aws: LocalAws) -> dict[str, str]:
         "aws_access_key_id": env["AWS_ACCESS_KEY_ID"],
         "aws_secret_access_key": env["AWS_SECRET_ACCESS_KEY"],
     }
+
+
+@pytest.mark.parametrize(
+    ("interrupt", "code"),
+    [(KeyboardInterrupt(), ExitCode.INTERRUPTED), (Terminated(), ExitCode.TERMINATED)],
+    ids=["SIGINT", "SIGTERM"],
+)
+def test_interrupted_build_records_its_exit_code(
+    aws: LocalAws,
+    clock: Clock,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    interrupt: BaseException,
+    code: ExitCode,
+) -> None:
+    def interrupted(*args: object, **kwargs: object) -> None:
+        raise interrupt
+
+    monkeypatch.setattr("pipeline.chain.nightly.build_or_reuse", interrupted)
+    cfg = ChainSettings(
+        platforms=("al2023",),
+        archs=("x86_64",),
+        k8s_version=None,
+        level=2,
+        out_dir=tmp_path / "out",
+        policy_dir=ROOT / "policies/exceptions",
+        local=True,
+    )
+    with pytest.raises(KeyboardInterrupt):
+        run_chain(cfg, clock.runtime())
+    written = json.loads((tmp_path / "out/verdict.json").read_text())
+    assert written["verdict"] == "ERROR" and written["exit_code"] == code
+    assert any("interrupted by SIG" in e for e in written["errors"]), written["errors"]
