@@ -225,9 +225,8 @@ def put_new_object(
 ) -> str:
     """Write ``body`` at ``key`` once: never over an existing object; checksum verified.
 
-    S3 checks the SHA-256 we send on arrival; the checksum it returns and reports on HeadObject
-    must equal ours. Returns the hex SHA-256. Raises AwsError when the key exists already or a
-    checksum disagrees.
+    S3 checks the SHA-256 we send on arrival; the checksum its answer reports must equal ours.
+    Returns the hex SHA-256. Raises AwsError when the key exists already or a checksum disagrees.
     """
     s3 = _s3(clients)
     digest = hashlib.sha256(body).digest()
@@ -248,13 +247,11 @@ def put_new_object(
         if error_code(exc) in ("PreconditionFailed", "ConditionalRequestConflict"):
             raise AwsError(f"{where} exists already: evidence is never overwritten") from exc
         raise aws_error(f"s3:PutObject {where}", exc) from exc
-    head = s3.head_object(Bucket=bucket, Key=key, ChecksumMode="ENABLED", ExpectedBucketOwner=owner)
-    for label, got in (
-        ("PutObject", put.get("ChecksumSHA256")),
-        ("HeadObject", head.get("ChecksumSHA256")),
-    ):
-        if got != encoded:
-            raise AwsError(f"{where}: {label} reports SHA-256 {got!r}, we sent {encoded}")
+    # S3 rejects a body whose SHA-256 is not the one sent (BadDigest) and echoes the checksum it
+    # stored; a second read (HeadObject) would cost one call per object and prove nothing more.
+    got = put.get("ChecksumSHA256")
+    if got != encoded:
+        raise AwsError(f"{where}: PutObject reports SHA-256 {got!r}, we sent {encoded}")
     return digest.hex()
 
 

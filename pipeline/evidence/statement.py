@@ -96,6 +96,7 @@ class Record:
     local: bool
     version: str
     commit: str
+    kubernetes_version: str | None = None  # the build's, from its provenance tag at validation
 
     @property
     def result(self) -> str:
@@ -135,6 +136,7 @@ def build(record: Record) -> dict[str, Any]:
                 "verdict": record.verdict,
                 "level": f"LEVEL_{record.level}",
                 "platform": record.platform,
+                "kubernetesVersion": record.kubernetes_version,
                 "benchmark": record.benchmark,
                 "benchmarkVersion": record.benchmark_version,
                 "scanArn": record.scan_arn,
@@ -173,6 +175,7 @@ class Claims:
     run_id: str | None
     local: bool
     platform: str | None
+    kubernetes_version: str | None
 
 
 def read(statement: Mapping[str, Any]) -> tuple[Claims, list[str]]:
@@ -210,6 +213,7 @@ def read(statement: Mapping[str, Any]) -> tuple[Claims, list[str]]:
         run_id=_str(notes.get("runId")),
         local=notes.get("local") is not False,  # anything but an explicit false is local
         platform=_str(notes.get("platform")),
+        kubernetes_version=_str(notes.get("kubernetesVersion")),
     )
     return claims, problems
 

@@ -217,6 +217,7 @@ def publish(
             local=local,
             version=pipeline.__version__,
             commit=commit,
+            kubernetes_version=image.tags.get("cis-ami:kubernetes-version"),
         )
         payload = statement.canonical_json(statement.build(record))
         unsigned = dsse.Envelope(dsse.PAYLOAD_TYPE, payload, ())

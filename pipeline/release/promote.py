@@ -204,10 +204,12 @@ def run_promote(
         if source is None:
             raise ConfigError(f"--ami {ami}: no such AMI in {home}")
         image = source.image
-        k8s = image.tags.get(K8S_TAG, "")
+        tagged_k8s = image.tags.get(K8S_TAG, "")
         arch = image.architecture or ""  # EC2's own answer (and bound by the record's subject)
         verification = verify(clients, ami)
         platform = signed_platform(verification) or image.platform
+        signed_k8s = signed_kubernetes_version(verification)
+        k8s = signed_k8s or tagged_k8s  # the channel path uses what the record signed
         problems = refusals(
             verification,
             ami=ami,
@@ -224,6 +226,11 @@ def run_promote(
         elif image.platform is not None and image.platform is not platform:
             problems.append(
                 f"platform tag {image.platform.value} disagrees with the record ({platform.value})"
+            )
+        if signed_k8s and tagged_k8s != signed_k8s:
+            problems.append(
+                f"Kubernetes version tag {tagged_k8s or '(none)'} disagrees with the record "
+                f"({signed_k8s})"
             )
         if problems:
             raise GateBlocked(
@@ -251,6 +258,14 @@ def signed_platform(verification: Verification) -> Platform | None:
         return Platform.parse(claims.platform) if claims.platform else None
     except ConfigError:
         return None
+
+
+def signed_kubernetes_version(verification: Verification) -> str | None:
+    """The Kubernetes version the signed statement names (None for records made before it)."""
+    from pipeline.evidence import statement
+
+    claims, _ = statement.read(verification.statement or {})
+    return claims.kubernetes_version
 
 
 def _policy_sha(policy_dir: Path, platform: Platform | None) -> str | None:

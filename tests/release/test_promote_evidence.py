@@ -79,6 +79,17 @@ def test_only_the_signed_record_counts(aws: LocalAws, clients: AwsClients, tmp_p
         Resources=[ami], Tags=[{"Key": "cis-ami:platform", "Value": "AMAZON_LINUX_2023"}]
     )
 
+    # A Kubernetes version tag that disagrees with the signed one cannot re-file it either.
+    clients.ec2.create_tags(
+        Resources=[ami], Tags=[{"Key": "cis-ami:kubernetes-version", "Value": "1.33"}]
+    )
+    with pytest.raises(GateBlocked) as caught:
+        _promote(clients, ami)
+    assert any("Kubernetes version tag 1.33 disagrees" in x for x in caught.value.lines())
+    clients.ec2.create_tags(
+        Resources=[ami], Tags=[{"Key": "cis-ami:kubernetes-version", "Value": "1.32"}]
+    )
+
     # Altering its record's tags makes the record stop verifying: refused again.
     pointer = store.ATTESTATION_SHA_TAG
     clients.ec2.create_tags(Resources=[ami], Tags=[{"Key": pointer, "Value": "0" * 64}])
