@@ -13,8 +13,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ from pipeline import catalog
 from pipeline.aws import AwsClients, make_clients
 from pipeline.aws.images import eks_ami_parameter
 from pipeline.catalog import Platform
+from pipeline.chain import environ
 from pipeline.errors import ConfigError
 from pipeline.packer import Arch
 from pipeline.validate import Runtime, ValidateSettings, run_validate
@@ -84,20 +84,6 @@ def machine() -> dict[str, Any]:
         "python": platform.python_version(),
         "load_average_1min_at_start": round(load, 2) if load is not None else None,
     }
-
-
-@contextmanager
-def _environ(values: Mapping[str, str]) -> Iterator[None]:
-    saved = {k: os.environ.get(k) for k in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for key, old in saved.items():
-            if old is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = old
 
 
 def _hardened_ami(clients: AwsClients, plat: Platform, arch: Arch, n: int) -> str:
@@ -163,7 +149,7 @@ def pipeline_overhead(echo: Echo) -> dict[str, Any]:
     aws = LocalAws(clock=ManualClock(), scenario=scenario).start().wait_ready()
     runs: dict[str, dict[str, Any]] = {}
     try:
-        with _environ(aws.env()), tempfile.TemporaryDirectory() as tmp:
+        with environ(aws.env()), tempfile.TemporaryDirectory() as tmp:
             aws.reset()
             clients = make_clients()
             for label, combos in (

@@ -199,7 +199,7 @@ def local_endpoint(
             from pipeline.localaws import local_aws
 
             aws = stack.enter_context(local_aws(scenario=scenario))
-        stack.enter_context(_environ(aws.env()))
+        stack.enter_context(environ(aws.env()))
         echo(
             f"local AWS: started in this process at {aws.endpoint} (it stops with this command; "
             "`invoke local-aws` keeps one running)"
@@ -230,7 +230,8 @@ def load_scenario_remote(endpoint: str, path: Path) -> None:
 
 
 @contextmanager
-def _environ(values: dict[str, str]) -> Iterator[None]:
+def environ(values: Mapping[str, str]) -> Iterator[None]:
+    """Set environment variables for the block, then restore them exactly."""
     saved = {k: os.environ.get(k) for k in values}
     os.environ.update(values)
     try:

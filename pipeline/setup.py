@@ -16,6 +16,8 @@ from pipeline.tags import MANAGED_TAG, MANAGED_VALUE, PIPELINE_TAG
 
 PIPELINE_NAME = "eks-cis-ami-pipeline"
 MANAGED_PROFILE = "eks-cis-ami-pipeline-scan"  # role and instance profile of the test instances
+# Packer's build instance (packer/variables.pkr.hcl iam_instance_profile): Session Manager only.
+PACKER_PROFILE = "eks-cis-ami-pipeline-packer"
 TAGS = {MANAGED_TAG: MANAGED_VALUE, PIPELINE_TAG: PIPELINE_NAME}
 
 
@@ -97,6 +99,16 @@ def _setup(
             changes.append(f"test-instance role/profile {MANAGED_PROFILE}: {', '.join(absent)}")
             if not settings.dry_run:
                 iam.ensure_scan_profile(clients, MANAGED_PROFILE, TAGS)
+        if not iam.profile_exists(clients, PACKER_PROFILE):
+            changes.append(f"Packer build role/profile {PACKER_PROFILE}: {iam.SSM_CORE}")
+            if not settings.dry_run:
+                iam.ensure_instance_profile(
+                    clients,
+                    PACKER_PROFILE,
+                    (iam.SSM_CORE,),
+                    "EKS CIS AMI pipeline: Packer build instance (Session Manager)",
+                    TAGS,
+                )
 
     for change in changes:
         echo(f"setup: {verb}: {change}")

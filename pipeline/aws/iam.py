@@ -52,6 +52,17 @@ class InstanceProfile:
     conditional: frozenset[str] = frozenset()  # granted only under a Condition (assumed true)
 
 
+def profile_exists(clients: AwsClients, name: str) -> bool:
+    """Whether the instance profile ``name`` exists with a role in it (iam:GetInstanceProfile)."""
+    try:
+        profile = clients.iam.get_instance_profile(InstanceProfileName=name)["InstanceProfile"]
+    except ClientError as exc:
+        if error_code(exc) == "NoSuchEntity":
+            return False
+        raise aws_error(f"iam:GetInstanceProfile {name}", exc) from exc
+    return bool(profile.get("Roles"))
+
+
 def describe_profile(clients: AwsClients, name: str) -> InstanceProfile:
     """The profile, its role, and which REQUIRED_ACTIONS the role's policies do not grant.
 
@@ -101,18 +112,38 @@ def _role_policies(clients: AwsClients, role: str) -> tuple[frozenset[str], list
 
 def ensure_scan_profile(clients: AwsClients, name: str, tags: dict[str, str]) -> InstanceProfile:
     """Create (or reuse) a role + instance profile named ``name`` with exactly the two policies."""
+    ensure_instance_profile(
+        clients,
+        name,
+        REQUIRED_POLICIES,
+        "EKS CIS AMI pipeline: test instances scanned by Amazon Inspector",
+        tags,
+    )
+    return _attached_only(clients, name)
+
+
+def ensure_instance_profile(
+    clients: AwsClients,
+    name: str,
+    policies: tuple[str, ...],
+    description: str,
+    tags: dict[str, str],
+) -> None:
+    """Create (or reuse) a role + instance profile ``name`` trusting EC2, with the AWS managed
+    ``policies`` attached (iam:CreateRole, AttachRolePolicy, CreateInstanceProfile,
+    AddRoleToInstanceProfile). Idempotent. Raises AwsError on failure."""
     tag_list = [{"Key": k, "Value": v} for k, v in tags.items()]
     try:
         clients.iam.create_role(
             RoleName=name,
             AssumeRolePolicyDocument=json.dumps(_TRUST),
-            Description="EKS CIS AMI pipeline: test instances scanned by Amazon Inspector",
+            Description=description,
             Tags=tag_list,  # type: ignore[arg-type]
         )
     except ClientError as exc:
         if error_code(exc) != "EntityAlreadyExists":
             raise aws_error(f"iam:CreateRole {name}", exc) from exc
-    for policy in REQUIRED_POLICIES:
+    for policy in policies:
         try:
             clients.iam.attach_role_policy(
                 RoleName=name, PolicyArn=f"arn:aws:iam::aws:policy/{policy}"
@@ -124,14 +155,12 @@ def ensure_scan_profile(clients: AwsClients, name: str, tags: dict[str, str]) ->
     except ClientError as exc:
         if error_code(exc) != "EntityAlreadyExists":
             raise aws_error(f"iam:CreateInstanceProfile {name}", exc) from exc
-    profile = _attached_only(clients, name)
-    if profile.role is None:
+    found = clients.iam.get_instance_profile(InstanceProfileName=name)["InstanceProfile"]
+    if not found.get("Roles"):
         try:
             clients.iam.add_role_to_instance_profile(InstanceProfileName=name, RoleName=name)
         except ClientError as exc:
             raise aws_error(f"iam:AddRoleToInstanceProfile {name}", exc) from exc
-        profile = _attached_only(clients, name)
-    return profile
 
 
 def _attached_only(clients: AwsClients, name: str) -> InstanceProfile:

@@ -29,13 +29,17 @@ def test_dry_run_plans_and_changes_nothing(aws: LocalAws, clients: AwsClients) -
         SetupSettings(dry_run=True, manage_instance_profile=True), clients, lines.append
     )
     assert _mutations(aws) == 0
-    assert result.key_arn is None and len(result.changes) == 4
+    assert result.key_arn is None and len(result.changes) == 5
     assert lines.pop(0).startswith("setup: plain-HTTP endpoint: ")  # the local AWS: no TLS
     assert lines[0] == f"setup: plan: create evidence bucket s3://{BUCKET}"
     assert lines[1] == (
         f"setup: plan: s3://{BUCKET}: versioning, public access block, default encryption"
     )
     assert lines[2].startswith("setup: plan: create KMS signing key alias/eks-cis-ami-pipeline")
+    assert lines[-1] == (
+        "setup: plan: Packer build role/profile eks-cis-ami-pipeline-packer: "
+        "AmazonSSMManagedInstanceCore"
+    )
     assert s3.bucket_state(clients, BUCKET, ACCOUNT) is None
 
 
@@ -54,6 +58,11 @@ def test_setup_creates_once_then_changes_nothing(
     key = kms.describe_key(clients, store.DEFAULT_KEY_ALIAS)
     assert key is not None and key.arn == first.key_arn and not key.problems()
     assert key.key_spec == "ECC_NIST_P256" and key.key_usage == "SIGN_VERIFY"
+    assert iam.profile_exists(clients, "eks-cis-ami-pipeline-packer")  # Packer's, SSM core only
+    packer_role = clients.iam.list_attached_role_policies(RoleName="eks-cis-ami-pipeline-packer")
+    assert [p["PolicyName"] for p in packer_role["AttachedPolicies"]] == [
+        "AmazonSSMManagedInstanceCore"
+    ]
     tags = clients.kms.list_resource_tags(KeyId=key.arn)["Tags"]  # type: ignore[union-attr]
     assert {"TagKey": MANAGED_TAG, "TagValue": "true"} in tags
     profile = iam.describe_profile(clients, MANAGED_PROFILE)
