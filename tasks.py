@@ -232,6 +232,7 @@ def promote(
             evidence_bucket=evidence.bucket,
             public_key_pem=release.read_public_key(public_key),
             signing_key=evidence.signing_key,
+            pinned_key=c.config.get("pipeline", {}).get("signing_key_sha256"),
         )
         config = release.release_config(c.config.get("pipeline", {}))
         policies = ROOT / str(_cfg(c, "policy_dir"))
@@ -302,6 +303,7 @@ def verify(
     from pipeline.aws import make_clients
     from pipeline.errors import ConfigError
     from pipeline.evidence import verify as record
+    from pipeline.release.promote import release_config
 
     with _exit_codes():
         config = c.config.get("pipeline", {})
@@ -322,6 +324,8 @@ def verify(
             expected_level=settings.as_level(_cfg(c, "level", level) or 2),
             policy_dir=ROOT / str(_cfg(c, "policy_dir")),
             echo=_echo,
+            parameter_prefix=release_config(config).parameter_prefix,
+            pinned_key=config.get("signing_key_sha256"),
         )
 
 

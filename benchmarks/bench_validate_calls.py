@@ -21,9 +21,10 @@ def main() -> None:
     for label, run in measured["runs"].items():
         polls = run["aws_calls_by_operation"].get("inspector2:ListCisScans", 0)
         print(
-            f"{label:16} {run['aws_calls']:3d} AWS calls ({polls} ListCisScans polls), "
+            f"{label:16} {run['aws_calls']:3d} AWS calls ({polls} ListCisScans polls; "
+            f"+{run['heartbeat_calls_on_a_real_clock']} heartbeat CreateTags on a real clock), "
             f"wall {run['wall_s']:.1f} s for {run['emulated_aws_s']:.0f} s of AWS time "
-            f"(ratio {run['ratio']:.3f})"
+            f"(ratio {run['ratio']:.3f}, worst phase {run['ratio_worst_phase']:.3f})"
         )
         for op, n in run["aws_calls_by_operation"].items():
             print(f"                 {n:3d} {op}")

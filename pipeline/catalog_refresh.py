@@ -65,9 +65,10 @@ class CatalogueDiff:
         return not (self.added or self.removed or self.retitled or self.relevelled)
 
 
-def id_key(check_id: str) -> tuple[int, ...]:
-    """Numeric benchmark order: 1.1.2 < 1.1.10."""
-    return tuple(int(part) for part in check_id.split("."))
+def id_key(check_id: str) -> tuple[tuple[int, str], ...]:
+    """Numeric benchmark order: 1.1.2 < 1.1.10 (compared as digit strings by length, so an
+    absurdly long ID from the API cannot hit Python's int-conversion limit)."""
+    return tuple((len(part.lstrip("0")), part.lstrip("0")) for part in check_id.split("."))
 
 
 def scanned_checks(

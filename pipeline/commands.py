@@ -126,36 +126,51 @@ EVIDENCE_MAX_BYTES = 16 * 1024 * 1024
 def load_evidence(folder: Path) -> Evidence:
     """Read scan.json, targets.json and run.json from ``folder`` when they exist.
 
-    Malformed files are ConfigErrors (exit 2) naming the file and JSON path.
+    Malformed or self-contradicting files, and scan.json or targets.json without the other, are
+    ConfigErrors (exit 2) naming the file and JSON path. A scan that did not COMPLETE and targets
+    Inspector did not scan become ``ScanFacts.problems``: the verdict is ERROR (exit 4).
     """
     scan_path, targets_path, run_path = (folder / n for n in EVIDENCE_FILES)
     scan = _evidence_json(scan_path)
     targets = _evidence_json(targets_path)
     run = _evidence_json(run_path)
     facts = None
+    # The scan and its per-target counts come as a pair: either alone cannot be reconciled.
+    if (scan is None) != (targets is None):
+        there, lost = (targets_path, "scan.json") if scan is None else (scan_path, "targets.json")
+        raise ConfigError(
+            f"{there}: no {lost} beside it: the run's evidence is incomplete "
+            "(keep the evidence folder whole)"
+        )
     if scan is not None:
         if not isinstance(scan, dict):
             raise ConfigError(f"{scan_path}: $: expected a ListCisScans scan object")
-        counts = None
+        counts, problems = None, _scan_status_problems(scan, scan_path)
         if targets is not None:
-            counts = _target_counts(targets, targets_path)
+            counts, target_problems = _target_counts(targets, targets_path)
+            problems += target_problems
+        scan_arn = scan.get("scanArn")
+        if scan_arn is not None and not isinstance(scan_arn, str):
+            raise ConfigError(f"{scan_path}: $.scanArn: expected a string, got {scan_arn!r}")
         facts = results.ScanFacts(
             level=results.level_number(scan.get("securityLevel"), f"{scan_path}: $.securityLevel"),
             target_counts=counts,
             total_checks=_count(scan, "totalChecks", scan_path),
             failed_checks=_count(scan, "failedChecks", scan_path),
-            scan_arn=scan.get("scanArn") if isinstance(scan.get("scanArn"), str) else None,
+            scan_arn=scan_arn,
+            problems=tuple(problems),
         )
     context: dict[str, Any] = {}
     architectures: dict[str, str] = {}
     if isinstance(run, dict):
-        if run.get("local") is True:
+        local = run.get("local")
+        if local is not None and not isinstance(local, bool):
+            raise ConfigError(f"{run_path}: $.local: expected true or false, got {local!r}")
+        if local is True:
             context["local"] = True
         if isinstance(run.get("run_id"), str):
             context["run_id"] = run["run_id"]
-        archs = run.get("architectures")
-        if isinstance(archs, dict):
-            architectures = {str(k): str(v) for k, v in archs.items()}
+        architectures = _architectures(run.get("architectures"), run_path)
         labels = run.get("target_labels")
         if isinstance(labels, dict):
             context["target_labels"] = {str(k): str(v) for k, v in labels.items()}
@@ -169,29 +184,87 @@ EVIDENCE_FILES = ("scan.json", "targets.json", "run.json")
 
 def _evidence_json(path: Path) -> Any:
     if not path.is_file():
+        if path.exists() or path.is_symlink():  # a folder, FIFO or dangling link: not absent
+            raise ConfigError(f"{path}: not a regular file")
         return None
-    return safeio.load_json(path, limit=EVIDENCE_MAX_BYTES, what="evidence")
+    document = safeio.load_json(path, limit=EVIDENCE_MAX_BYTES, what="evidence")
+    if document is None:  # present but null: not the same as absent
+        raise ConfigError(f"{path}: $: expected an object or a list, got null")
+    return document
 
 
-def _count(obj: dict[str, Any], key: str, source: Path) -> int | None:
+def _count(obj: dict[str, Any], key: str, source: Path, path: str = "$") -> int | None:
     value = obj.get(key)
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ConfigError(f"{source}: $.{key}: expected a count, got {value!r}")
+        raise ConfigError(f"{source}: {path}.{key}: expected a count, got {value!r}")
     return value
 
 
-def _target_counts(document: Any, source: Path) -> dict[str, results.StatusCounts]:
+def _scan_status_problems(scan: dict[str, Any], source: Path) -> list[str]:
+    """A scan that did not COMPLETE proves nothing, whatever rows it left (as in validate)."""
+    status = scan.get("status")
+    if status != "COMPLETED":
+        return [f"{source}: $.status: the scan is {status!r}, not COMPLETED: it proves nothing"]
+    return []
+
+
+ARCHITECTURES = ("x86_64", "arm64")
+
+
+def _architectures(value: Any, source: Path) -> dict[str, str]:
+    """run.json's target → architecture (validate took them from DescribeImages).
+
+    They decide which architecture-scoped skips apply, so anything but x86_64/arm64 per target
+    is exit 2, never ignored. They are as trustworthy as the results beside them: ``invoke gate``
+    on unsigned files proves consistency only; ``verify --regate`` checks them against the record.
+    """
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ConfigError(f"{source}: $.architectures: expected an object of target: architecture")
+    for target, arch in value.items():
+        if arch not in ARCHITECTURES:
+            raise ConfigError(
+                f"{source}: $.architectures.{target}: {arch!r} is not one of x86_64, arm64"
+            )
+    return dict(value)
+
+
+def _target_counts(
+    document: Any, source: Path
+) -> tuple[dict[str, results.StatusCounts], list[str]]:
+    """statusCounts per target, and each target Inspector says it did not scan (as validate
+    does: a status other than COMPLETED, or any targetStatusReason). A target listed twice with
+    different contents is exit 2 (which one is Inspector's?); identical repeats merge."""
     if not isinstance(document, list):
         raise ConfigError(f"{source}: $: expected a list of target aggregations")
     out: dict[str, results.StatusCounts] = {}
+    first: dict[str, int] = {}
+    problems: list[str] = []
     for i, item in enumerate(document):
         if not isinstance(item, dict) or not isinstance(item.get("targetResourceId"), str):
             raise ConfigError(f"{source}: $[{i}]: expected a target with targetResourceId")
+        target = item["targetResourceId"]
+        if target in first:
+            if item != document[first[target]]:
+                raise ConfigError(
+                    f"{source}: $[{i}].targetResourceId: {target} is listed again (first at "
+                    f"$[{first[target]}]) with different contents"
+                )
+            continue
+        first[target] = i
         raw = item.get("statusCounts") or {}
         if not isinstance(raw, dict):
             raise ConfigError(f"{source}: $[{i}].statusCounts: expected an object")
-        values = {k: _count(raw, k, source) or 0 for k in ("passed", "failed", "skipped")}
-        out[item["targetResourceId"]] = results.StatusCounts(**values)
-    return out
+        at = f"$[{i}].statusCounts"
+        values = {k: _count(raw, k, source, at) or 0 for k in ("passed", "failed", "skipped")}
+        out[target] = results.StatusCounts(**values)
+        status, reason = item.get("targetStatus"), item.get("targetStatusReason")
+        if status != "COMPLETED" or reason is not None:
+            problems.append(
+                f"{source}: $[{i}]: target {target} is {status!r} "
+                f"({reason or 'no reason given'}): it was not scanned"
+            )
+    return out, problems

@@ -202,6 +202,8 @@ def evaluate(
                 errors.append(missing[target])
     errors += _scan_total_problems(results, facts)
     if facts is not None:
+        errors += facts.problems
+    if facts is not None:
         level = facts.level  # judged, and reported, at the level the scan really ran at
 
     unexcepted: list[Finding] = []
@@ -215,8 +217,11 @@ def evaluate(
 
     for target, rows in by_target.items():
         policy = policies.get(target)
-        if policy is None:
-            raise ConfigError(f"no exceptions policy chosen for {target}")
+        if policy is None:  # rows about an instance the run did not scan: not its results
+            error = f"{target}: results for a target that is not one of the scanned instances"
+            errors.append(error)
+            targets.append(TargetVerdict(target, None, Outcome.ERROR, 0, 0, 0, 0, (error,)))
+            continue
         reconciled = facts is not None and facts.target_counts is not None
         counts = facts.target_counts.get(target) if facts and facts.target_counts else None
         judged = _judge_target(
@@ -289,10 +294,12 @@ def _scan_total_problems(results: Sequence[CheckResult], facts: ScanFacts | None
         return []
     out = []
     if facts.scan_arn is not None:
-        foreign = sum(r.scan_arn is not None and r.scan_arn != facts.scan_arn for r in results)
+        # scanArn is a required member of every row (the API's model): a row without one, or
+        # with one that is not a string, is no more this scan's than one naming another scan.
+        foreign = sum(r.scan_arn != facts.scan_arn for r in results)
         if foreign:
             out.append(
-                f"{foreign} result row(s) carry another scanArn than {facts.scan_arn}: "
+                f"{foreign} result row(s) carry another scanArn than {facts.scan_arn} (or none): "
                 "they are not this scan's results"
             )
     # Identical duplicates (a page served twice) are merged before counting, as in the targets.
@@ -328,8 +335,9 @@ def _listed(ids: Iterable[str]) -> str:
     return shown + (f" ... ({len(items) - MAX_LISTED} more)" if len(items) > MAX_LISTED else "")
 
 
-def _id_key(check_id: str) -> tuple[int, ...]:
-    return tuple(int(p) for p in check_id.split(".") if p.isdigit())
+def _id_key(check_id: str) -> tuple[tuple[int, str], ...]:
+    """Benchmark order (1.10 after 1.9) without int(): any digit string compares, however long."""
+    return tuple((len(p.lstrip("0")), p.lstrip("0")) for p in check_id.split("."))
 
 
 def _judge_target(

@@ -80,6 +80,9 @@ class ScanFacts:
     total_checks: int | None = None
     failed_checks: int | None = None
     scan_arn: str | None = None  # every row must belong to this scan
+    # What Inspector says that makes the scan untrustworthy whatever its rows (a scan that did
+    # not COMPLETE, a target not scanned): each is an error of the verdict.
+    problems: tuple[str, ...] = ()
 
 
 def level_number(value: object, source: str) -> int:
@@ -112,6 +115,7 @@ def parse_items(items: Iterable[tuple[str, int, Any]]) -> ParsedResults:
 
 
 _STATUS = {s.value: s for s in CheckStatus}
+MAX_CHECK_ID = 64  # CIS numbers are a few short parts; a longer one is not one (and is echoed)
 
 
 def _row(item: Any) -> CheckResult | str:
@@ -121,8 +125,8 @@ def _row(item: Any) -> CheckResult | str:
     if not isinstance(raw_id, str) or not raw_id.strip():
         return "result has no checkId"
     check_id = _check_id(raw_id)
-    if check_id is None:
-        return f"checkId {raw_id!r} is not a CIS recommendation number"
+    if check_id is None or len(check_id) > MAX_CHECK_ID:
+        return f"checkId {raw_id[:MAX_CHECK_ID]!r} is not a CIS recommendation number"
     raw_status = item.get("status")
     status = _STATUS.get(raw_status) if isinstance(raw_status, str) else None
     if status is None:
@@ -205,7 +209,8 @@ def page_problems(document: Any, source: str) -> list[str]:
         else f"{source}: $.nextToken: this page says more results follow, but the file ends: "
         "the results are incomplete"
         for i, page in enumerate(pages)
-        if isinstance(page, Mapping) and page.get("nextToken")
+        # Any value but null or "" (botocore's "no more pages") means more pages follow.
+        if isinstance(page, Mapping) and page.get("nextToken") not in (None, "")
     ]
 
 
@@ -214,16 +219,62 @@ def parse_document(document: Any, source: str) -> ParsedResults:
     parsed = parse_items(iter_items(document, source))
     return ParsedResults(
         parsed.rows,
-        (*page_problems(document, source), *parsed.problems),
-        tuple(declared_targets(document)),
+        (
+            *page_problems(document, source),
+            *_page_target_problems(document, source),
+            *parsed.problems,
+        ),
+        tuple(declared_targets(document, source)),
     )
 
 
-def declared_targets(document: Any) -> list[str]:
-    """Targets named by saved pages (``PAGE_TARGET_KEY``), in order; none for API documents."""
+def declared_targets(document: Any, source: str = "results") -> list[str]:
+    """Targets named by saved pages (``PAGE_TARGET_KEY``), in order; none for API documents.
+
+    A page's target that is not a non-empty string is ConfigError (exit 2), never ignored: it
+    names an instance whose rows must be there.
+    """
     pages = document if isinstance(document, list) else [document]
-    found = [p.get(PAGE_TARGET_KEY) for p in pages if isinstance(p, Mapping)]
-    return list(dict.fromkeys(t for t in found if isinstance(t, str) and t))
+    found = []
+    for i, page in enumerate(pages):
+        if not _is_page(page):
+            continue  # a bare result item, not a page
+        target = page.get(PAGE_TARGET_KEY)
+        if target is None:
+            continue
+        if not isinstance(target, str) or not target.strip():
+            at = f"$[{i}]" if isinstance(document, list) else "$"
+            raise ConfigError(
+                f"{source}: {at}.{PAGE_TARGET_KEY}: expected an instance ID, got {target!r}"
+            )
+        found.append(target)
+    return list(dict.fromkeys(found))
+
+
+def _page_target_problems(document: Any, source: str) -> list[str]:
+    """Rows of a saved page that name another target than the page was asked for."""
+    pages = document if isinstance(document, list) else [document]
+    out = []
+    for i, page in enumerate(pages):
+        if not isinstance(page, Mapping) or not isinstance(page.get(RESULTS_KEY), list):
+            continue
+        want = page.get(PAGE_TARGET_KEY)
+        if not isinstance(want, str):
+            continue
+        other = sorted(
+            {
+                str(item.get("targetResourceId"))
+                for item in page[RESULTS_KEY]
+                if isinstance(item, Mapping) and item.get("targetResourceId") != want
+            }
+        )
+        if other:
+            at = f"$[{i}]" if isinstance(document, list) else "$"
+            out.append(
+                f"{source}: {at}.{RESULTS_KEY}: rows of {', '.join(other[:3])} in the page asked "
+                f"for {want}: the API answered for another instance"
+            )
+    return out
 
 
 def load(path: str | Path) -> ParsedResults:

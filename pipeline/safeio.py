@@ -11,6 +11,7 @@ import json
 import math
 import os
 import re
+import stat
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -56,14 +57,18 @@ def read_bytes(path: str | Path, *, limit: int, what: str) -> bytes:
     """The file's bytes, refusing one larger than ``limit`` before reading it all.
 
     The size is checked on the open descriptor (no race with a swapped file) and the read is
-    bounded too, so a FIFO or ``/dev/zero`` cannot stream forever. Raises ConfigError.
+    bounded too; FIFOs, devices and sockets are refused without blocking. Raises ConfigError.
     """
     source = str(path)
     try:
-        with open(path, "rb") as handle:
-            size = os.fstat(handle.fileno()).st_size
-            if size > limit:
-                raise ConfigError(_too_big(source, what, size, limit))
+        # O_NONBLOCK: opening a FIFO with no writer must not hang; only regular files are read.
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+        with os.fdopen(fd, "rb") as handle:
+            info = os.fstat(handle.fileno())
+            if not stat.S_ISREG(info.st_mode):
+                raise ConfigError(f"{source}: $: {what} is not a regular file")
+            if info.st_size > limit:
+                raise ConfigError(_too_big(source, what, info.st_size, limit))
             data = handle.read(limit + 1)
     except OSError as exc:
         raise ConfigError(f"{source}: cannot read {what}: {exc.strerror or exc}") from exc

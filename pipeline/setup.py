@@ -29,6 +29,12 @@ class SetupSettings:
     object_lock: bool = False
     dry_run: bool = False
     public_key_out: Path | None = None
+    account: str | None = None  # the caller's account when known (saves sts:GetCallerIdentity)
+    # What a validate run relies on, read only when the bucket exists: that it is the account's
+    # and versioned (s3:HeadBucket, GetBucketVersioning), the signing key, the test-instance
+    # profile. Encryption, public access block, TLS-only policy and object lock are this
+    # command's guarantee at creation; a full `invoke setup` (or `--dry-run`) audits them.
+    run_checks_only: bool = False
 
 
 @dataclass(frozen=True)
@@ -37,6 +43,8 @@ class SetupResult:
     key_arn: str | None  # None only in a dry run that would create the key
     instance_profile: str | None
     changes: tuple[str, ...]  # done, or planned in a dry run
+    # The test-instance profile as read (every policy document), when it needed no change.
+    scan_profile: iam.InstanceProfile | None = None
 
 
 def run_setup(
@@ -50,7 +58,7 @@ def run_setup(
 def _setup(
     settings: SetupSettings, clients: AwsClients, echo: Callable[[str], None]
 ) -> SetupResult:
-    account = caller_account(clients)
+    account = settings.account or caller_account(clients)
     bucket = settings.evidence_bucket or store.default_bucket(account, clients.region)
     alias = settings.signing_key or store.DEFAULT_KEY_ALIAS
     verb = "plan" if settings.dry_run else "done"
@@ -58,19 +66,26 @@ def _setup(
 
     # A TLS-only policy denies every request over plain HTTP, the local AWS's only transport.
     tls = not (clients.endpoint_url or "https:").startswith("http:")
-    state = s3.bucket_state(clients, bucket, account)
-    missing = (state or s3.BucketState(bucket, False, False, False, False, False)).missing(tls=tls)
-    if not tls and state is None:
+    blank = s3.BucketState(bucket, False, False, False, False, False)
+    if settings.run_checks_only:  # existence, ownership and versioning only (see SetupSettings)
+        versioned = s3.bucket_versioned(clients, bucket, account)
+        exists, locked = versioned is not None, False
+        missing = ([] if versioned else ["versioning"]) if exists else blank.missing(tls=tls)
+    else:
+        state = s3.bucket_state(clients, bucket, account)
+        exists, locked = state is not None, state is not None and state.object_lock
+        missing = (state or blank).missing(tls=tls)
+    if not tls and not exists:
         echo(
             f"setup: plain-HTTP endpoint: s3://{bucket} gets no TLS-only policy (it would deny us)"
         )
-    if state is None:
+    if not exists:
         lock = " with object lock" if settings.object_lock else ""
         changes.append(f"create evidence bucket s3://{bucket}{lock}")
         if not settings.dry_run:
             s3.create_bucket(clients, bucket, object_lock=settings.object_lock)
             s3.tag_bucket(clients, bucket, account, TAGS)
-    elif settings.object_lock and not state.object_lock:
+    elif settings.object_lock and not locked:
         echo(f"WARNING  s3://{bucket} has no object lock; S3 allows it only at creation")
     if missing:
         changes.append(f"s3://{bucket}: {', '.join(missing)}")
@@ -88,6 +103,7 @@ def _setup(
         raise ConfigError(f"signing key {alias}: " + "; ".join(key.problems()))
 
     profile = None
+    described = None
     if settings.manage_instance_profile:
         profile = MANAGED_PROFILE
         try:
@@ -99,7 +115,12 @@ def _setup(
             changes.append(f"test-instance role/profile {MANAGED_PROFILE}: {', '.join(absent)}")
             if not settings.dry_run:
                 iam.ensure_scan_profile(clients, MANAGED_PROFILE, TAGS)
-        if not iam.profile_exists(clients, PACKER_PROFILE):
+        else:
+            described = have
+        # A validate run launches no Packer build: it checks Packer's profile only along with
+        # creating the test-instance profile (a first run in the account), else leaves it be.
+        packer_too = absent or not settings.run_checks_only
+        if packer_too and not iam.profile_exists(clients, PACKER_PROFILE):
             changes.append(f"Packer build role/profile {PACKER_PROFILE}: {iam.SSM_CORE}")
             if not settings.dry_run:
                 iam.ensure_instance_profile(
@@ -122,4 +143,4 @@ def _setup(
         if not settings.dry_run:
             settings.public_key_out.write_bytes(pem)
             echo(f"setup: public key of {key.arn} written to {settings.public_key_out}")
-    return SetupResult(bucket, key.arn if key else None, profile, tuple(changes))
+    return SetupResult(bucket, key.arn if key else None, profile, tuple(changes), described)

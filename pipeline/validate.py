@@ -39,7 +39,7 @@ from pipeline.catalog import Platform
 from pipeline.errors import AwsError, ConfigError, ExitCode, PipelineError, ScanError
 from pipeline.evidence import store as evidence_store
 from pipeline.packer import check_level, check_run_id
-from pipeline.polling import poll_until
+from pipeline.polling import BACKOFF, Schedule, poll_until
 from pipeline.setup import MANAGED_PROFILE, SetupSettings, run_setup
 from pipeline.tags import HEARTBEAT_TAG, MANAGED_TAG, MANAGED_VALUE
 
@@ -71,6 +71,11 @@ class ValidateSettings:
     ttl_minutes: int = 120
     evidence_bucket: str | None = None  # default: the bucket ``invoke setup`` creates
     signing_key: str | None = None  # KMS alias/ID/ARN; default: the alias setup creates
+    # Poll SSM and the scan on real AWS's schedules (SSM_WAIT, SCAN_WAIT); None: on real AWS
+    # only (the local AWS's scans take seconds unless a scenario scripts real latencies).
+    real_aws_polling: bool | None = None
+    # The caller made ``run_id`` just now (as the chain does): no earlier validate used it.
+    run_id_is_new: bool = False
 
 
 @dataclass(frozen=True)
@@ -135,9 +140,9 @@ def _run(settings: ValidateSettings, clients: AwsClients, rt: Runtime) -> gate.V
     for image in images:
         if image.platform not in policies:
             raise ConfigError(f"{image.id}: no exceptions policy for {image.platform}")
-    bucket, key_id = _evidence_store(clients, settings, account, rt)
+    bucket, key_id, described = _evidence_store(clients, settings, account, rt)
     _ensure_inspector(clients, account, settings, rt)
-    profile = _instance_profile(clients, settings)
+    profile = _instance_profile(clients, settings, described)
     if settings.resume:
         _check_resumable(clients, settings, run_id, images, rt)
     _clear_previous_run(out, rt)
@@ -218,6 +223,7 @@ def _run(settings: ValidateSettings, clients: AwsClients, rt: Runtime) -> gate.V
             policies=policies,
             commit=git_commit(),
             echo=rt.echo,
+            fresh_run=_fresh_run(settings),  # a new run ID: no earlier upload to step past
         )
         _tag_amis(clients, images, verdict, settings, run_id, policies, rt, pointers)
     except PipelineError as exc:
@@ -244,6 +250,12 @@ def _run(settings: ValidateSettings, clients: AwsClients, rt: Runtime) -> gate.V
         outputs.write_reports(leaky, out)
         raise AwsError(note)
     return verdict
+
+
+def _fresh_run(settings: ValidateSettings) -> bool:
+    """Whether no earlier validate can have used this run's ID (made by this run, or new from the
+    caller; never with --run-id): then nothing of the run is looked up before it is created."""
+    return not settings.resume and (settings.run_id is None or settings.run_id_is_new)
 
 
 def _check_resumable(
@@ -376,10 +388,13 @@ def _ensure_inspector(
 
 def _evidence_store(
     clients: AwsClients, settings: ValidateSettings, account: str, rt: Runtime
-) -> tuple[str, str]:
-    """The evidence bucket and signing key ARN; on the local AWS ``invoke setup`` runs first.
+) -> tuple[str, str, iam.InstanceProfile | None]:
+    """The evidence bucket, the signing key ARN and, when setup read it, the test-instance
+    profile; on the local AWS ``invoke setup`` runs first.
 
-    Raises ConfigError (exit 2) when either is missing, before anything is created.
+    A run checks what it relies on (the bucket exists and is the account's, it is versioned, the
+    key can sign); the other protections are ``invoke setup``'s (``--dry-run`` audits them).
+    Raises ConfigError (exit 2) when the bucket or key is missing, before anything is created.
     """
     if settings.local:
         done = run_setup(
@@ -387,15 +402,19 @@ def _evidence_store(
                 evidence_bucket=settings.evidence_bucket,
                 signing_key=settings.signing_key,
                 manage_instance_profile=settings.instance_profile is None,
+                account=account,
+                run_checks_only=True,
             ),
             clients,
             rt.echo,
         )
         assert done.key_arn is not None  # not a dry run
-        return done.bucket, done.key_arn
+        return done.bucket, done.key_arn, done.scan_profile
     bucket = settings.evidence_bucket or evidence_store.default_bucket(account, clients.region)
     key = settings.signing_key or evidence_store.DEFAULT_KEY_ALIAS
-    check = SetupSettings(evidence_bucket=bucket, signing_key=key, dry_run=True)
+    check = SetupSettings(
+        evidence_bucket=bucket, signing_key=key, dry_run=True, account=account, run_checks_only=True
+    )
     planned = run_setup(check, clients, lambda _: None)
     absent = [c for c in planned.changes if c.startswith("create ")]
     if absent or planned.key_arn is None:
@@ -405,13 +424,23 @@ def _evidence_store(
         )
     for change in planned.changes:  # protections missing: worth fixing, not worth a refusal
         rt.echo(f"WARNING  evidence store: `invoke setup` would fix: {change}")
-    return bucket, planned.key_arn
+    return bucket, planned.key_arn, None
 
 
-def _instance_profile(clients: AwsClients, settings: ValidateSettings) -> iam.InstanceProfile:
+def _instance_profile(
+    clients: AwsClients, settings: ValidateSettings, described: iam.InstanceProfile | None = None
+) -> iam.InstanceProfile:
+    """The test instances' profile, judged by what its role's policy documents grant.
+
+    ``described``: what setup read of the project-managed profile moments ago (every policy
+    document, as ``iam.describe_profile`` reads them); it is used instead of reading it again.
+    """
     name = settings.instance_profile or MANAGED_PROFILE
     try:
-        profile = iam.describe_profile(clients, name)
+        if described is not None and described.name == name and described.by_documents:
+            profile = described
+        else:
+            profile = iam.describe_profile(clients, name)
     except ConfigError:
         if settings.instance_profile:
             raise
@@ -465,6 +494,7 @@ def _scan_and_gate(
         lambda s: f"scan {s.status}" if s else "scan not listed yet",
         settings,
         rt,
+        _schedule(settings, SCAN_WAIT),
     )
     if scan is None:
         return gate.evaluate(
@@ -552,11 +582,14 @@ def _launch_all(
         HEARTBEAT_TAG: heartbeat.stamp(rt.now()),
     }
     sg_id = settings.security_group_id or _run_security_group(
-        clients, rt, vpc_id, run_id, tags, cleanup
+        clients, rt, vpc_id, run_id, tags, cleanup, fresh=_fresh_run(settings)
     )
     if not settings.security_group_id:
         beat.add([sg_id])
-    existing = {i.ami_id: i.id for i in ec2.run_instances(clients, run_id)}
+    # A run ID made by this run names nothing yet: look for an earlier run's instances only
+    # when the ID came from outside (--run-id, the chain's build).
+    fresh = _fresh_run(settings)
+    existing = {} if fresh else {i.ami_id: i.id for i in ec2.run_instances(clients, run_id)}
     expires = (rt.now() + timedelta(minutes=settings.ttl_minutes)).strftime("%Y-%m-%dT%H:%M:%SZ")
     launched: dict[str, Image] = {}
     for image in images:
@@ -578,6 +611,7 @@ def _launch_all(
                 },
                 ttl_minutes=settings.ttl_minutes,
                 public_ip=settings.public_ip,
+                root_device=(image.root_device_name, image.root_volume_size),
             )
             instance_id = ec2.launch(clients, spec)
             rt.echo(f"{image.id}: launched test instance {instance_id}")
@@ -605,10 +639,15 @@ def _run_security_group(
     run_id: str,
     tags: dict[str, str],
     cleanup: ExitStack,
+    *,
+    fresh: bool = False,
 ) -> str:
-    """The run's own security group (no ingress), found or created, deleted at cleanup."""
+    """The run's own security group (no ingress), found or created, deleted at cleanup.
+
+    ``fresh``: the run ID is this run's own, so no group can carry its name yet.
+    """
     name = f"cis-validate-{run_id}"
-    sg_id = ec2.find_security_group(clients, vpc_id, name)
+    sg_id = None if fresh else ec2.find_security_group(clients, vpc_id, name)
     if sg_id is None:
         sg_id = ec2.create_security_group(clients, vpc_id, name, tags)
     cleanup.callback(
@@ -628,6 +667,7 @@ def _wait_ssm(
         lambda s: f"{sum(v == 'Online' for v in s.values())}/{len(ids)} Online",
         settings,
         rt,
+        _schedule(settings, SSM_WAIT),
     )
     missing = [i for i in ids if status.get(i) != "Online"]
     return [
@@ -643,7 +683,8 @@ def _scan_configuration(
     clients: AwsClients, settings: ValidateSettings, rt: Runtime, run_id: str, cleanup: ExitStack
 ) -> str:
     name = f"cis-validate-{run_id}"
-    found = inspector.find_configurations(clients, name)
+    # Reuse (never duplicate) an earlier run's configuration; a run ID made by this run has none.
+    found = [] if _fresh_run(settings) else inspector.find_configurations(clients, name)
     if found:
         arn = found[0]
         rt.echo(f"reusing scan configuration {arn}")
@@ -720,8 +761,15 @@ _REASON_HINT = {
 
 
 def _target_problems(targets: list[inspector.ScanTarget], instances: list[str]) -> list[str]:
-    seen = {t.target: t for t in targets}
+    seen: dict[str, inspector.ScanTarget] = {}
     problems = []
+    for item in targets:  # which of two different answers is Inspector's? Neither, then.
+        if item.target in seen and seen[item.target] != item:
+            problems.append(
+                f"{item.target}: Inspector lists this target more than once, with different "
+                "status or counts"
+            )
+        seen.setdefault(item.target, item)
     for instance in instances:
         target = seen.get(instance)
         if target is None:
@@ -736,6 +784,27 @@ def _target_problems(targets: list[inspector.ScanTarget], instances: list[str]) 
     return problems
 
 
+# Real AWS: an EKS node takes a minute or more to boot and register with SSM, and a CIS scan
+# takes minutes, so the first look waits (45 s / 60 s) and then the interval is 15 s growing to
+# 30 s (SSM) / 30 s (scan): each poll is one call, and an interval is how late an end can be
+# seen. For the benchmark's 90 s + 300 s: 4 + 9 calls instead of 7 + 14 (docs/benchmarks.md).
+SSM_WAIT = Schedule(first_wait_s=45, interval_s=15, growth=1.15, max_interval_s=30)
+SCAN_WAIT = Schedule(first_wait_s=60, interval_s=30, growth=1.0, max_interval_s=30)
+
+
+def _schedule(settings: ValidateSettings, real_aws: Schedule) -> Schedule:
+    """``real_aws`` (its intervals capped by ``poll_max_s``) unless polling the local AWS, whose
+    scans take seconds: there 2 s doubling up to ``poll_max_s``."""
+    cap = settings.poll_max_s
+    paced = settings.real_aws_polling
+    if paced is None:
+        paced = not settings.local
+    if not paced:
+        return replace(BACKOFF, interval_s=min(BACKOFF.interval_s, cap), max_interval_s=cap)
+    interval = min(real_aws.interval_s, cap)
+    return replace(real_aws, interval_s=interval, max_interval_s=min(real_aws.max_interval_s, cap))
+
+
 def _poll(
     fetch: Callable[[], Any],
     done: Callable[[Any], bool],
@@ -743,6 +812,7 @@ def _poll(
     describe: Callable[[Any], str],
     settings: ValidateSettings,
     rt: Runtime,
+    schedule: Schedule | None = None,
 ) -> Any:
     return poll_until(
         fetch,
@@ -752,7 +822,7 @@ def _poll(
         sleep=rt.sleep,
         clock=rt.clock,
         echo=rt.echo,
-        max_interval_s=settings.poll_max_s,
+        schedule=schedule or _schedule(settings, BACKOFF),
     )
 
 

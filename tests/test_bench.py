@@ -36,3 +36,16 @@ def test_virtual_time_counts_sleeps_and_moves_the_local_aws_clock() -> None:
     clock.sleep(2.5)
     assert clock.slept == 32.5 and moved == [30, 2.5]
     assert clock.clock() >= 32.5
+
+
+def test_worst_phase_is_a_whole_interval_at_the_end_of_each_wait() -> None:
+    from pipeline.validate import SCAN_WAIT, SSM_WAIT
+
+    ssm = SSM_WAIT.offsets(bench.BOOT_AND_SSM_S)
+    scan = SCAN_WAIT.offsets(bench.SCAN_S)
+    assert bench.worst_phase_delay_s() == (ssm[-1] - ssm[-2]) + (scan[-1] - scan[-2])
+    assert round(bench.worst_phase_delay_s(), 2) == 49.84
+
+
+def test_the_call_goal_is_judged_with_the_heartbeats_of_a_real_clock_too() -> None:
+    assert bench.GOALS["aws_calls_1_ami"] == bench.GOALS["aws_calls_1_ami_on_a_real_clock"] == 60

@@ -129,6 +129,7 @@ HARMFUL = (
     "skip_automated",
     "next_token",
     "foreign_scan",
+    "retarget",
 )
 HARMLESS = ("reorder", "identical_duplicate", "split_pages")
 
@@ -185,6 +186,9 @@ def scans(draw: st.DrawFn) -> tuple[Any, results.ScanFacts, int, set[str], bool]
         elif kind == "skip_automated":
             auto = [r for r in rows if AL2023.recommendations[r["checkId"]].automated]
             auto[i % len(auto)]["status"] = "SKIPPED"
+        elif kind == "retarget":  # a row moved to another (or an unscanned) instance
+            others = [t for t in ("i-1", "i-2", "i-3") if t != row["targetResourceId"]]
+            row["targetResourceId"] = draw(st.sampled_from(others))
         elif kind == "foreign_scan":
             row["scanArn"] = SCAN_ARN.replace("test-scan", "another-scan")
         elif kind == "next_token":
@@ -201,7 +205,8 @@ def scans(draw: st.DrawFn) -> tuple[Any, results.ScanFacts, int, set[str], bool]
         document = [{"scanResultDetails": rows[:cut]}, {"scanResultDetails": rows[cut:]}]
         document = [p for p in document if p["scanResultDetails"]] or [{"scanResultDetails": []}]
         if next_token:
-            document[0]["nextToken"] = "more"
+            # any token but null or "" says more pages follow, falsy ones included
+            document[0]["nextToken"] = draw(st.sampled_from(["more", 0, False, " ", {}]))
     harmful = any(k in HARMFUL for k in kinds)
     note(f"corruptions: {kinds}")
     return document, facts, level, failed, harmful

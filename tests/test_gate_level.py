@@ -18,6 +18,7 @@ from tests._complete import SCAN_ARN, complete_rows, page, status_counts
 ROOT = Path(__file__).resolve().parents[1]
 POLICIES = ROOT / "policies/exceptions"
 DAY = date(2026, 12, 1)
+COMPLETED = {"targetStatus": "COMPLETED"}  # as ListCisScanResultsAggregatedByTargetResource says
 FAILED = ["1.6.1.6", "2.1.2", "3.2.1", "3.4.2.7", "4.2.2", "4.2.4", "5.1.1.6", "6.1.11", "6.1.12"]
 
 
@@ -31,7 +32,7 @@ def evidence(folder: Path, *, level: str = "LEVEL_2", local: bool = True) -> Pat
     scan |= {"totalChecks": len(rows), "failedChecks": counts["failed"]}
     (folder / "scan.json").write_text(json.dumps(scan))
     (folder / "targets.json").write_text(
-        json.dumps([{"targetResourceId": "i-1", "statusCounts": counts}])
+        json.dumps([{"targetResourceId": "i-1", "statusCounts": counts} | COMPLETED])
     )
     run = {"run_id": "20261127T000000Z-abcdef", "local": local, "architectures": {"i-1": "x86_64"}}
     (folder / "run.json").write_text(json.dumps(run))

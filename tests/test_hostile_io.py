@@ -90,10 +90,18 @@ def test_size_is_checked_before_reading(tmp_path: Path) -> None:
         results.load(big)
 
 
-def test_a_stream_without_a_size_is_still_bounded() -> None:
-    """``/dev/zero`` reports size 0 and never ends: the read itself is bounded."""
-    with pytest.raises(ConfigError, match="too large"):
+def test_a_stream_without_a_size_is_refused() -> None:
+    """``/dev/zero`` reports size 0 and never ends: only regular files are read."""
+    with pytest.raises(ConfigError, match="not a regular file"):
         safeio.read_bytes("/dev/zero", limit=1024, what="results")
+
+
+def test_a_fifo_without_a_writer_is_refused_at_once(tmp_path: Path) -> None:
+    """Opening a FIFO nobody writes to would block forever; it is refused instead."""
+    fifo = tmp_path / "results.json"
+    os.mkfifo(fifo)
+    with pytest.raises(ConfigError, match=r"results.json: \$: results is not a regular file"):
+        safeio.read_bytes(fifo, limit=1024, what="results")
 
 
 def test_valid_documents_still_load(tmp_path: Path) -> None:

@@ -49,6 +49,9 @@ class LaunchSpec:
     ttl_minutes: int
     public_ip: bool = False
     kms_key_id: str | None = None
+    # (root device name, size in GiB) when the caller has described the AMI already; else
+    # launch reads it (ec2:DescribeImages). A None name also makes launch read it.
+    root_device: tuple[str | None, int | None] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,7 +75,21 @@ def _instance(item: Mapping[str, Any]) -> Instance:
 
 
 def default_subnet(clients: AwsClients) -> tuple[str, str]:
-    """(vpc_id, subnet_id) of the default VPC's first default subnet. None → ConfigError."""
+    """(vpc_id, subnet_id) of the default VPC's first default subnet. None → ConfigError.
+
+    Default subnets exist only in the default VPC, so one ec2:DescribeSubnets filtered on
+    ``default-for-az`` answers both; without one, the default VPC's other subnets (DescribeVpcs).
+    https://docs.aws.amazon.com/vpc/latest/userguide/default-subnet.html
+    """
+    defaults = collect(
+        clients.ec2,
+        "describe_subnets",
+        "Subnets",
+        Filters=[{"Name": "default-for-az", "Values": ["true"]}],
+    )
+    if defaults:
+        first = min(defaults, key=lambda s: str(s["SubnetId"]))
+        return str(first["VpcId"]), str(first["SubnetId"])
     vpcs = collect(
         clients.ec2, "describe_vpcs", "Vpcs", Filters=[{"Name": "is-default", "Values": ["true"]}]
     )
@@ -159,7 +176,11 @@ def dead_mans_switch(ttl_minutes: int) -> str:
 def launch(clients: AwsClients, spec: LaunchSpec) -> str:
     """Launch a test instance: IMDSv2 only, no key pair, encrypted root, terminate on power-off."""
     tags: list[TagTypeDef] = [{"Key": k, "Value": v} for k, v in spec.tags.items()]
-    device, size = root_device(clients, spec.ami_id)
+    known = spec.root_device
+    if known is not None and known[0]:
+        device, size = str(known[0]), known[1]
+    else:
+        device, size = root_device(clients, spec.ami_id)
     ebs: EbsBlockDeviceTypeDef = {"Encrypted": True, "DeleteOnTermination": True}
     if size:
         ebs["VolumeSize"] = size

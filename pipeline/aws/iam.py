@@ -50,6 +50,7 @@ class InstanceProfile:
     policies: frozenset[str]  # names of the role's managed (attached) and inline policies
     missing: tuple[str, ...] = REQUIRED_ACTIONS  # required actions its role does not grant
     conditional: frozenset[str] = frozenset()  # granted only under a Condition (assumed true)
+    by_documents: bool = False  # judged by reading every policy document (describe_profile)
 
 
 def profile_exists(clients: AwsClients, name: str) -> bool:
@@ -83,7 +84,7 @@ def describe_profile(clients: AwsClients, name: str) -> InstanceProfile:
     names, documents = _role_policies(clients, role)
     decision = iam_eval.evaluate(documents, REQUIRED_ACTIONS)
     return InstanceProfile(
-        name, profile["Arn"], role, names, decision.missing, decision.conditional
+        name, profile["Arn"], role, names, decision.missing, decision.conditional, True
     )
 
 

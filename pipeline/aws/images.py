@@ -86,6 +86,7 @@ class Image:
     tags: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     root_device_name: str | None = None
     snapshot_ids: tuple[str, ...] = ()  # of its EBS block devices, sorted
+    root_volume_size: int | None = None  # GiB of the root device's EBS mapping, when given
 
     @property
     def available(self) -> bool:
@@ -132,6 +133,7 @@ def image_from_api(item: Mapping[str, Any], region: str) -> Image:
         owner_id=item.get("OwnerId"),
         tags=MappingProxyType(tags),
         root_device_name=item.get("RootDeviceName"),
+        root_volume_size=_root_volume_size(item),
         snapshot_ids=tuple(
             sorted(
                 str(m["Ebs"]["SnapshotId"])
@@ -140,6 +142,15 @@ def image_from_api(item: Mapping[str, Any], region: str) -> Image:
             )
         ),
     )
+
+
+def _root_volume_size(item: Mapping[str, Any]) -> int | None:
+    name = item.get("RootDeviceName")
+    for mapping in item.get("BlockDeviceMappings", []) or []:
+        if mapping.get("DeviceName") == name and "Ebs" in mapping:
+            size = mapping["Ebs"].get("VolumeSize")
+            return int(size) if size else None
+    return None
 
 
 def describe_image(clients: AwsClients, ami_id: str) -> Image:

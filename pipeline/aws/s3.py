@@ -9,6 +9,7 @@ import base64
 import hashlib
 import json
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from pipeline.aws import AwsClients, ClientError, aws_error, error_code
@@ -127,6 +128,24 @@ def bucket_state(clients: AwsClients, bucket: str, owner: str) -> BucketState | 
         object_lock=((lock or {}).get("ObjectLockConfiguration", {}).get("ObjectLockEnabled"))
         == "Enabled",
     )
+
+
+def bucket_versioned(clients: AwsClients, bucket: str, owner: str) -> bool | None:
+    """Whether the bucket has versioning enabled; None when no such bucket exists for ``owner``
+    (s3:HeadBucket and GetBucketVersioning, both with ExpectedBucketOwner): what a validate
+    run checks of the evidence store before it scans."""
+    s3 = _s3(clients)
+    try:
+        s3.head_bucket(Bucket=bucket, ExpectedBucketOwner=owner)
+    except ClientError as exc:
+        if error_code(exc) in _MISSING:
+            return None
+        raise aws_error(f"s3:HeadBucket {bucket}", exc) from exc
+    try:
+        versioning = s3.get_bucket_versioning(Bucket=bucket, ExpectedBucketOwner=owner)
+    except ClientError as exc:
+        raise aws_error(f"s3:GetBucketVersioning {bucket}", exc) from exc
+    return bool(versioning.get("Status") == "Enabled")
 
 
 def _optional(call: Any) -> dict[str, Any] | None:
@@ -255,15 +274,33 @@ def put_new_object(
     return digest.hex()
 
 
-def get_object(clients: AwsClients, bucket: str, key: str, owner: str) -> bytes | None:
-    """The object's bytes, or None when there is no such key or bucket."""
+class ObjectTooLarge(AwsError):
+    """An object is larger than the caller's ``max_bytes`` (its bytes were not read)."""
+
+
+def get_object(
+    clients: AwsClients, bucket: str, key: str, owner: str, max_bytes: int | None = None
+) -> bytes | None:
+    """The object's bytes, or None when there is no such key or bucket.
+
+    Raises ObjectTooLarge, having read at most ``max_bytes`` + 1 bytes, when it is larger.
+    """
     try:
         response = _s3(clients).get_object(Bucket=bucket, Key=key, ExpectedBucketOwner=owner)
     except ClientError as exc:
         if error_code(exc) in _MISSING:
             return None
         raise aws_error(f"s3:GetObject s3://{bucket}/{key}", exc) from exc
-    return bytes(response["Body"].read())
+    if max_bytes is None:
+        return bytes(response["Body"].read())
+    size = int(response.get("ContentLength") or 0)
+    body = b"" if size > max_bytes else bytes(response["Body"].read(max_bytes + 1))
+    response["Body"].close()
+    if size > max_bytes or len(body) > max_bytes:
+        raise ObjectTooLarge(
+            f"s3://{bucket}/{key} is {max(size, len(body))} bytes, more than {max_bytes}"
+        )
+    return body
 
 
 def list_keys(clients: AwsClients, bucket: str, prefix: str, owner: str) -> list[str]:
@@ -282,3 +319,29 @@ def list_keys(clients: AwsClients, bucket: str, prefix: str, owner: str) -> list
             return []
         raise aws_error(f"s3:ListObjectsV2 s3://{bucket}/{prefix}", exc) from exc
     return sorted(str(i["Key"]) for i in items)
+
+
+def list_modified(clients: AwsClients, bucket: str, prefix: str, owner: str) -> dict[str, str]:
+    """Every key under ``prefix`` with its ``LastModified`` as an ISO 8601 UTC string (S3's own
+    clock: a writer cannot choose it). Empty when the bucket does not exist."""
+    try:
+        items = collect(
+            _s3(clients),
+            "list_objects_v2",
+            "Contents",
+            Bucket=bucket,
+            Prefix=prefix,
+            ExpectedBucketOwner=owner,
+        )
+    except ClientError as exc:
+        if error_code(exc) in _MISSING:
+            return {}
+        raise aws_error(f"s3:ListObjectsV2 s3://{bucket}/{prefix}", exc) from exc
+    return {str(i["Key"]): _utc(i.get("LastModified")) for i in items}
+
+
+def _utc(value: Any) -> str:
+    if isinstance(value, datetime):
+        when = value if value.tzinfo else value.replace(tzinfo=UTC)
+        return when.astimezone(UTC).isoformat(timespec="microseconds")
+    return ""

@@ -175,9 +175,13 @@ def publish(
     policies: Mapping[catalog.Platform, ExceptionsPolicy],
     commit: str,
     echo: Callable[[str], None],
+    fresh_run: bool = False,
 ) -> dict[str, dict[str, str]]:
     """Upload each AMI's evidence, sign its record and store the envelope.
 
+    ``fresh_run``: the run ID was made by this run, so its prefix cannot hold an earlier upload
+    and is not listed (a resumed run's is: it may have published, see ``fresh_prefix``). Every
+    upload is conditional (``If-None-Match: *``) either way, so nothing is ever overwritten.
     Returns the pointer tags for each AMI (``cis:attestation``, ``-sha256``, ``cis:signing-key``).
     """
     outcomes = ami_outcomes(verdict)
@@ -190,7 +194,10 @@ def publish(
     for image in images:
         if image.platform is None or image.platform not in policies:
             raise ConfigError(f"{image.id}: no exceptions policy, so no record can be signed")
-        prefix = fresh_prefix(clients, bucket, account, image.id, run_id)
+        if fresh_run:
+            prefix = run_prefix(account, clients.region, image.id, run_id)
+        else:
+            prefix = fresh_prefix(clients, bucket, account, image.id, run_id)
         inputs = []
         for obj in plan_uploads(out_dir, used, image.platform):
             key = prefix + obj.key

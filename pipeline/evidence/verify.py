@@ -10,19 +10,23 @@ import re
 import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from pipeline import commands, gate, policy, results
 from pipeline.aws import AwsClients, boundary, is_aws_endpoint, kms, s3
 from pipeline.aws.account import caller_account
-from pipeline.aws.images import describe_image
+from pipeline.aws.images import Image, describe_image
 from pipeline.errors import AwsError, ConfigError, GateBlocked, PipelineError
 from pipeline.evidence import dsse, statement, store
 
 # The AMI tags that merely repeat the record; a disagreement means someone changed one of them.
 _AMI_ID = re.compile(r"ami-(?:[0-9a-f]{8}|[0-9a-f]{17})")
+_FINGERPRINT = re.compile(r"sha256:[0-9a-f]{64}")
+MAX_TIED_RECORDS = 8  # records of one AMI stored in the same second (one run writes one)
+MAX_ENVELOPE_BYTES = 1 << 20  # a record is a few KiB; a planted giant is refused unread
+_RUN_SEGMENT = re.compile(r"[A-Za-z0-9][A-Za-z0-9._~-]{0,127}")
 _TAG_CLAIMS = ("cis:verdict", "cis:level", "cis:policy-sha256", "cis:scan-arn", "cis:run-id")
 
 
@@ -56,6 +60,7 @@ class Found:
     record_uri: str | None
     envelope: bytes | None
     problems: tuple[str, ...] = ()
+    account: str | None = None  # the evidence prefix's account (None: not checked)
 
 
 SignatureCheck = Callable[[dsse.Envelope, dsse.Signature], str | None]
@@ -94,9 +99,7 @@ def check_record(found: Found, signature_ok: SignatureCheck, read: ObjectReader)
     location = store.parse_s3_uri(uri)
     checks.add(
         "record location",
-        location is not None
-        and location[0] == found.bucket
-        and location[1].split("/")[1:3] == [found.region, found.ami_id],
+        _record_key_ok(found, location),
         f"record {uri} is not under {found.region}/{found.ami_id}/ in the evidence bucket "
         f"{found.bucket}",
     )
@@ -128,7 +131,10 @@ def check_record(found: Found, signature_ok: SignatureCheck, read: ObjectReader)
     )
     key_id = (good or list(envelope.signatures))[0].keyid
     try:
-        decoded = json.loads(envelope.payload)
+        decoded = json.loads(envelope.payload, object_pairs_hook=_unique_keys)
+    except _DuplicateKey as exc:
+        checks.add("statement", False, f"envelope payload: {exc}")
+        return _done(empty, checks)
     except ValueError:
         decoded = None
     if not isinstance(decoded, dict):
@@ -155,6 +161,38 @@ def check_record(found: Found, signature_ok: SignatureCheck, read: ObjectReader)
         key_id=key_id,
     )
     return _done(result, checks)
+
+
+class _DuplicateKey(ValueError):
+    pass
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object without repeated keys: parsers differ on which copy wins (Python's and jq
+    take the last, others the first), so a statement with one means different things to
+    different auditors and is refused."""
+    seen: set[str] = set()
+    for key, _ in pairs:
+        if key in seen:
+            raise _DuplicateKey(f"duplicate JSON key {key!r}: parsers disagree on its value")
+        seen.add(key)
+    return dict(pairs)
+
+
+def _record_key_ok(found: Found, location: tuple[str, str] | None) -> bool:
+    """Exactly ``<account>/<region>/<ami-id>/<run>/attestation.dsse.json`` in the evidence
+    bucket: no extra or empty folders, no ``..`` or percent-encoded segment, and the expected
+    account when it is known."""
+    if location is None or location[0] != found.bucket:
+        return False
+    parts = location[1].split("/")
+    return (
+        len(parts) == 5
+        and parts[1:3] == [found.region, found.ami_id]
+        and parts[4] == store.ENVELOPE
+        and _RUN_SEGMENT.fullmatch(parts[3]) is not None
+        and (found.account is None or parts[0] == found.account)
+    )
 
 
 def _done(result: Verification, checks: _Checks) -> Verification:
@@ -262,7 +300,13 @@ def _check_tags(found: Found, claims: statement.Claims, key_id: str, checks: _Ch
 # --- The AWS side ----------------------------------------------------------------------------
 
 
-def find(clients: AwsClients, ami_id: str, bucket: str | None, account: str) -> Found:
+def find(
+    clients: AwsClients,
+    ami_id: str,
+    bucket: str | None,
+    account: str,
+    signature_ok: SignatureCheck | None = None,
+) -> Found:
     """The AMI's facts and tags and its record (pointer tag, else the newest under its prefix)."""
     bucket = bucket or store.default_bucket(account, clients.region)
     try:
@@ -272,53 +316,99 @@ def find(clients: AwsClients, ami_id: str, bucket: str | None, account: str) -> 
     facts = store.image_facts(image)
     tags = dict(image.tags)
     prefix = store.ami_prefix(account, clients.region, ami_id)
-    records = {
-        key: s3.get_object(clients, bucket, key, account)
-        for key in s3.list_keys(clients, bucket, prefix, account)
+    stored = {
+        key: when
+        for key, when in s3.list_modified(clients, bucket, prefix, account).items()
         if key.endswith("/" + store.ENVELOPE)
     }
-    newest = _newest(records)
+
+    def signed_time(key: str) -> datetime | None:
+        try:
+            body = s3.get_object(clients, bucket, key, account, max_bytes=MAX_ENVELOPE_BYTES)
+        except s3.ObjectTooLarge:
+            return None
+        return _signed_time(body, signature_ok)
+
+    newest, tie = newest_record(stored, signed_time)
     uri = tags.get(store.ATTESTATION_TAG)
     if uri is None:
         if newest is None:
-            return Found(ami_id, clients.region, facts, tags, bucket, None, None)
+            return Found(ami_id, clients.region, facts, tags, bucket, None, None, account=account)
         uri = store.s3_uri(bucket, newest)
     where = store.parse_s3_uri(uri)
     problems: list[str] = []
+    if tie is not None:
+        problems.append(f"{tie} (validate {ami_id} again)")
     if where is None or where[0] != bucket:
         problems.append(
             f"tag {store.ATTESTATION_TAG}={uri} does not point into the evidence bucket {bucket}"
         )
-        return Found(ami_id, clients.region, facts, tags, bucket, uri, None, tuple(problems))
+        return Found(
+            ami_id, clients.region, facts, tags, bucket, uri, None, tuple(problems), account
+        )
     if newest is not None and where[1] != newest:
         # An older record (an earlier PASS, say) never speaks for an image validated since.
         problems.append(
             f"tag {store.ATTESTATION_TAG} points to {uri}, but the newest record of {ami_id} is "
             f"{store.s3_uri(bucket, newest)}"
         )
-    body = (
-        records[where[1]]
-        if where[1] in records
-        else s3.get_object(clients, bucket, where[1], account)
-    )
+    try:
+        body = s3.get_object(clients, bucket, where[1], account, max_bytes=MAX_ENVELOPE_BYTES)
+    except s3.ObjectTooLarge as exc:
+        problems.append(f"record {exc}: not a record this pipeline signs")
+        return Found(
+            ami_id, clients.region, facts, tags, bucket, uri, None, tuple(problems), account
+        )
     if body is None:
         problems.append(f"record {uri} does not exist")
-    return Found(ami_id, clients.region, facts, tags, bucket, uri, body, tuple(problems))
+    return Found(ami_id, clients.region, facts, tags, bucket, uri, body, tuple(problems), account)
 
 
-def _newest(records: Mapping[str, bytes | None]) -> str | None:
-    """The key of the record with the latest timeVerified (signature not yet checked: a planted
-    "newer" record can only make verification fail, never pass)."""
-    floor = datetime.min.replace(tzinfo=UTC)
+def newest_record(
+    stored: Mapping[str, str], signed_time: Callable[[str], datetime | None]
+) -> tuple[str | None, str | None]:
+    """The key of the record that speaks for the AMI, and why none can when that is so.
 
-    def when(key: str) -> tuple[datetime, str]:
-        try:
-            claims, _ = statement.read(json.loads(dsse.parse(records[key] or b"").payload))
-        except (dsse.EnvelopeError, ValueError, AttributeError):
-            return floor, key
-        return claims.time_verified or floor, key
+    ``stored`` maps each record's key to its ``LastModified``, which no writer chooses: the
+    record S3 stored last speaks, never the one whose unsigned ``timeVerified`` claims to be
+    newest (an overwritten or planted record could claim any time and bring back an older
+    PASS); it must then verify on its own, so tampering can only make verification fail.
+    S3 keeps whole seconds; of records stored in the same second, one whose signature does not
+    verify (``signed_time`` None) speaks and fails, else the latest signed time, and a tie on
+    that too is refused.
+    """
+    last = max(stored.values(), default=None)
+    tied = sorted(key for key, when in stored.items() if when == last)
+    if len(tied) <= 1:
+        return (tied[0] if tied else None), None
+    if len(tied) > MAX_TIED_RECORDS:  # planted in bulk: not worth a signature check each
+        return tied[-1], f"{len(tied)} records were stored in the same second: none is trusted"
+    times = {key: signed_time(key) for key in tied}
+    unproven = [key for key, when in times.items() if when is None]
+    if unproven:
+        return unproven[-1], None
+    top = max(when for when in times.values() if when is not None)
+    best = [key for key, when in times.items() if when == top]
+    if len(best) > 1:
+        return best[-1], (
+            f"records {', '.join(best)} were stored in the same second and signed for the same "
+            "time: which one is the newest cannot be told"
+        )
+    return best[0], None
 
-    return max(records, key=when) if records else None
+
+def _signed_time(body: bytes | None, signature_ok: SignatureCheck | None) -> datetime | None:
+    """The statement's ``timeVerified`` when some signature of the envelope verifies."""
+    try:
+        envelope = dsse.parse(body or b"")
+        claims, _ = statement.read(json.loads(envelope.payload, object_pairs_hook=_unique_keys))
+    except (dsse.EnvelopeError, ValueError, AttributeError):
+        return None
+    if signature_ok is None or not any(
+        signature_ok(envelope, s) is None for s in envelope.signatures
+    ):
+        return None
+    return claims.time_verified
 
 
 def verify_ami(
@@ -336,7 +426,6 @@ def verify_ami(
     alias), never against whatever key the envelope names.
     """
     account = caller_account(clients)
-    found = find(clients, ami_id, evidence_bucket, account)
     trusted: list[str | None] = []
 
     def signature_ok(envelope: dsse.Envelope, sig: dsse.Signature) -> str | None:
@@ -354,6 +443,7 @@ def verify_ami(
     def read(bucket: str, key: str) -> bytes | None:
         return s3.get_object(clients, bucket, key, account)
 
+    found = find(clients, ami_id, evidence_bucket, account, signature_ok)
     result = check_record(found, signature_ok, read)
     aws = is_aws_endpoint(clients.endpoint_url)
     if result.statement is not None and aws == result.local:
@@ -483,18 +573,32 @@ def run_verify(
     expected_level: int = 2,
     policy_dir: Path | None = None,
     echo: Callable[[str], None] = print,
+    parameter_prefix: str | None = None,
+    pinned_key: str | None = None,
 ) -> Verification:
-    """Verify and report; raise GateBlocked (exit 3) with every reason when it does not hold."""
+    """Verify and report; raise GateBlocked (exit 3) with every reason when it does not hold.
+
+    ``pinned_key`` (``pipeline.signing_key_sha256``: ``sha256:<hex>`` of the signing key's
+    public key) makes an offline check refuse any other ``--public-key`` file: whoever hands an
+    auditor the PEM otherwise decides what verifies.
+    A revoked AMI (``invoke revoke``: its tag, or the record under ``<parameter_prefix>/revoked/``,
+    for a regional copy its source's) is reported REVOKED and refused, however good its record.
+    """
     if not _AMI_ID.fullmatch(ami_id):
         raise ConfigError(f"--ami {ami_id!r}: not an AMI ID (ami-...)")
     pem = read_public_key(public_key)
+    if pinned_key is not None and not _FINGERPRINT.fullmatch(str(pinned_key)):
+        raise ConfigError(
+            f"invoke.yaml: $.pipeline.signing_key_sha256: {pinned_key!r} is not sha256:<64 hex>"
+        )
     with boundary("verify"):
         try:  # an AMI that does not exist here is a wrong --ami (exit 2), as for validate
-            describe_image(clients, ami_id)
+            image = describe_image(clients, ami_id)
         except AwsError as exc:
             if "not found" not in str(exc):
                 raise
             raise ConfigError(f"--ami {ami_id}: {exc}") from None
+        revoked = revocation_status(clients, image, parameter_prefix)
         result = verify_ami(
             clients,
             ami_id,
@@ -503,6 +607,13 @@ def run_verify(
             signing_key=signing_key,
         )
         reasons = list(result.reasons)
+        if revoked is not None:
+            reasons.append(revoked)
+        if pem is not None and pinned_key is not None and key_fingerprint(pem) != pinned_key:
+            reasons.append(
+                f"--public-key {public_key} is {key_fingerprint(pem)}, not the pinned signing "
+                f"key {pinned_key} (pipeline.signing_key_sha256)"
+            )
         if result.statement is not None and not _level_at_least(result.level, expected_level):
             reasons.append(f"validated at {result.level}, LEVEL_{expected_level} is expected")
         again = regate(clients, result) if rerun_gate and result.statement is not None else None
@@ -512,13 +623,33 @@ def run_verify(
             f"{again.stored}" + "".join(f"; {p}" for p in again.problems)
         )
     policy_note = _policy_note(result, policy_dir)
+    offline = key_fingerprint(pem) if pem is not None else None  # an offline check's trust root
     if as_json:
-        echo(json.dumps(_as_json(result, reasons, again, policy_note), indent=2, default=str))
+        doc = {**_as_json(result, reasons, again, policy_note), "revoked": revoked}
+        echo(json.dumps({**doc, "publicKey": offline}, indent=2, default=str))
     else:
+        if offline is not None:
+            echo(f"signature checked offline with {public_key} ({offline})")
         _echo_human(result, reasons, again, policy_note, echo)
+        if revoked is not None:
+            echo(f"{ami_id}: {revoked}")
     if reasons:
         raise GateBlocked(f"{ami_id}: not verified", problems=[f"{ami_id}: {r}" for r in reasons])
     return result
+
+
+def revocation_status(clients: AwsClients, image: Image, prefix: str | None) -> str | None:
+    """``REVOKED: <why>`` (``pipeline.release.revoke.revocation``), or None when not revoked.
+    When the revocation record cannot be read (no ssm:GetParameter, say), that is the answer:
+    an AMI whose revocation cannot be ruled out is not trusted."""
+    from pipeline.release.channels import DEFAULT_PREFIX
+    from pipeline.release.revoke import revocation
+
+    try:
+        why = revocation(clients, prefix or DEFAULT_PREFIX, image)
+    except AwsError as exc:
+        return f"revocation status unknown, so not trusted: {exc}"
+    return None if why is None else f"REVOKED: {why}"
 
 
 def _level_at_least(level: str | None, expected: int) -> bool:
@@ -599,4 +730,20 @@ def export_public_key_file(
         Path(path).write_bytes(pem)
     except OSError as exc:
         raise ConfigError(f"--export-public-key {path}: cannot write: {exc.strerror}") from None
-    echo(f"public key of {signing_key or store.DEFAULT_KEY_ALIAS} written to {path}")
+    echo(
+        f"public key of {signing_key or store.DEFAULT_KEY_ALIAS} written to {path} "
+        f"(fingerprint {key_fingerprint(pem)}: keep it where the AMI's supplier cannot change it)"
+    )
+
+
+def key_fingerprint(pem: bytes) -> str:
+    """``sha256:<hex>`` of the PEM public key's DER SubjectPublicKeyInfo (what an auditor
+    compares with the fingerprint recorded when the key was exported)."""
+    from cryptography.hazmat.primitives.serialization import (
+        Encoding,
+        PublicFormat,
+        load_pem_public_key,
+    )
+
+    der = load_pem_public_key(pem).public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
+    return "sha256:" + statement.sha256_hex(der)

@@ -16,7 +16,7 @@ from pipeline.aws import release as aws
 from pipeline.catalog import Platform
 from pipeline.errors import ConfigError, GateBlocked
 from pipeline.release import channels
-from pipeline.release.revoke import revocation
+from pipeline.release.revoke import copy_description, is_copy_of, revocation
 from pipeline.tags import (
     CHANNEL_TAG_PREFIX,
     COPIED_FROM_TAG,
@@ -49,6 +49,7 @@ class PromoteRequest:
     evidence_bucket: str | None = None
     public_key_pem: bytes | None = None
     signing_key: str | None = None  # the trusted KMS key (default: the one invoke setup made)
+    pinned_key: str | None = None  # sha256:<hex> a --public-key must have (signing_key_sha256)
 
 
 @dataclass(frozen=True)
@@ -221,6 +222,7 @@ def run_promote(
             real_endpoint=is_aws_endpoint(clients.endpoint_url),
             revoked=revocation(clients, release.parameter_prefix, image),
         )
+        problems += _pin_refusals(request)
         if not isinstance(platform, Platform) or not channels.K8S_VERSION.fullmatch(k8s):
             problems.append("not built by this pipeline: no platform or Kubernetes version")
         elif image.platform is not None and image.platform is not platform:
@@ -247,6 +249,22 @@ def run_promote(
     if not result.changed:
         echo(f"{ami} is already the {channel.name} image in {', '.join(regions)}: nothing to do")
     return result
+
+
+def _pin_refusals(request: PromoteRequest) -> list[str]:
+    """An offline ``--public-key`` must be the pinned signing key (whoever hands over the PEM
+    otherwise decides what verifies)."""
+    from pipeline.evidence.verify import key_fingerprint
+
+    if request.public_key_pem is None or request.pinned_key is None:
+        return []
+    try:
+        got = key_fingerprint(request.public_key_pem)
+    except (ValueError, TypeError):
+        return ["--public-key: not a PEM public key"]
+    if got == request.pinned_key:
+        return []
+    return [f"--public-key is {got}, not the pinned signing key {request.pinned_key}"]
 
 
 def signed_platform(verification: Verification) -> Platform | None:
@@ -340,9 +358,14 @@ class _Step:
             for c in aws.owned_images(rc, [{"Name": f"tag:{COPIED_FROM_TAG}", "Values": [origin]}])
             if c.image.state in {"available", "pending"}
             and REVOKED_TAG not in c.image.tags
-            # EC2's own record of the copy's source wins; without it both tags must agree.
+            # EC2's own record of the copy's source wins; without it both tags must agree, and
+            # so must what no tag can change: the name and description CopyImage gave the copy
+            # (else anyone who may tag could make any image of the account "the copy").
             and c.copied_from(home.region, self.ami) is not False
-            and (c.copied_from(home.region, self.ami) or c.image.id == recorded)
+            and (
+                c.copied_from(home.region, self.ami)
+                or (c.image.id == recorded and is_copy_of(c.image, self.source.image, origin))
+            )
         ]
         if copies:
             copy = sorted(copies, key=lambda c: c.image.creation_date or "")[-1]
@@ -358,7 +381,7 @@ class _Step:
             source_ami=self.ami,
             source_region=home.region,
             name=image.name or self.ami,
-            description=f"Copy of {origin}: {image.description or ''}",
+            description=copy_description(origin, image.description),
             kms_key_id=self.release.kms_keys.get(rc.region),
             client_token=f"promote-{self.ami}-{rc.region}",
             tags=wanted,

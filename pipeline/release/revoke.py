@@ -129,7 +129,7 @@ def run_revoke(
         source = aws.owned_image(clients, ami)
         if source is None:
             raise ConfigError(f"--ami {ami}: no such AMI in {clients.region}")
-        images = [(clients, source.image), *_copies(clients, source.image, echo)]
+        images = [(clients, source.image), *_copies(clients, source.image, echo, release.regions)]
         revoked_ids = {img.id for _, img in images}
         who = aws.caller_arn(clients)
         newly: list[str] = []
@@ -167,9 +167,27 @@ def run_revoke(
     return Revocation(ami, tuple(newly), tuple(changes), dry)
 
 
-def _copies(home: AwsClients, source: Image, echo: Echo) -> list[tuple[AwsClients, Image]]:
-    """The regional copies the source records, each confirmed by its own back-pointer tag."""
-    found = []
+def copy_description(origin: str, description: str | None) -> str:
+    """What promote's CopyImage gives a regional copy as description (``origin``: region/ami)."""
+    return f"Copy of {origin}: {description or ''}"
+
+
+def is_copy_of(candidate: Image, source: Image, origin: str) -> bool:
+    """Whether ``candidate`` has the name and description promote's CopyImage gave a copy of
+    ``source`` (``origin`` = ``<region>/<ami>``): attributes ec2:CreateTags cannot change."""
+    return candidate.name == (source.name or source.id) and (
+        candidate.description or ""
+    ).startswith(copy_description(origin, None))
+
+
+def _copies(
+    home: AwsClients, source: Image, echo: Echo, regions: Sequence[str] = ()
+) -> list[tuple[AwsClients, Image]]:
+    """The regional copies of ``source``: those its tags record, each confirmed by its own
+    back-pointer tag and by the name and description CopyImage gave it, and, in the release
+    regions, every image with that name and description whatever its tags say (tags can be
+    removed to hide a copy from revoke)."""
+    found: dict[tuple[str, str], tuple[AwsClients, Image]] = {}
     origin = f"{home.region}/{source.id}"
     for key, copy_id in sorted(source.tags.items()):
         if not key.startswith(COPY_TAG_PREFIX):
@@ -184,11 +202,20 @@ def _copies(home: AwsClients, source: Image, echo: Echo) -> list[tuple[AwsClient
             copy is None
             or copy.image.tags.get(COPIED_FROM_TAG) != origin
             or copy.copied_from(home.region, source.id) is False
+            or not is_copy_of(copy.image, source, origin)
         ):
             echo(f"WARNING  {region}/{copy_id} is not a copy of {origin}: left alone")
             continue
-        found.append((rc, copy.image))
-    return found
+        found[(region, copy.image.id)] = (rc, copy.image)
+    for region in sorted(set(regions) - {home.region}):
+        rc = aws.in_region(home, region)
+        named = source.name or source.id
+        for copy in aws.owned_images(rc, [{"Name": "name", "Values": [named]}]):
+            if copy.copied_from(home.region, source.id) is not False and is_copy_of(
+                copy.image, source, origin
+            ):
+                found.setdefault((region, copy.image.id), (rc, copy.image))
+    return list(found.values())
 
 
 def channel_of(prefix: str, name: str) -> str | None:

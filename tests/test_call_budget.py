@@ -1,0 +1,297 @@
+"""The AWS call budget of one ``invoke validate`` (issue 12 (b): at most 60 for one AMI with a
+5-minute scan), counted on the local AWS's manual clock, where the count is deterministic.
+
+The run is the benchmark's (``pipeline.bench``): boot + SSM registration 90 s, a 300 s scan,
+real AWS's polling schedules. No wall time is measured here.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pipeline import bench, heartbeat
+from pipeline.aws import make_clients
+from pipeline.catalog import Platform
+from pipeline.localaws import LocalAws
+from pipeline.packer import Arch
+from pipeline.validate import SCAN_WAIT, SSM_WAIT
+
+# Issue 12's 60, less the heartbeats a real clock adds (one ec2:CreateTags every 2 minutes,
+# which the manual clock never lets tick) over the longest these latencies can keep a run
+# waiting: 390 s of AWS time plus a whole polling interval at the end of each wait.
+LONGEST_WAIT_S = bench.EMULATED_AWS_S + bench.worst_phase_delay_s()
+BUDGET = 60 - int(LONGEST_WAIT_S // heartbeat.INTERVAL.total_seconds())
+
+# The steady-state run, call by call: the most each operation may cost, and why.
+CEILING: dict[str, tuple[int, str]] = {
+    "sts:GetCallerIdentity": (1, "the account, once (setup is told it)"),
+    "ec2:DescribeImages": (1, "preflight; launch reuses its root device"),
+    "s3:HeadBucket": (1, "the evidence bucket exists and is the account's (ExpectedBucketOwner)"),
+    "s3:GetBucketVersioning": (1, "the evidence bucket keeps every version"),
+    "kms:DescribeKey": (1, "the signing key exists and can sign"),
+    "iam:GetInstanceProfile": (1, "the test-instance profile and its role, read once"),
+    "iam:ListAttachedRolePolicies": (1, "the role's managed policies"),
+    "iam:GetPolicy": (2, "each managed policy's default version"),
+    "iam:GetPolicyVersion": (2, "each managed policy's document (judged by actions)"),
+    "iam:ListRolePolicies": (1, "the role's inline policies"),
+    "inspector2:BatchGetAccountStatus": (1, "Inspector EC2 scanning is enabled"),
+    "ec2:CreateTags": (2, "PENDING before the scan, the verdict after"),
+    "ec2:DescribeSubnets": (1, "the default subnet (default-for-az)"),
+    "ec2:CreateSecurityGroup": (1, "the run's own group, no ingress"),
+    "ec2:RunInstances": (1, "the test instance"),
+    "ec2:DescribeInstances": (4, "running waiter, interference, terminated waiter, leftovers"),
+    "ssm:DescribeInstanceInformation": (4, "SSM_WAIT polls until 90 s"),
+    "inspector2:CreateCisScanConfiguration": (1, "the one-time scan"),
+    "inspector2:ListCisScans": (9, "SCAN_WAIT polls until 300 s"),
+    "inspector2:ListCisScanConfigurations": (2, "deleted from outside? left behind?"),
+    "inspector2:ListCisScanResultsAggregatedByTargetResource": (1, "Inspector's own counts"),
+    "inspector2:GetCisScanResultDetails": (1, "the per-check rows, one page"),
+    "inspector2:GetCisScanReport": (1, "the CSV report (evidence)"),
+    "inspector2:DeleteCisScanConfiguration": (1, "cleanup"),
+    "ec2:TerminateInstances": (1, "cleanup"),
+    "ec2:DeleteSecurityGroup": (1, "cleanup"),
+    "ec2:DescribeSecurityGroups": (1, "leftovers"),
+    "s3:PutObject": (11, "8 reports, the policy, the catalogue identity, the signed envelope"),
+    "kms:Sign": (1, "the record"),
+}
+# What makes a PASS mean something: a change that saves calls by dropping these must fail here.
+SAFETY_CHECKS = (
+    "s3:HeadBucket",
+    "kms:DescribeKey",
+    "iam:GetPolicyVersion",
+    "inspector2:BatchGetAccountStatus",
+    "ec2:CreateTags",
+    "ssm:DescribeInstanceInformation",
+    "inspector2:ListCisScanResultsAggregatedByTargetResource",
+    "inspector2:GetCisScanReport",
+    "ec2:DescribeSecurityGroups",
+    "kms:Sign",
+)
+
+
+def _run(aws: LocalAws, tmp: Path, n: int) -> dict[str, Any]:
+    ami = bench.hardened_ami(make_clients(), Platform.AMAZON_LINUX_2023, Arch.X86_64, n)
+    return bench.measure_validate(aws, [ami], tmp / f"run{n}")
+
+
+@pytest.fixture(scope="module")
+def runs(
+    local_aws_server: LocalAws, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, dict[str, Any]]:
+    """A first run in a fresh account (setup creates the store and role), then a steady one."""
+    aws = local_aws_server
+    aws.reset()
+    aws.load_scenario(bench.SCENARIO)
+    tmp = tmp_path_factory.mktemp("budget")
+    with pytest.MonkeyPatch.context() as env:
+        for key, value in aws.env().items():
+            env.setenv(key, value)
+        first = _run(aws, tmp, 0)
+        steady = _run(aws, tmp, 1)
+    aws.load_scenario({})
+    return {"first": first, "steady": steady}
+
+
+def test_the_budget_leaves_room_for_the_heartbeats_of_a_real_clock() -> None:
+    assert BUDGET == 57
+    assert sum(n for n, _ in CEILING.values()) <= BUDGET
+
+
+def test_a_steady_run_passes_within_the_budget(runs: dict[str, dict[str, Any]]) -> None:
+    steady = runs["steady"]
+    assert steady["verdict"] == "PASS"
+    calls = steady["aws_calls_by_operation"]
+    assert steady["aws_calls"] <= BUDGET, calls
+    over = {op: n for op, n in calls.items() if n > CEILING.get(op, (0, ""))[0]}
+    assert over == {}, f"calls over their ceiling (or not budgeted): {over}"
+    assert steady["aws_calls_on_a_real_clock"] <= 60
+
+
+@pytest.mark.parametrize("operation", SAFETY_CHECKS)
+def test_no_safety_check_was_dropped_to_save_calls(
+    runs: dict[str, dict[str, Any]], operation: str
+) -> None:
+    assert runs["steady"]["aws_calls_by_operation"].get(operation, 0) >= 1
+
+
+def test_polls_are_what_the_schedules_predict(runs: dict[str, dict[str, Any]]) -> None:
+    calls = runs["steady"]["aws_calls_by_operation"]
+    assert calls["ssm:DescribeInstanceInformation"] == SSM_WAIT.seen_at(bench.BOOT_AND_SSM_S)[0]
+    assert calls["inspector2:ListCisScans"] == SCAN_WAIT.seen_at(bench.SCAN_S)[0]
+    # What the run waited (its sleeps, on the manual clock) stays within the overhead goal.
+    assert runs["steady"]["waited_s"] <= 1.05 * bench.EMULATED_AWS_S
+
+
+def test_a_first_run_still_judges_the_new_role_by_its_policy_documents(
+    runs: dict[str, dict[str, Any]],
+) -> None:
+    """Setup just created the role; validate reads its documents anyway (not names)."""
+    first = runs["first"]
+    calls = first["aws_calls_by_operation"]
+    assert first["verdict"] == "PASS"
+    assert calls.get("iam:CreateRole") == 2  # the test instances' and Packer's
+    assert calls.get("iam:GetPolicyVersion", 0) >= 2
+    assert "iam:CreateInstanceProfile" in calls and "s3:CreateBucket" in calls
+
+
+def test_the_steady_run_reuses_setup_s_read_of_the_profile(
+    runs: dict[str, dict[str, Any]],
+) -> None:
+    steady = runs["steady"]["aws_calls_by_operation"]
+    assert steady["iam:GetInstanceProfile"] == 1 and steady["sts:GetCallerIdentity"] == 1
+    absent = ("s3:ListObjectsV2", "s3:GetBucketPolicy", "ec2:DescribeVpcs", "iam:CreateRole")
+    assert [op for op in absent if op in steady] == []
+
+
+# What a run checks of the evidence store before it scans, and what it leaves to `invoke setup`:
+# (change made to the bucket after setup, planned by a run's check, planned by a full audit)
+BUCKET_CHANGES = [
+    pytest.param(
+        lambda s3, b: s3.put_bucket_versioning(
+            Bucket=b, VersioningConfiguration={"Status": "Suspended"}
+        ),
+        "versioning",
+        "versioning",
+        id="versioning-suspended",
+    ),
+    pytest.param(
+        lambda s3, b: s3.delete_bucket_encryption(Bucket=b),
+        None,
+        "default encryption",
+        id="encryption-removed",
+    ),
+    pytest.param(
+        lambda s3, b: s3.delete_public_access_block(Bucket=b),
+        None,
+        "public access block",
+        id="public-access-block-removed",
+    ),
+]
+
+
+@pytest.mark.parametrize(("change", "by_a_run", "by_setup"), BUCKET_CHANGES)
+def test_a_run_checks_what_it_relies_on_and_setup_audits_the_rest(
+    aws: LocalAws, change: Any, by_a_run: str | None, by_setup: str
+) -> None:
+    from pipeline.setup import SetupSettings, run_setup
+
+    clients = make_clients()
+    done = run_setup(SetupSettings(), clients, lambda _: None)
+    change(clients.s3, done.bucket)
+    quick = run_setup(
+        SetupSettings(dry_run=True, run_checks_only=True), clients, lambda _: None
+    ).changes
+    full = run_setup(SetupSettings(dry_run=True), clients, lambda _: None).changes
+    assert quick == ((f"s3://{done.bucket}: {by_a_run}",) if by_a_run else ())
+    assert any(by_setup in c for c in full), full
+
+
+def test_a_run_refuses_a_missing_evidence_bucket_after_one_call(aws: LocalAws) -> None:
+    from pipeline.setup import SetupSettings, run_setup
+
+    clients = make_clients()
+    planned = run_setup(
+        SetupSettings(dry_run=True, run_checks_only=True, account="123456789012"),
+        clients,
+        lambda _: None,
+    )
+    assert any(c.startswith("create evidence bucket") for c in planned.changes)
+    assert clients.calls.counts.get("s3:HeadBucket") == 1
+    assert "s3:GetBucketVersioning" not in clients.calls.counts
+    assert "sts:GetCallerIdentity" not in clients.calls.counts  # the account was given
+
+
+def test_the_default_subnet_falls_back_to_the_default_vpc_without_default_subnets() -> None:
+    """One DescribeSubnets (default-for-az) when default subnets exist; else the old two calls."""
+    import boto3
+    from botocore.stub import Stubber
+
+    from pipeline.aws import ec2
+
+    client = boto3.client("ec2", region_name="us-east-1")
+    stub = Stubber(client)
+    default_for_az = {"Filters": [{"Name": "default-for-az", "Values": ["true"]}]}
+    stub.add_response("describe_subnets", {"Subnets": []}, default_for_az)
+    stub.add_response(
+        "describe_vpcs",
+        {"Vpcs": [{"VpcId": "vpc-1"}]},
+        {"Filters": [{"Name": "is-default", "Values": ["true"]}]},
+    )
+    stub.add_response(
+        "describe_subnets",
+        {"Subnets": [{"SubnetId": "subnet-b", "VpcId": "vpc-1"}]},
+        {"Filters": [{"Name": "vpc-id", "Values": ["vpc-1"]}]},
+    )
+    stub.add_response(
+        "describe_subnets",
+        {
+            "Subnets": [
+                {"SubnetId": "subnet-z", "VpcId": "vpc-9", "DefaultForAz": True},
+                {"SubnetId": "subnet-c", "VpcId": "vpc-9", "DefaultForAz": True},
+            ]
+        },
+        default_for_az,
+    )
+
+    class Clients:
+        ec2 = client
+
+    with stub:
+        assert ec2.default_subnet(Clients()) == ("vpc-1", "subnet-b")  # type: ignore[arg-type]
+        assert ec2.default_subnet(Clients()) == ("vpc-9", "subnet-c")  # type: ignore[arg-type]
+    stub.assert_no_pending_responses()
+
+
+@pytest.mark.parametrize(
+    ("run_id", "resume", "new", "fresh"),
+    [
+        (None, False, False, True),  # made by this run
+        ("20261127T120000Z-abcdef", False, True, True),  # made just now by the chain
+        ("20261127T120000Z-abcdef", False, False, False),  # from outside: may exist
+        ("20261127T120000Z-abcdef", True, True, False),  # --run-id: resume, look everything up
+    ],
+)
+def test_which_runs_skip_the_lookups_before_creating(
+    run_id: str | None, resume: bool, new: bool, fresh: bool
+) -> None:
+    from pipeline.validate import ValidateSettings, _fresh_run
+
+    given = ValidateSettings(amis=("ami-1",), run_id=run_id, resume=resume, run_id_is_new=new)
+    assert _fresh_run(given) is fresh
+
+
+def test_a_given_run_id_is_still_looked_up_before_anything_is_created(
+    aws: LocalAws, tmp_path: Path
+) -> None:
+    """The lookups a fresh run skips are all made when the run ID came from outside."""
+    from pipeline.validate import Runtime, ValidateSettings, run_validate
+
+    aws.load_scenario(bench.SCENARIO)
+    ami = bench.hardened_ami(make_clients(), Platform.AMAZON_LINUX_2023, Arch.X86_64, 9)
+    clients, clock = make_clients(), bench.VirtualTime(aws.advance)
+    verdict = run_validate(
+        ValidateSettings(
+            amis=(ami,),
+            out_dir=tmp_path,
+            policy_dir=bench.ROOT / "policies/exceptions",
+            enable_inspector=True,
+            instance_types={"x86_64": "t3.medium"},
+            run_id="20261127T120000Z-abcdef",
+            real_aws_polling=True,
+        ),
+        clients,
+        Runtime(echo=lambda _: None, sleep=clock.sleep, clock=clock.clock),
+    )
+    calls = clients.calls.as_dict()
+    assert verdict.verdict.value == "PASS"
+    looked_up = {
+        "ec2:DescribeSecurityGroups": 2,
+        "ec2:DescribeInstances": 5,
+        "inspector2:ListCisScanConfigurations": 3,
+        "s3:ListObjectsV2": 1,
+    }
+    assert {op: calls.get(op) for op in looked_up} == looked_up
+    aws.load_scenario({})
