@@ -129,6 +129,7 @@ def run_chain(settings: ChainSettings, rt: Runtime) -> Verdict:
                     out_dir=settings.out_dir,
                     policy_dir=settings.policy_dir,
                     run_id=run_id,
+                    run_id_is_new=True,  # made above: no earlier run's resources to look up
                     instance_profile=settings.instance_profile,
                     subnet_id=settings.subnet_id,
                     enable_inspector=settings.enable_inspector or settings.local,

@@ -6,9 +6,9 @@ from __future__ import annotations
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -65,38 +65,41 @@ def test_sigterm_is_restored_after_a_command() -> None:
 
 
 def test_sigterm_to_a_waiting_command_exits_143_in_one_line(tmp_path: Path) -> None:
-    # A command that blocks: the gate reading a FIFO that nobody writes.
-    fifo = tmp_path / "results.json"
-    os.mkfifo(fifo)
-    proc = subprocess.Popen(
-        [INVOKE, "gate", "--results", str(fifo), "--level", "2", "--out", str(tmp_path / "o")],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        _wait_until_blocked_on(fifo, proc)
-        proc.send_signal(signal.SIGTERM)
-        out, err = proc.communicate(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
+    # A command that blocks: `verify` waiting for an endpoint that accepts but never answers.
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(8)
+        server.settimeout(60)
+        endpoint = f"http://127.0.0.1:{server.getsockname()[1]}"
+        proc = subprocess.Popen(
+            [INVOKE, "verify", "--ami", "ami-0123456789abcdef0"],
+            cwd=ROOT,
+            env={**os.environ, "AWS_ENDPOINT_URL": endpoint},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        held = []
+        try:
+            # The reachability check connects and leaves; the first AWS request then waits.
+            while True:
+                conn, _ = server.accept()
+                held.append(conn)
+                conn.settimeout(10)
+                try:
+                    if conn.recv(4096):  # an HTTP request: the command is inside its call
+                        break
+                except TimeoutError:
+                    continue
+            proc.send_signal(signal.SIGTERM)
+            out, err = proc.communicate(timeout=30)
+        finally:
+            for conn in held:
+                conn.close()
+            if proc.poll() is None:
+                proc.kill()
     assert proc.returncode == 143, out + err
     assert err.strip() == "error: interrupted by SIGTERM" and "Traceback" not in out + err
-
-
-def _wait_until_blocked_on(fifo: Path, proc: subprocess.Popen[str]) -> None:
-    """Until the process waits in open() for a writer of the FIFO (so it is inside the
-    command, not still importing)."""
-    deadline = time.monotonic() + 30
-    wchan = Path(f"/proc/{proc.pid}/wchan")
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, proc.communicate()
-        if wchan.read_text() == "wait_for_partner":  # Linux: fifo_open() waiting
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"the command never opened {fifo}")
 
 
 @pytest.mark.parametrize(

@@ -427,15 +427,18 @@ def verify_ami(
     """
     account = caller_account(clients)
     trusted: list[str | None] = []
+    unusable: list[str] = []
 
     def signature_ok(envelope: dsse.Envelope, sig: dsse.Signature) -> str | None:
         if public_key_pem is not None:
             return dsse.verify_offline(public_key_pem, envelope, sig)
+        name = signing_key or store.DEFAULT_KEY_ALIAS
         if not trusted:
-            key = kms.describe_key(clients, signing_key or store.DEFAULT_KEY_ALIAS)
-            trusted.append(key.arn if key else None)
-        if trusted[0] is None:
-            return f"signing key {signing_key or store.DEFAULT_KEY_ALIAS} does not exist"
+            key = kms.describe_key(clients, name)
+            unusable.extend(key.problems() if key else [f"{name} does not exist"])
+            trusted.append(None if unusable or key is None else key.arn)
+        if trusted[0] is None:  # a disabled or re-pointed key verifies nothing
+            return f"signing key {name}: " + "; ".join(unusable)
         if kms.verify_digest(clients, trusted[0], envelope.pae_sha256, sig.sig):
             return None
         return f"not signed by {trusted[0]}"

@@ -4,6 +4,7 @@ accounts; refuse anything whose signed validation record does not hold up. Tags 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -35,6 +36,8 @@ K8S_TAG = "cis-ami:kubernetes-version"
 # Tags that describe the source's own release state, never copied onto a regional copy.
 _NOT_COPIED = (CHANNEL_TAG_PREFIX, COPY_TAG_PREFIX, REVOKED_TAG, "aws:")
 _CLOCK_SKEW = timedelta(minutes=5)
+# packer/eks-cis.pkr.hcl's ami_name: eks-cis-<platform>-<arch>-k8s<version>-l<level>-<run-id>
+_BUILT_NAME = re.compile(r"^eks-cis-[a-z0-9]+-(?:x86_64|arm64)-k8s(1\.\d{2})-l[12]-")
 
 
 @dataclass(frozen=True)
@@ -228,6 +231,12 @@ def run_promote(
         elif image.platform is not None and image.platform is not platform:
             problems.append(
                 f"platform tag {image.platform.value} disagrees with the record ({platform.value})"
+            )
+        named = _BUILT_NAME.match(image.name or "")  # the name no tag can change
+        if named and named.group(1) != k8s:
+            problems.append(
+                f"the AMI's name {image.name} says Kubernetes {named.group(1)}, not {k8s}: its "
+                "version tag was changed before validation"
             )
         if signed_k8s and tagged_k8s != signed_k8s:
             problems.append(

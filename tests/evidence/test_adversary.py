@@ -381,3 +381,34 @@ def test_an_auditor_handed_the_adversarys_public_key_is_protected_by_the_pin(
         run_verify(world.clients, world.ami, public_key=ours, pinned_key=pinned, echo=print)
     with pytest.raises(ConfigError, match=r"\$\.pipeline\.signing_key_sha256"):
         run_verify(world.clients, world.ami, public_key=ours, pinned_key="abc", echo=print)
+
+
+def _disabled_key(world: World, alias: str) -> None:
+    key = kms.create_signing_key(world.clients, alias, {})
+    world.clients.kms.disable_key(KeyId=key.arn.rsplit("/", 1)[1])  # type: ignore[union-attr]
+
+
+def _symmetric_key(world: World, alias: str) -> None:
+    meta = world.clients.kms.create_key()["KeyMetadata"]  # type: ignore[union-attr]
+    world.clients.kms.create_alias(AliasName=alias, TargetKeyId=meta["KeyId"])  # type: ignore[union-attr]
+
+
+UNUSABLE_KEYS: dict[str, tuple[Callable[[World, str], None] | None, str]] = {
+    "disabled": (_disabled_key, "is not enabled"),
+    "symmetric": (_symmetric_key, "not ECC_NIST_P256/SIGN_VERIFY"),
+    "missing": (None, "does not exist"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(UNUSABLE_KEYS))
+def test_a_trusted_key_that_cannot_verify_refuses_with_a_reason(clean: World, case: str) -> None:
+    """The alias now names a disabled or symmetric key (or nothing): every record is refused
+    (exit 3 with the reason), never an AWS error and never a pass."""
+    world = clean
+    make, needle = UNUSABLE_KEYS[case]
+    alias = f"alias/adversary-{case}"
+    if make is not None:
+        make(world, alias)
+    result = verify_ami(world.clients, world.ami, evidence_bucket=world.bucket, signing_key=alias)
+    assert not result.ok
+    assert any(r.startswith("signature does not verify") and needle in r for r in result.reasons)

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 import pytest
 
 from pipeline.aws import AwsClients, make_clients
+from pipeline.evidence.verify import Verification
 from pipeline.release import promote
 from pipeline.release.promote import PromoteRequest, run_promote
 from pipeline.release.revoke import RevokeRequest, run_revoke
@@ -130,3 +131,36 @@ def test_promote_refuses_an_offline_key_that_is_not_the_pinned_one(clients: AwsC
             assert any(p.startswith(want) for p in exc.problems), exc.problems
         else:
             assert not refused, "promoted with a public key that is not the pinned one"
+
+
+@pytest.mark.parametrize(("name_k8s", "refused"), [("1.33", True), ("1.32", False)])
+def test_a_version_tag_changed_before_validation_cannot_pick_the_channel(
+    clients: AwsClients, name_k8s: str, refused: bool
+) -> None:
+    """The adversary tagged a 1.33 build "1.32" before validate, so the record signs 1.32; the
+    AMI's name (which no tag changes) still says 1.33: not published to the 1.32 channel."""
+    from dataclasses import replace
+
+    from pipeline.errors import GateBlocked
+    from tests.release.conftest import verified
+
+    ami = pipeline_ami(clients, f"eks-cis-al2023-x86_64-k8s{name_k8s}-l2-run-1", k8s="1.32")
+    signed = {
+        "predicate": {"annotations": {"kubernetesVersion": "1.32", "platform": "AMAZON_LINUX_2023"}}
+    }
+
+    def verify(c: AwsClients, a: str) -> Verification:
+        return replace(verified(a, region=c.region), statement=signed)
+
+    try:
+        run_promote(
+            PromoteRequest(ami=ami), release(), clients, datetime.now(UTC), lambda _: None,
+            policy_dir=POLICY_DIR, verify=verify, known_regions=REGIONS,
+        )  # fmt: skip
+    except GateBlocked as exc:
+        assert refused, exc.problems
+        assert any("says Kubernetes 1.33, not 1.32" in p for p in exc.problems), exc.problems
+        assert promote.aws.get_parameter(clients, PARAM) is None
+    else:
+        assert not refused, "published to the 1.32 channel"
+        assert promote.aws.get_parameter(clients, PARAM) == ami
