@@ -305,20 +305,7 @@ def get_object(
 
 def list_keys(clients: AwsClients, bucket: str, prefix: str, owner: str) -> list[str]:
     """Every key under ``prefix`` (empty when the bucket does not exist)."""
-    try:
-        items = collect(
-            _s3(clients),
-            "list_objects_v2",
-            "Contents",
-            Bucket=bucket,
-            Prefix=prefix,
-            ExpectedBucketOwner=owner,
-        )
-    except ClientError as exc:
-        if error_code(exc) in _MISSING:
-            return []
-        raise aws_error(f"s3:ListObjectsV2 s3://{bucket}/{prefix}", exc) from exc
-    return sorted(str(i["Key"]) for i in items)
+    return sorted(list_modified(clients, bucket, prefix, owner))
 
 
 def list_modified(clients: AwsClients, bucket: str, prefix: str, owner: str) -> dict[str, str]:
