@@ -335,20 +335,39 @@ def verify(
         "reason": "Why (recorded in tags and the channel history).",
         "channel": "Only roll back this channel (default: every configured channel).",
         "dry_run": "Print what would change; change nothing.",
+        "allow_stale_rollback": "Roll back to an image whose verified record is older than "
+        "max_age_days or under another exceptions policy (printed as a WARNING).",
     }
 )
 def revoke(
-    c: Context, ami: str, reason: str, channel: str | None = None, dry_run: bool = False
+    c: Context,
+    ami: str,
+    reason: str,
+    channel: str | None = None,
+    dry_run: bool = False,
+    allow_stale_rollback: bool = False,
 ) -> None:
-    """Revoke an AMI and its copies; roll channels back to their previous image. Exit 0/1/2."""
+    """Revoke an AMI and its copies; roll channels back to their previous verified image.
+    Exit 0/1/2."""
+    from pipeline import settings
     from pipeline.aws import make_clients
     from pipeline.release.promote import release_config
     from pipeline.release.revoke import RevokeRequest, run_revoke
 
     with _exit_codes():
         config = release_config(c.config.get("pipeline", {}))
-        request = RevokeRequest(ami=ami, reason=reason, channel=channel, dry_run=dry_run)
-        run_revoke(request, config, make_clients(), _today(), _echo)
+        evidence = settings.evidence_settings(c.config.get("pipeline", {}), os.environ)
+        request = RevokeRequest(
+            ami=ami,
+            reason=reason,
+            channel=channel,
+            dry_run=dry_run,
+            allow_stale_rollback=allow_stale_rollback,
+            evidence_bucket=evidence.bucket,
+            signing_key=evidence.signing_key,
+        )
+        policies = ROOT / str(_cfg(c, "policy_dir"))
+        run_revoke(request, config, make_clients(), _today(), _echo, policy_dir=policies)
 
 
 @task(

@@ -4,6 +4,7 @@ every few minutes, so ``invoke reap`` can tell a killed run (stale heartbeat) fr
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -14,6 +15,11 @@ from pipeline.tags import HEARTBEAT_TAG
 
 INTERVAL = timedelta(minutes=2)
 DEFAULT_STALE = INTERVAL * 5  # what `invoke reap` waits for before a run counts as dead
+MAX_SKEW = timedelta(minutes=5)  # a heartbeat further ahead of reap's clock is not believed
+_RFC3339 = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?"
+    r"([Zz]|[+-][0-9]{2}:[0-9]{2})"
+)
 
 Writer = Callable[[Sequence[str], dict[str, str]], None]  # (resource ids, tags) -> None
 
@@ -28,13 +34,13 @@ def parse(value: str) -> datetime:
 
     Raises ValueError for anything else: an empty value, no time zone, free text.
     """
-    text = value.strip()
-    if text != value or not text:
-        raise ValueError(f"not an RFC 3339 time: {value!r}")
-    parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    if parsed.tzinfo is None:
-        raise ValueError(f"no time zone: {value!r}")
-    return parsed.astimezone(UTC)
+    if not _RFC3339.fullmatch(value):  # ASCII digits, a zone; no week dates or basic format
+        raise ValueError(f"not an RFC 3339 time with a time zone: {value[:64]!r}")
+    try:
+        parsed = datetime.fromisoformat(value.upper().replace("Z", "+00:00"))
+        return parsed.astimezone(UTC)
+    except OverflowError:  # e.g. 9999-12-31T23:59:59-23:59 is past year 9999 in UTC
+        raise ValueError(f"out of range: {value!r}") from None
 
 
 @dataclass

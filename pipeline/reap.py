@@ -13,7 +13,8 @@ from functools import partial
 
 from pipeline import heartbeat
 from pipeline.aws import AwsClients, boundary, ec2, inspector
-from pipeline.errors import PipelineError
+from pipeline.errors import MAX_LINE_CHARS, ConfigError, PipelineError, one_line
+from pipeline.packer import check_run_id
 from pipeline.release.channels import ReleaseSettings
 from pipeline.tags import (
     BUILD_RUN_TAG,
@@ -30,6 +31,7 @@ SECURITY_GROUP = "security-group"
 KEY_PAIR = "key-pair"
 KINDS = (INSTANCE, CONFIGURATION, SECURITY_GROUP, KEY_PAIR)  # the order of deletion
 DEFAULT_STALE = heartbeat.DEFAULT_STALE
+FUTURE = "heartbeat in the future"
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -49,11 +51,15 @@ class Decision:
 
 
 def run_id_of(tags: Mapping[str, str]) -> str | None:
-    """The run ID (validation's, else the build's); None when missing, empty or padded."""
+    """The run ID (validation's, else the build's); None when missing or not one the pipeline
+    makes (1-64 letters, digits, '.', '_', '-': no padding, newline or control character)."""
     for key in (RUN_TAG, BUILD_RUN_TAG):
         value = tags.get(key)
         if value is not None:
-            return value if value and value == value.strip() else None
+            try:
+                return check_run_id(value)
+            except ConfigError:
+                return None
     return None
 
 
@@ -67,6 +73,8 @@ def plan(candidates: Iterable[Candidate], now: datetime, stale_after: timedelta)
 
     A run is alive while its newest heartbeat (over all its resources) is younger than
     ``stale_after``; an instance past its expires-at tag goes even then (it powered itself off).
+    A heartbeat more than ``heartbeat.MAX_SKEW`` ahead of ``now`` is not believed: that resource
+    and its whole run are skipped (reported), never kept alive nor judged by the rest.
     """
     found = list(dict.fromkeys(candidates))
     problems: dict[Candidate, str] = {}
@@ -76,18 +84,25 @@ def plan(candidates: Iterable[Candidate], now: datetime, stale_after: timedelta)
         problem = _problem(cand, beats, expiries)
         if problem:
             problems[cand] = problem
+    future = {
+        str(run_id_of(c.tags)) for c, beat in beats.items() if beat > now + heartbeat.MAX_SKEW
+    }
+    for cand in found:
+        if cand not in problems and str(run_id_of(cand.tags)) in future:
+            problems[cand] = FUTURE
     newest: dict[str, datetime] = {}
     for cand, beat in beats.items():
         rid = str(run_id_of(cand.tags))
         newest[rid] = max(beat, newest.get(rid, beat))
     decisions = []
     for cand in found:
-        if cand in problems:
+        expiry = expiries.get(cand)
+        expired = cand.kind == INSTANCE and expiry is not None and expiry <= now
+        if cand in problems and not (expired and problems[cand] == FUTURE):
             decisions.append(Decision(cand, False, problems[cand]))
             continue
         last = newest.get(str(run_id_of(cand.tags)))
-        expiry = expiries.get(cand)
-        if cand.kind == INSTANCE and expiry is not None and expiry <= now:
+        if expired:
             decisions.append(Decision(cand, True, "expired"))
         elif last is None:
             decisions.append(Decision(cand, False, "no heartbeat"))
@@ -105,7 +120,8 @@ def _problem(
     if not is_ours(cand.tags):
         return "not ours"
     if run_id_of(cand.tags) is None:
-        return "no run ID"
+        given = cand.tags.get(RUN_TAG, cand.tags.get(BUILD_RUN_TAG))
+        return "malformed run ID" if given else "no run ID"
     for key, into, label in (
         (HEARTBEAT_TAG, beats, "malformed heartbeat"),
         (EXPIRES_TAG, expiries, "malformed expiry"),
@@ -193,6 +209,7 @@ def run_reap(
     still go. Raises AwsError only when the candidates cannot be listed. With ``retention``,
     old unpromoted pipeline AMIs go too (``pipeline.release.retention``)."""
     report = ReapReport(dry_run=dry_run)
+    echo = partial(_say, echo)  # IDs, names and AWS messages are untrusted: one line each
     with boundary("reap: listing candidates"):
         decisions = plan(find_candidates(clients), now, stale_after)
     for decision in decisions:
@@ -232,6 +249,10 @@ def run_reap(
             echo(f"WARNING  AMI retention: {exc}")
     echo(report.summary())
     return report
+
+
+def _say(echo: Callable[[str], None], line: str) -> None:
+    echo(one_line(line, MAX_LINE_CHARS))
 
 
 @dataclass

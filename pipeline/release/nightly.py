@@ -270,9 +270,9 @@ def record_and_compare(
     verdict = replace(verdict, context=context)
     outputs.write_reports(verdict, out_dir)
     section = drift.summary_sections(context)
-    for line in section:
+    for line in section:  # the console gets the same lines without Markdown markup
         if line:
-            echo(line)
+            echo(line.lstrip("#").strip().replace("**", ""))
     if github.active() and section:  # validate already appended the rest of summary.md
         github.append_step_summary("\n".join(section) + "\n")
     return verdict

@@ -37,7 +37,7 @@ K8S_TAG = "cis-ami:kubernetes-version"
 _NOT_COPIED = (CHANNEL_TAG_PREFIX, COPY_TAG_PREFIX, REVOKED_TAG, "aws:")
 _CLOCK_SKEW = timedelta(minutes=5)
 # packer/eks-cis.pkr.hcl's ami_name: eks-cis-<platform>-<arch>-k8s<version>-l<level>-<run-id>
-_BUILT_NAME = re.compile(r"^eks-cis-[a-z0-9]+-(?:x86_64|arm64)-k8s(1\.\d{2})-l[12]-")
+BUILT_NAME = re.compile(r"^eks-cis-[a-z0-9]+-(?:x86_64|arm64)-k8s(1\.\d{2})-l[12]-")
 
 
 @dataclass(frozen=True)
@@ -98,6 +98,30 @@ def refusals(
     revoked: str | None,
 ) -> list[str]:
     """Every reason the verified record does not allow promotion (pure; [] means promotable)."""
+    return trust_refusals(
+        verification,
+        ami=ami,
+        region=region,
+        now=now,
+        min_level=min_level,
+        real_endpoint=real_endpoint,
+        revoked=revoked,
+    ) + freshness_refusals(verification, now=now, max_age_days=max_age_days, policy_sha=policy_sha)
+
+
+def trust_refusals(
+    verification: Verification,
+    *,
+    ami: str,
+    region: str,
+    now: datetime,
+    min_level: int,
+    real_endpoint: bool,
+    revoked: str | None,
+) -> list[str]:
+    """Why the record cannot be trusted for this image and level at all (pure): not verified,
+    about another image, no or a future verification time, too low a level, local against a
+    real account, revoked. Nothing relaxes these, a rollback included."""
     out: list[str] = []
     if not verification.ok:
         out += [f"record does not verify: {r}" for r in verification.reasons] or [
@@ -105,19 +129,9 @@ def refusals(
         ]
     if verification.ami_id != ami or verification.region != region:
         out.append(f"record is for {verification.region}/{verification.ami_id}, not {region}/{ami}")
-    if policy_sha is None:
-        out.append("no exceptions policy for the AMI's platform")
-    elif policy_sha not in verification.policy_sha256:
-        got = ", ".join(s[:12] for s in verification.policy_sha256) or "none"
-        out.append(
-            f"validated under policy sha256 {got}, the current policy is {policy_sha[:12]}: "
-            "validate again so the current approvals apply"
-        )
     when = verification.time_verified
     if when is None:
         out.append("record has no verification time")
-    elif now - when > timedelta(days=max_age_days):
-        out.append(f"validated {when:%Y-%m-%d}, more than {max_age_days} days ago: validate again")
     elif when - now > _CLOCK_SKEW:
         out.append(f"record claims a verification time in the future ({when:%Y-%m-%dT%H:%M}Z)")
     level = level_number(verification.level)
@@ -130,6 +144,27 @@ def refusals(
         out.append("validated on the local AWS: its record proves nothing in a real account")
     if revoked is not None:
         out.append(f"revoked: {revoked}")
+    return out
+
+
+def freshness_refusals(
+    verification: Verification, *, now: datetime, max_age_days: int, policy_sha: str | None
+) -> list[str]:
+    """Why a trusted record is out of date (pure): validated under another exceptions policy
+    than the current one, or longer ago than ``max_age_days``. ``revoke
+    --allow-stale-rollback`` relaxes only these."""
+    out: list[str] = []
+    if policy_sha is None:
+        out.append("no exceptions policy for the AMI's platform")
+    elif policy_sha not in verification.policy_sha256:
+        got = ", ".join(s[:12] for s in verification.policy_sha256) or "none"
+        out.append(
+            f"validated under policy sha256 {got}, the current policy is {policy_sha[:12]}: "
+            "validate again so the current approvals apply"
+        )
+    when = verification.time_verified
+    if when is not None and now - when > timedelta(days=max_age_days):
+        out.append(f"validated {when:%Y-%m-%d}, more than {max_age_days} days ago: validate again")
     return out
 
 
@@ -220,7 +255,7 @@ def run_promote(
             region=home,
             now=now,
             max_age_days=release.max_age_days,
-            policy_sha=_policy_sha(policy_dir, platform),
+            policy_sha=policy_sha(policy_dir, platform),
             min_level=channel.min_level,
             real_endpoint=is_aws_endpoint(clients.endpoint_url),
             revoked=revocation(clients, release.parameter_prefix, image),
@@ -232,7 +267,7 @@ def run_promote(
             problems.append(
                 f"platform tag {image.platform.value} disagrees with the record ({platform.value})"
             )
-        named = _BUILT_NAME.match(image.name or "")  # the name no tag can change
+        named = BUILT_NAME.match(image.name or "")  # the name no tag can change
         if named and named.group(1) != k8s:
             problems.append(
                 f"the AMI's name {image.name} says Kubernetes {named.group(1)}, not {k8s}: its "
@@ -295,7 +330,8 @@ def signed_kubernetes_version(verification: Verification) -> str | None:
     return claims.kubernetes_version
 
 
-def _policy_sha(policy_dir: Path, platform: Platform | None) -> str | None:
+def policy_sha(policy_dir: Path, platform: Platform | None) -> str | None:
+    """The SHA-256 of the current exceptions policy of ``platform`` (None: none)."""
     if not isinstance(platform, Platform):
         return None
     found = policy.load_all(policy.discover(policy_dir)).get(platform)

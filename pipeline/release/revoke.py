@@ -1,5 +1,6 @@
 """``invoke revoke``: mark an AMI and its regional copies revoked, deprecate them, and roll every
-channel that points at them back to its previous promoted image (or remove it). Idempotent.
+channel that points at them back to its previous promoted image whose signed validation record
+still verifies (or remove it). Idempotent.
 """
 
 from __future__ import annotations
@@ -8,12 +9,14 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pipeline.aws import AwsClients, boundary, is_aws_endpoint
 from pipeline.aws import release as aws
 from pipeline.aws.images import Image
 from pipeline.catalog import Platform
-from pipeline.errors import ConfigError
+from pipeline.errors import AwsError, ConfigError
 from pipeline.release import channels
 from pipeline.tags import (
     COPIED_FROM_TAG,
@@ -24,7 +27,11 @@ from pipeline.tags import (
     REVOKED_TAG,
 )
 
+if TYPE_CHECKING:
+    from pipeline.evidence.verify import Verification
+
 Echo = Callable[[str], None]
+Verifier = Callable[[AwsClients, str], "Verification"]
 _REASON = re.compile(r"^[^\x00-\x1f\x7f]{3,200}$")
 
 
@@ -34,6 +41,11 @@ class RevokeRequest:
     reason: str
     channel: str | None = None  # None: every configured channel
     dry_run: bool = False
+    # Roll back to an image whose record is older than max_age_days or made under another
+    # exceptions policy (never to one whose record does not verify); the reasons are printed.
+    allow_stale_rollback: bool = False
+    evidence_bucket: str | None = None
+    signing_key: str | None = None  # the trusted KMS key (default: the one invoke setup made)
 
 
 @dataclass(frozen=True)
@@ -42,6 +54,8 @@ class ChannelChange:
     parameter: str
     revoked: str  # the image the channel pointed at
     restored: str | None  # the previous promoted image now current; None: parameter deleted
+    skipped: tuple[str, ...] = ()  # "<ami>: <reason>" for each earlier image not rolled back to
+    relaxed: tuple[str, ...] = ()  # what --allow-stale-rollback let through for ``restored``
 
 
 @dataclass(frozen=True)
@@ -93,18 +107,39 @@ def revocation_tags(reason: str, when: datetime, who: str) -> dict[str, str]:
 
 
 def rollback_target(
-    history: Sequence[aws.ParameterVersion], revoked: set[str], usable: Callable[[str], bool]
-) -> str | None:
-    """The newest earlier value of the parameter that is not revoked and still usable."""
+    history: Sequence[aws.ParameterVersion],
+    revoked: set[str],
+    usable: Callable[[str], Sequence[str]],
+) -> tuple[str | None, list[tuple[str, tuple[str, ...]]]]:
+    """The newest earlier value of the parameter that is not revoked and that ``usable`` finds
+    no reason against, and each newer value skipped with its reasons (newest first)."""
     seen: set[str] = set()
+    skipped: list[tuple[str, tuple[str, ...]]] = []
     for version in history:  # newest first
         value = version.value
-        if value in revoked or value in seen:
+        if value in seen:
             continue
         seen.add(value)
-        if usable(value):
-            return value
-    return None
+        if value in revoked:
+            continue  # the images being revoked now
+        reasons = tuple(usable(value))
+        if not reasons:
+            return value, skipped
+        skipped.append((value, reasons))
+    return None, skipped
+
+
+def default_verifier(request: RevokeRequest) -> Verifier:
+    """``pipeline.evidence.verify.verify_ami`` with the request's bucket and signing key."""
+
+    def verify(clients: AwsClients, ami: str) -> Verification:
+        from pipeline.evidence.verify import verify_ami
+
+        return verify_ami(
+            clients, ami, evidence_bucket=request.evidence_bucket, signing_key=request.signing_key
+        )
+
+    return verify
 
 
 def run_revoke(
@@ -113,11 +148,19 @@ def run_revoke(
     clients: AwsClients,
     now: datetime,
     echo: Echo,
+    *,
+    policy_dir: Path | None = None,
+    verify: Verifier | None = None,
 ) -> Revocation:
-    """Revoke the AMI (see the module doc). Calls ec2:DescribeImages, ec2:CreateTags,
-    ec2:EnableImageDeprecation (real AWS only), ssm:GetParameter, GetParametersByPath,
-    GetParameterHistory, PutParameter, DeleteParameter, sts:GetCallerIdentity. Raises
-    ConfigError (exit 2), AwsError (exit 1).
+    """Revoke the AMI (see the module doc). A channel is rolled back only to an earlier image
+    ``promote`` would publish there now (its record, or for a regional copy its source's record,
+    verifies; see ``rollback_refusals``); ``policy_dir`` holds the current exceptions policies
+    (None: there are none, so only ``allow_stale_rollback`` can roll back).
+
+    Calls ec2:DescribeImages, ec2:CreateTags, ec2:EnableImageDeprecation (real AWS only),
+    ssm:GetParameter, GetParametersByPath, GetParameterHistory, PutParameter, DeleteParameter,
+    sts:GetCallerIdentity and what the verifier calls (s3:GetObject, s3:ListBucket,
+    kms:DescribeKey, kms:Verify). Raises ConfigError (exit 2), AwsError (exit 1).
     """
     ami = channels.check_ami(request.ami)
     reason = check_reason(request.reason)
@@ -125,6 +168,9 @@ def run_revoke(
     dry = request.dry_run
     verb = "would " if dry else ""
     prefix = release.parameter_prefix
+    judge = _Judge(
+        release, verify or default_verifier(request), policy_dir, now, request.allow_stale_rollback
+    )
     with boundary("revoke"):
         source = aws.owned_image(clients, ami)
         if source is None:
@@ -160,7 +206,7 @@ def run_revoke(
             for name in sorted(current):
                 if current[name] in revoked_ids and channel_of(prefix, name) in names:
                     changes.append(
-                        _roll_back(rc, name, current[name], revoked_ids, release, note, dry, echo)
+                        _roll_back(rc, name, current[name], revoked_ids, judge, note, dry, echo)
                     )
     if not newly and not changes:
         echo(f"{ami} is already revoked and no channel points at it: nothing to do")
@@ -234,33 +280,171 @@ def channel_of(prefix: str, name: str) -> str | None:
     return channel if ok else None
 
 
+def parameter_path(prefix: str, name: str) -> tuple[str, str, str, str] | None:
+    """(platform short name, architecture, Kubernetes version, channel) of a channel parameter
+    named by the scheme, else None (pure)."""
+    channel = channel_of(prefix, name)
+    if channel is None:
+        return None
+    platform, arch, k8s = name.removeprefix(prefix + "/").split("/")[:3]
+    return platform, arch, k8s, channel
+
+
+@dataclass(frozen=True)
+class _Judge:
+    """Whether an earlier value of a channel parameter may be published again."""
+
+    release: channels.ReleaseSettings
+    verify: Verifier
+    policy_dir: Path | None
+    now: datetime
+    allow_stale: bool
+
+    def reasons(self, rc: AwsClients, name: str, candidate: str) -> tuple[list[str], list[str]]:
+        """(why ``candidate`` may never be rolled back to, why its record is out of date: the
+        reasons ``--allow-stale-rollback`` relaxes)."""
+        from pipeline.release import promote
+
+        prefix = self.release.parameter_prefix
+        path = parameter_path(prefix, name)
+        if path is None:
+            return ["not a channel parameter of the naming scheme"], []
+        platform_short, arch, k8s, channel_name = path
+        if not channels.AMI_ID.fullmatch(candidate):
+            return [f"{candidate!r} is not an AMI ID"], []
+        owned = aws.owned_image(rc, candidate)
+        if owned is None:
+            return ["no such image of this account in the region"], []
+        image = owned.image
+        if not image.available:
+            return [f"image is {image.state}, not available"], []
+        out: list[str] = []
+        revoked = revocation(rc, prefix, image)
+        if revoked is not None:
+            out.append(f"revoked: {revoked}")
+        subject_rc, subject = rc, image
+        origin = image.tags.get(COPIED_FROM_TAG)
+        if origin is not None:  # a regional copy: its source's record speaks for it
+            found = self._source(rc, owned, origin)
+            if isinstance(found, str):
+                return [*out, found], []
+            subject_rc, subject = found
+        try:
+            verification = self.verify(subject_rc, subject.id)
+        except AwsError as exc:  # fail closed: an unreadable record does not verify
+            return [*out, f"its record could not be read: {exc}"], []
+        channel = self.release.channel(channel_name)
+        out += promote.trust_refusals(
+            verification,
+            ami=subject.id,
+            region=subject_rc.region,
+            now=self.now,
+            min_level=channel.min_level,
+            real_endpoint=is_aws_endpoint(rc.endpoint_url),
+            revoked=None if revoked is not None else revocation(subject_rc, prefix, subject),
+        )
+        out += _path_refusals(verification, subject, image, (platform_short, arch, k8s))
+        platform = promote.signed_platform(verification) or subject.platform
+        stale = promote.freshness_refusals(
+            verification,
+            now=self.now,
+            max_age_days=self.release.max_age_days,
+            policy_sha=promote.policy_sha(self.policy_dir, platform)
+            if self.policy_dir is not None
+            else None,
+        )
+        return out, stale
+
+    def _source(
+        self, rc: AwsClients, copy: aws.OwnedImage, origin: str
+    ) -> tuple[AwsClients, Image] | str:
+        """The source image a regional copy was made from, with clients in its region, or why
+        the copy is not a genuine copy of what its ``cis-release:copied-from`` tag names."""
+        region, _, ami = origin.partition("/")
+        if region not in aws.known_regions() or not channels.AMI_ID.fullmatch(ami):
+            return f"tag {COPIED_FROM_TAG}={origin} does not name a region and an AMI"
+        if region == rc.region:
+            return f"tag {COPIED_FROM_TAG}={origin} names its own region"
+        home = aws.in_region(rc, region)
+        source = aws.owned_image(home, ami)
+        if source is None:
+            return f"its source {origin} is not an image of this account"
+        if copy.copied_from(region, ami) is False or not is_copy_of(
+            copy.image, source.image, origin
+        ):
+            return f"not a copy of {origin} (EC2's source record, name or description differ)"
+        return home, source.image
+
+
+def _path_refusals(
+    verification: Verification, subject: Image, image: Image, path: tuple[str, str, str]
+) -> list[str]:
+    """Why the image does not belong under the channel parameter's platform, architecture and
+    Kubernetes version, judged as promote judges them: what the record signed, else the tags
+    (records made before it signed them), EC2's architecture and the name no tag can change."""
+    from pipeline.release import promote
+
+    platform_short, arch, k8s = path
+    out: list[str] = []
+    signed_k8s = promote.signed_kubernetes_version(verification)
+    tagged_k8s = subject.tags.get(promote.K8S_TAG, "")
+    platform = promote.signed_platform(verification) or subject.platform
+    if platform is None or platform.short != platform_short:
+        got = platform.short if platform else "no platform"
+        out.append(f"platform {got} is not the channel's {platform_short}")
+    elif subject.platform is not None and subject.platform is not platform:
+        out.append(f"platform tag {subject.platform.value} disagrees with the record")
+    if (signed_k8s or tagged_k8s) != k8s:
+        out.append(f"Kubernetes version {signed_k8s or tagged_k8s or 'none'} is not the channel's")
+    if signed_k8s and tagged_k8s != signed_k8s:
+        out.append(f"Kubernetes version tag {tagged_k8s or '(none)'} disagrees with the record")
+    named = promote.BUILT_NAME.match(subject.name or "")
+    if named and named.group(1) != k8s:
+        out.append(f"the AMI's name {subject.name} says Kubernetes {named.group(1)}, not {k8s}")
+    if image.architecture != arch:
+        out.append(f"architecture {image.architecture} is not the channel's {arch}")
+    return out
+
+
 def _roll_back(
     rc: AwsClients,
     name: str,
     current: str,
     revoked: set[str],
-    release: channels.ReleaseSettings,
+    judge: _Judge,
     note: str,
     dry: bool,
     echo: Echo,
 ) -> ChannelChange:
-    def usable(candidate: str) -> bool:
-        owned = aws.owned_image(rc, candidate)
-        return bool(
-            owned
-            and owned.image.available
-            and revocation(rc, release.parameter_prefix, owned.image) is None
-        )
+    relaxed: dict[str, list[str]] = {}
+    hints: dict[str, str] = {}
 
-    target = rollback_target(aws.parameter_history(rc, name), revoked, usable)
+    def usable(candidate: str) -> list[str]:
+        refused, stale = judge.reasons(rc, name, candidate)
+        if judge.allow_stale:
+            relaxed[candidate] = stale
+            return refused
+        if stale and not refused:
+            hints[candidate] = " (--allow-stale-rollback would accept it)"
+        return refused + stale
+
+    target, skipped = rollback_target(aws.parameter_history(rc, name), revoked, usable)
     verb = "would " if dry else ""
+    lines = tuple(f"{ami}: {why}" for ami, reasons in skipped for why in reasons)
+    for ami, reasons in skipped:
+        hint = hints.get(ami, "")
+        echo(f"{rc.region}: {name}: not rolling back to {ami}{hint}: " + "; ".join(reasons))
     if target is None:
-        echo(f"{rc.region}: {verb}delete {name} (no earlier promoted image to return to)")
+        echo(f"{rc.region}: {verb}delete {name} (no earlier promoted image whose record verifies)")
         if not dry:
             aws.delete_parameter(rc, name)
-    else:
-        echo(f"{rc.region}: {verb}point {name} back to {target} (was {current})")
-        if not dry:
-            aws.put_parameter(rc, name, target, f"rolled back from {current}: {note}")
-            aws.wait_parameter(rc, name, target, echo=echo)
-    return ChannelChange(rc.region, name, current, target)
+        return ChannelChange(rc.region, name, current, None, lines)
+    stale = tuple(relaxed.get(target, ()))
+    for why in stale:
+        echo(f"{rc.region}: WARNING  {target} rolled back to with --allow-stale-rollback: {why}")
+    echo(f"{rc.region}: {verb}point {name} back to {target} (was {current})")
+    if not dry:
+        extra = " (stale record accepted: --allow-stale-rollback)" if stale else ""
+        aws.put_parameter(rc, name, target, f"rolled back from {current}: {note}{extra}")
+        aws.wait_parameter(rc, name, target, echo=echo)
+    return ChannelChange(rc.region, name, current, target, lines, stale)

@@ -39,6 +39,8 @@ def _revoke(clients: AwsClients, ami: str, lines: list[str], **kw: object) -> ob
         clients,
         datetime.now(UTC),
         lines.append,
+        policy_dir=POLICY_DIR,
+        verify=verifier_ok(),  # these images' records verify; tests/release/test_rollback_trust.py
     )
 
 
