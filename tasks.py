@@ -347,8 +347,7 @@ def revoke(
     dry_run: bool = False,
     allow_stale_rollback: bool = False,
 ) -> None:
-    """Revoke an AMI and its copies; roll channels back to their previous verified image.
-    Exit 0/1/2."""
+    """Revoke an AMI and its copies; roll channels back to a verified earlier image. Exit 0/1/2."""
     from pipeline import settings
     from pipeline.aws import make_clients
     from pipeline.release.promote import release_config

@@ -435,7 +435,7 @@ def _roll_back(
         hint = hints.get(ami, "")
         echo(f"{rc.region}: {name}: not rolling back to {ami}{hint}: " + "; ".join(reasons))
     if target is None:
-        echo(f"{rc.region}: {verb}delete {name} (no earlier promoted image whose record verifies)")
+        echo(f"{rc.region}: {verb}delete {name} (no earlier image in its history qualifies)")
         if not dry:
             aws.delete_parameter(rc, name)
         return ChannelChange(rc.region, name, current, None, lines)
