@@ -15,12 +15,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from invoke import Collection, Context, Exit, ParseError, Program, task
+from invoke import Collection, Config, Context, Exit, ParseError, Program, task
 
 ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT))
 
-from pipeline.errors import ExitCode, PipelineError, Terminated  # noqa: E402
+from pipeline.errors import ExitCode, PipelineError, Terminated, one_line  # noqa: E402
 
 
 def _parse_errors_exit_2(step: Any) -> Any:
@@ -33,13 +33,54 @@ def _parse_errors_exit_2(step: Any) -> Any:
     def wrapper(self: Program) -> None:
         try:
             step(self)
+            _refuse_nul(self)
         except ParseError as err:
-            raise Exit(f"error: {err}", code=int(ExitCode.INVALID_INPUT)) from None
+            raise Exit(
+                f"error: {one_line(str(err), 500)}", code=int(ExitCode.INVALID_INPUT)
+            ) from None
 
     wrapper._exit_2 = True  # type: ignore[attr-defined]
     return wrapper
 
 
+def _refuse_nul(program: Program) -> None:
+    """A NUL byte can be no path, name or number (the OS refuses it in paths): a ParseError
+    naming the flag, before any task runs, instead of a ValueError traceback deep inside."""
+    contexts = [*(getattr(program, "core", None) or []), *(getattr(program, "tasks", None) or [])]
+    for context in contexts:
+        for arg in context.args.values():
+            values = arg.value if isinstance(arg.value, list) else [arg.value]
+            if any(isinstance(v, str) and "\x00" in v for v in values):
+                flag = ("-" if len(arg.name) == 1 else "--") + arg.name.replace("_", "-")
+                raise ParseError(f"{flag}: contains a NUL byte")
+
+
+def _config_errors_exit_2(step: Any) -> Any:
+    """Invoke merges the runtime config file (``-f``), ``INVOKE_*`` variables and the user's
+    config into invoke.yaml's values in ``update_config``; a value of the wrong type there (a
+    string where invoke.yaml has a mapping, ``INVOKE_PIPELINE_LEVEL=abc``), unreadable YAML or
+    an unknown file type raised a traceback. Exit 2 with one ``error:`` line instead."""
+    if getattr(step, "_exit_2", False):
+        return step
+
+    def wrapper(self: Any) -> None:
+        from invoke import util
+        from invoke.exceptions import UncastableEnvVar, UnknownFileType
+
+        yaml_error: type[Exception] = util.yaml.YAMLError
+        errors = (UncastableEnvVar, UnknownFileType, yaml_error)  # AmbiguousMerge: a ValueError
+        try:
+            step(self)
+        except (*errors, UnicodeDecodeError, ValueError, OSError) as err:
+            text = one_line(f"invoke configuration (-f, INVOKE_* variables): {err}", 500)
+            raise Exit(f"error: {text}", code=int(ExitCode.INVALID_INPUT)) from None
+
+    wrapper._exit_2 = True  # type: ignore[attr-defined]
+    return wrapper
+
+
+Program.update_config = _config_errors_exit_2(Program.update_config)  # type: ignore[method-assign]
+Config.load_shell_env = _config_errors_exit_2(Config.load_shell_env)  # type: ignore[method-assign]
 Program.parse_tasks = _parse_errors_exit_2(Program.parse_tasks)  # type: ignore[method-assign]
 Program.parse_cleanup = _parse_errors_exit_2(Program.parse_cleanup)  # type: ignore[method-assign]
 

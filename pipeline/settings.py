@@ -107,11 +107,14 @@ def check_endpoint_url(url: str, name: str = "AWS_ENDPOINT_URL") -> str:
     """An endpoint must be ``http(s)://host[:port][/]``; anything else is a ConfigError."""
     problem = _endpoint_problem(url)
     if problem:
-        raise ConfigError(f"{name} {url!r}: {problem} (expected http(s)://host[:port])")
+        shown = re.sub(r"//[^/@]*@", "//***@", url)  # never print a password from userinfo
+        raise ConfigError(f"{name} {shown!r}: {problem} (expected http(s)://host[:port])")
     return url
 
 
 def _endpoint_problem(url: str) -> str | None:
+    if re.search(r"[\x00-\x20\x7f]", url) or not url:
+        return "empty, or white space or a control character inside"  # urlsplit drops \n, \t
     try:
         parts = urlsplit(url.strip())
         port = parts.port  # ValueError when not a number or out of range
@@ -121,7 +124,7 @@ def _endpoint_problem(url: str) -> str | None:
         return "scheme must be http or https"
     if not parts.hostname:
         return "no host"
-    if parts.path not in ("", "/") or parts.query or parts.fragment or parts.username:
+    if parts.path not in ("", "/") or parts.query or parts.fragment or "@" in parts.netloc:
         return "only scheme, host and port are allowed"
     if port == 0:
         return "port 0"
@@ -130,9 +133,7 @@ def _endpoint_problem(url: str) -> str | None:
 
 def endpoint_urls(environ: Mapping[str, str]) -> dict[str, str]:
     """``AWS_ENDPOINT_URL`` and ``AWS_ENDPOINT_URL_<SERVICE>`` set in ``environ`` (non-empty)."""
-    return {
-        k: v for k, v in environ.items() if k.startswith("AWS_ENDPOINT_URL") and v.strip() != ""
-    }
+    return {k: v for k, v in environ.items() if k.startswith("AWS_ENDPOINT_URL") and v != ""}
 
 
 def writable_dir(path: str | Path, flag: str = "--out") -> Path:
@@ -145,6 +146,8 @@ def writable_dir(path: str | Path, flag: str = "--out") -> Path:
     except OSError as exc:
         reason = exc.strerror or str(exc)
         raise ConfigError(f"{flag} {out}: cannot write there: {reason}") from None
+    except ValueError:  # a NUL byte (from invoke.yaml or -f: flags are checked in tasks.py)
+        raise ConfigError(f"{flag} {str(out)!r}: not a usable path (NUL byte)") from None
     return out
 
 

@@ -106,7 +106,10 @@ def make_clients(
 
     ``AWS_ENDPOINT_URL`` (and ``AWS_ENDPOINT_URL_<SERVICE>``) are honoured by botocore itself.
     """
-    sess = session or boto3.Session(profile_name=profile, region_name=region)
+    try:
+        sess = session or boto3.Session(profile_name=profile, region_name=region)
+    except BotoCoreError as exc:  # ProfileNotFound (AWS_PROFILE), a malformed config file
+        raise ConfigError(f"AWS configuration (AWS_PROFILE, ~/.aws/config): {exc}") from None
     resolved = sess.region_name
     if not resolved:
         raise ConfigError(
