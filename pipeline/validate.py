@@ -228,28 +228,28 @@ def _run(settings: ValidateSettings, clients: AwsClients, rt: Runtime) -> gate.V
         _tag_amis(clients, images, verdict, settings, run_id, policies, rt, pointers)
     except PipelineError as exc:
         # The AMIs keep PENDING (never an older PASS); the reports say what happened.
-        context["exit_code"] = int(ExitCode.UNEXPECTED)
         note = f"the final verdict tags could not be written: {exc}"
-        verdict = replace(
-            verdict,
-            context={**verdict.context, "exit_code": int(ExitCode.UNEXPECTED)},
-            warnings=(*verdict.warnings, note),
-        )
-        outputs.write_reports(verdict, out)
+        _record_exit_1(verdict, note, out)
         raise AwsError(f"{note} (the AMIs stay cis:verdict=PENDING)") from exc
     _echo_retries(clients, rt)
     outputs.publish(verdict, paths, rt.echo)
     leaked = [] if settings.keep else _leftovers(clients, run_id)
     if leaked:  # the verdict stands, but the run did not end cleanly: exit 1, and say so
         note = f"cleanup left {', '.join(leaked)}: `invoke reap` removes them"
-        leaky = replace(
-            verdict,
-            context={**verdict.context, "exit_code": int(ExitCode.UNEXPECTED)},
-            warnings=(*verdict.warnings, note),
-        )
-        outputs.write_reports(leaky, out)
+        _record_exit_1(verdict, note, out)
         raise AwsError(note)
     return verdict
+
+
+def _record_exit_1(verdict: gate.Verdict, note: str, out: Path) -> None:
+    """Rewrite the reports for a run that ends with exit 1 after its verdict: the verdict
+    stands, ``verdict.json`` says why the process exits 1 (``exit_code`` and a warning)."""
+    ended = replace(
+        verdict,
+        context={**verdict.context, "exit_code": int(ExitCode.UNEXPECTED)},
+        warnings=(*verdict.warnings, note),
+    )
+    outputs.write_reports(ended, out)
 
 
 def _fresh_run(settings: ValidateSettings) -> bool:
