@@ -1,7 +1,8 @@
 """Invoke tasks: the CLI release engineers and CI use. Thin: parse flags, call ``pipeline``.
 
 Exit codes (the contract, mapped in one place, ``_exit_codes``): 0 pass; 1 unexpected error;
-2 invalid input or configuration; 3 gate blocked; 4 no trustworthy scan result.
+2 invalid input or configuration (Invoke's own parse errors too); 3 gate blocked or refused;
+4 no trustworthy scan result; 130 SIGINT; 143 SIGTERM.
 """
 
 from __future__ import annotations
