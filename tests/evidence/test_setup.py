@@ -12,7 +12,7 @@ from pipeline.localaws import LocalAws
 from pipeline.setup import MANAGED_PROFILE, SetupSettings, run_setup
 from pipeline.tags import MANAGED_TAG
 from pipeline.validate import Runtime, run_validate
-from tests.validate.conftest import make_ami, settings
+from tests.validate.conftest import ami_tags, make_ami, settings
 
 ACCOUNT = "123456789012"
 BUCKET = store.default_bucket(ACCOUNT, "us-east-1")
@@ -80,11 +80,6 @@ def test_setup_creates_once_then_changes_nothing(
     ]
 
 
-def _tags(c: AwsClients, ami: str) -> dict[str, str]:
-    image = c.ec2.describe_images(ImageIds=[ami])["Images"][0]
-    return {t["Key"]: t["Value"] for t in image.get("Tags", [])}
-
-
 def test_a_failing_revalidation_is_signed_failed_and_the_older_pass_cannot_be_replayed(
     aws: LocalAws,
     clients: AwsClients,
@@ -95,7 +90,7 @@ def test_a_failing_revalidation_is_signed_failed_and_the_older_pass_cannot_be_re
 
     ami = make_ami(clients)
     assert run_validate(settings(tmp_path / "a", ami), clients, runtime()).verdict.value == "PASS"
-    passed = _tags(clients, ami)
+    passed = ami_tags(clients, ami)
     assert verify_ami(clients, ami).ok
 
     root = Path(__file__).resolve().parents[2]

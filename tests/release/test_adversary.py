@@ -14,6 +14,7 @@ from pipeline.release.promote import PromoteRequest, run_promote
 from pipeline.release.revoke import RevokeRequest, run_revoke
 from pipeline.tags import COPIED_FROM_TAG, COPY_TAG_PREFIX, REVOKED_TAG
 from tests.release.conftest import POLICY_DIR, REGIONS, pipeline_ami, release, verifier_ok
+from tests.validate.conftest import ami_tags
 
 PARAM = "/eks-cis-ami/al2023/x86_64/1.32/stable/image-id"
 
@@ -33,11 +34,6 @@ def _promote(clients: AwsClients, ami: str, regions: tuple[str, ...]) -> promote
 
 def _tag(clients: AwsClients, ami: str, tags: dict[str, str]) -> None:
     clients.ec2.create_tags(Resources=[ami], Tags=[{"Key": k, "Value": v} for k, v in tags.items()])
-
-
-def _tags(clients: AwsClients, ami: str) -> dict[str, str]:
-    image = clients.ec2.describe_images(ImageIds=[ami])["Images"][0]
-    return {t["Key"]: t["Value"] for t in image.get("Tags", [])}
 
 
 @pytest.mark.parametrize("impostor_name", ["impostor", "same-name"])
@@ -74,7 +70,7 @@ def test_revoke_does_not_mark_an_impostor_named_by_forged_tags(clients: AwsClien
         RevokeRequest(ami, "CVE-2026-0002"), release(), clients, datetime.now(UTC), lines.append
     )
     assert done.newly_revoked == (f"us-east-1/{ami}",)
-    assert REVOKED_TAG not in _tags(eu, bystander)
+    assert REVOKED_TAG not in ami_tags(eu, bystander)
 
 
 def test_revoke_finds_a_copy_whose_tags_were_removed(clients: AwsClients) -> None:
@@ -95,7 +91,7 @@ def test_revoke_finds_a_copy_whose_tags_were_removed(clients: AwsClients) -> Non
     )
 
     assert f"eu-west-1/{away.image_id}" in done.newly_revoked
-    assert _tags(eu, away.image_id)[REVOKED_TAG] == "true"
+    assert ami_tags(eu, away.image_id)[REVOKED_TAG] == "true"
     assert [(c.region, c.revoked, c.restored) for c in done.changes] == [
         ("eu-west-1", away.image_id, None)
     ]

@@ -15,14 +15,9 @@ from pipeline.localaws import LocalAws
 from pipeline.release.promote import PromoteRequest, run_promote
 from pipeline.validate import Runtime, run_validate
 from tests.release.conftest import POLICY_DIR, REGIONS, base_ami, pipeline_ami, release
-from tests.validate.conftest import FakeTime, settings
+from tests.validate.conftest import FakeTime, ami_tags, settings
 
 PARAM = "/eks-cis-ami/al2023/x86_64/1.32/stable/image-id"
-
-
-def _tags(clients: AwsClients, ami: str) -> dict[str, str]:
-    image = clients.ec2.describe_images(ImageIds=[ami])["Images"][0]
-    return {t["Key"]: t["Value"] for t in image.get("Tags", [])}
 
 
 def _promote(clients: AwsClients, ami: str) -> object:
@@ -47,7 +42,7 @@ def test_only_the_signed_record_counts(aws: LocalAws, clients: AwsClients, tmp_p
         Runtime(echo=lines.append, sleep=fake.sleep, clock=fake.clock),
     )
     assert verdict.verdict.value == "PASS", lines[-20:]
-    record_tags = {k: v for k, v in _tags(clients, ami).items() if k.startswith("cis:")}
+    record_tags = {k: v for k, v in ami_tags(clients, ami).items() if k.startswith("cis:")}
 
     # Every tag of the validated AMI, record pointers included, copied onto a stock AMI.
     stock = base_ami(clients)

@@ -8,7 +8,6 @@ import os
 import shutil
 import subprocess
 import sys
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -20,26 +19,14 @@ from pipeline.localaws import LocalAws
 from pipeline.release.promote import PromoteRequest, run_promote
 from pipeline.validate import Runtime
 from tests.release.conftest import POLICY_DIR, REGIONS, base_ami, release, verifier_ok
+from tests.validate.conftest import FakeTime
 
 ROOT = Path(__file__).resolve().parents[2]
 INVOKE = str(Path(sys.executable).parent / "invoke")
 
 
-@dataclass
-class _Time:
-    aws: LocalAws
-    now: float = 0.0
-
-    def sleep(self, seconds: float) -> None:
-        self.now += seconds
-        self.aws.advance(seconds)
-
-    def clock(self) -> float:
-        return self.now
-
-
 def _runtime(aws: LocalAws, lines: list[str]) -> Runtime:
-    fake = _Time(aws)
+    fake = FakeTime(aws)
     return Runtime(echo=lines.append, sleep=fake.sleep, clock=fake.clock)
 
 

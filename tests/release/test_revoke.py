@@ -14,6 +14,7 @@ from pipeline.release.promote import PromoteRequest, run_promote
 from pipeline.release.revoke import RevokeRequest, run_revoke
 from pipeline.tags import REVOKED_REASON_TAG, REVOKED_TAG
 from tests.release.conftest import POLICY_DIR, REGIONS, pipeline_ami, release, verifier_ok
+from tests.validate.conftest import ami_tags
 
 PARAM = "/eks-cis-ami/al2023/x86_64/1.32/stable/image-id"
 TWO = ("us-east-1", "eu-west-1")
@@ -44,11 +45,6 @@ def _revoke(clients: AwsClients, ami: str, lines: list[str], **kw: object) -> ob
     )
 
 
-def _tags(rc: AwsClients, ami: str) -> dict[str, str]:
-    image = rc.ec2.describe_images(ImageIds=[ami])["Images"][0]
-    return {t["Key"]: t["Value"] for t in image.get("Tags", [])}
-
-
 def test_revoke_rolls_every_region_back_and_promote_then_refuses(
     aws: LocalAws, clients: AwsClients
 ) -> None:
@@ -65,7 +61,7 @@ def test_revoke_rolls_every_region_back_and_promote_then_refuses(
     assert clients.ssm.get_parameter(Name=PARAM)["Parameter"]["Value"] == good
     assert eu.ssm.get_parameter(Name=PARAM)["Parameter"]["Value"] == good_eu
     for rc, ami in ((clients, bad), (eu, bad_eu)):
-        tags = _tags(rc, ami)
+        tags = ami_tags(rc, ami)
         assert tags[REVOKED_TAG] == "true"
         assert tags[REVOKED_REASON_TAG] == "CVE-2026-0001 in containerd"
     assert len(done.changes) == 2  # type: ignore[attr-defined]
@@ -112,7 +108,7 @@ def test_dry_run_and_bad_input(aws: LocalAws, clients: AwsClients) -> None:
     _promote(clients, ami)
     lines: list[str] = []
     _revoke(clients, ami, lines, dry_run=True)
-    assert REVOKED_TAG not in _tags(clients, ami)
+    assert REVOKED_TAG not in ami_tags(clients, ami)
     assert clients.ssm.get_parameter(Name=PARAM)["Parameter"]["Value"] == ami
     assert any("would" in line for line in lines), lines
     with pytest.raises(ConfigError, match="--reason"):
@@ -126,8 +122,8 @@ def test_a_copy_whose_revoked_tag_was_removed_is_not_rolled_back_to(clients: Aws
     for ami in (older, bad, newest):
         _promote(clients, ami, regions=TWO)
     eu = make_clients(region="eu-west-1")
-    bad_eu = _tags(clients, bad)["cis-release:copy:eu-west-1"]
-    older_eu = _tags(clients, older)["cis-release:copy:eu-west-1"]
+    bad_eu = ami_tags(clients, bad)["cis-release:copy:eu-west-1"]
+    older_eu = ami_tags(clients, older)["cis-release:copy:eu-west-1"]
     _revoke(clients, bad, [])
     eu.ec2.delete_tags(Resources=[bad_eu], Tags=[{"Key": REVOKED_TAG}])
     _revoke(clients, newest, [])

@@ -17,7 +17,7 @@ from pipeline.release.revoke import ChannelChange, Revocation, RevokeRequest, ru
 from pipeline.tags import COPIED_FROM_TAG, COPY_TAG_PREFIX
 from pipeline.validate import Runtime, run_validate
 from tests.release.conftest import POLICY_DIR, REGIONS, pipeline_ami, release, verified
-from tests.validate.conftest import FakeTime, settings
+from tests.validate.conftest import FakeTime, ami_tags, settings
 
 PARAM = "/eks-cis-ami/al2023/x86_64/1.32/stable/image-id"
 TWO = ("us-east-1", "eu-west-1")
@@ -81,14 +81,9 @@ def _current(rc: AwsClients) -> str | None:
         return None
 
 
-def _tags(rc: AwsClients, ami: str) -> dict[str, str]:
-    image = rc.ec2.describe_images(ImageIds=[ami])["Images"][0]
-    return {t["Key"]: t["Value"] for t in image.get("Tags", [])}
-
-
 def _delete_record(clients: AwsClients, ami: str) -> None:
     """Remove the AMI's signed record from the evidence store (s3:DeleteObject)."""
-    location = store.parse_s3_uri(_tags(clients, ami)[store.ATTESTATION_TAG])
+    location = store.parse_s3_uri(ami_tags(clients, ami)[store.ATTESTATION_TAG])
     assert location is not None
     bucket, key = location
     clients.s3.delete_object(Bucket=bucket, Key=key)
@@ -128,14 +123,14 @@ def test_a_genuine_copy_is_rolled_back_to_and_an_impostor_copy_is_not(
     old, bad = _validated(aws, clients, tmp_path, "old-copy", "bad-copy")
     eu = make_clients(region="eu-west-1")
     _promote(clients, old, TWO)
-    old_eu = _tags(clients, old)[f"{COPY_TAG_PREFIX}eu-west-1"]
+    old_eu = ami_tags(clients, old)[f"{COPY_TAG_PREFIX}eu-west-1"]
     # An unrelated eu-west-1 image wearing the genuine copy's tags, pointer tags included.
     impostor = pipeline_ami(eu, "impostor")
-    forged = {k: v for k, v in _tags(eu, old_eu).items() if not k.startswith("aws:")}
+    forged = {k: v for k, v in ami_tags(eu, old_eu).items() if not k.startswith("aws:")}
     eu.ec2.create_tags(
         Resources=[impostor], Tags=[{"Key": k, "Value": v} for k, v in forged.items()]
     )
-    assert _tags(eu, impostor)[COPIED_FROM_TAG] == f"us-east-1/{old}"
+    assert ami_tags(eu, impostor)[COPIED_FROM_TAG] == f"us-east-1/{old}"
     _publish(eu, impostor)
     _promote(clients, bad, TWO)
     bad_eu = _current(eu)
@@ -158,8 +153,8 @@ def test_a_copy_of_an_image_whose_record_fails_is_skipped(
     eu = make_clients(region="eu-west-1")
     for ami in (old, tampered, bad):
         _promote(clients, ami, TWO)
-    old_eu = _tags(clients, old)[f"{COPY_TAG_PREFIX}eu-west-1"]
-    tampered_eu = _tags(clients, tampered)[f"{COPY_TAG_PREFIX}eu-west-1"]
+    old_eu = ami_tags(clients, old)[f"{COPY_TAG_PREFIX}eu-west-1"]
+    tampered_eu = ami_tags(clients, tampered)[f"{COPY_TAG_PREFIX}eu-west-1"]
     _delete_record(clients, tampered)  # the source's record, in the source's region
 
     done = _revoke(clients, bad, [])

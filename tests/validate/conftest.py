@@ -60,6 +60,12 @@ def assert_nothing_left(server: LocalAws) -> None:
     assert (live, configs, groups) == ([], [], []), "the run left resources behind"
 
 
+def ami_tags(clients: AwsClients, ami: str) -> dict[str, str]:
+    """The AMI's tags as a dict (ec2:DescribeImages)."""
+    image = clients.ec2.describe_images(ImageIds=[ami])["Images"][0]
+    return {t["Key"]: t["Value"] for t in image.get("Tags", [])}
+
+
 @pytest.fixture
 def clients(aws: LocalAws) -> AwsClients:
     return make_clients(max_attempts=10)

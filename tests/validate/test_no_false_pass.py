@@ -15,13 +15,7 @@ from pipeline.errors import AwsError, ConfigError, ExitCode
 from pipeline.gate import Outcome
 from pipeline.localaws import LocalAws
 from pipeline.validate import Runtime, run_validate
-from tests.validate.conftest import make_ami, settings
-
-
-def ami_tags(clients: AwsClients, ami: str) -> dict[str, str]:
-    image = clients.ec2.describe_images(ImageIds=[ami])["Images"][0]
-    return {t["Key"]: t["Value"] for t in image.get("Tags", [])}
-
+from tests.validate.conftest import ami_tags, make_ami, settings
 
 # Each: the scenario's `results:` section (the local AWS lies), and a fragment of the error.
 LIES: list[tuple[str, dict[str, Any], str]] = [

@@ -20,6 +20,7 @@ from pipeline.localaws import LocalAws, local_aws
 from pipeline.validate import Runtime, run_validate
 from tests.test_policy import SEED_AL2
 from tests.validate.conftest import (
+    ami_tags,
     assert_nothing_left,
     base_ami,
     make_ami,
@@ -36,11 +37,6 @@ CIS_OPERATIONS = [
     "GetCisScanResultDetails",
     "GetCisScanReport",
 ]
-
-
-def ami_tags(clients: AwsClients, ami: str) -> dict[str, str]:
-    image = clients.ec2.describe_images(ImageIds=[ami])["Images"][0]
-    return {t["Key"]: t["Value"] for t in image.get("Tags", [])}
 
 
 def test_one_hardened_ami_passes_with_evidence_and_tags(
