@@ -25,7 +25,8 @@ from pipeline.catalog import Platform
 from pipeline.chain import environ
 from pipeline.errors import ConfigError
 from pipeline.packer import Arch
-from pipeline.validate import SCAN_WAIT, SSM_WAIT, Runtime, ValidateSettings, run_validate
+from pipeline.polling import SCAN_WAIT, SSM_WAIT
+from pipeline.validate import Runtime, ValidateSettings, run_validate
 
 ROOT = Path(__file__).resolve().parents[1]
 Echo = Callable[[str], None]

@@ -39,7 +39,7 @@ from pipeline.catalog import Platform
 from pipeline.errors import AwsError, ConfigError, ExitCode, PipelineError, ScanError
 from pipeline.evidence import store as evidence_store
 from pipeline.packer import check_level, check_run_id
-from pipeline.polling import BACKOFF, Schedule, poll_until
+from pipeline.polling import BACKOFF, SCAN_WAIT, SSM_WAIT, Schedule, poll_until
 from pipeline.setup import MANAGED_PROFILE, SetupSettings, run_setup
 from pipeline.tags import HEARTBEAT_TAG, MANAGED_TAG, MANAGED_VALUE
 
@@ -782,14 +782,6 @@ def _target_problems(targets: list[inspector.ScanTarget], instances: list[str]) 
                 f"{hint}"
             )
     return problems
-
-
-# Real AWS: an EKS node takes a minute or more to boot and register with SSM, and a CIS scan
-# takes minutes, so the first look waits (45 s / 60 s) and then the interval is 15 s growing to
-# 30 s (SSM) / 30 s (scan): each poll is one call, and an interval is how late an end can be
-# seen. For the benchmark's 90 s + 300 s: 4 + 9 calls instead of 7 + 14 (docs/benchmarks.md).
-SSM_WAIT = Schedule(first_wait_s=45, interval_s=15, growth=1.15, max_interval_s=30)
-SCAN_WAIT = Schedule(first_wait_s=60, interval_s=30, growth=1.0, max_interval_s=30)
 
 
 def _schedule(settings: ValidateSettings, real_aws: Schedule) -> Schedule:

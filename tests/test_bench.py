@@ -39,7 +39,7 @@ def test_virtual_time_counts_sleeps_and_moves_the_local_aws_clock() -> None:
 
 
 def test_worst_phase_is_a_whole_interval_at_the_end_of_each_wait() -> None:
-    from pipeline.validate import SCAN_WAIT, SSM_WAIT
+    from pipeline.polling import SCAN_WAIT, SSM_WAIT
 
     ssm = SSM_WAIT.offsets(bench.BOOT_AND_SSM_S)
     scan = SCAN_WAIT.offsets(bench.SCAN_S)

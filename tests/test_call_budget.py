@@ -17,7 +17,7 @@ from pipeline.aws import make_clients
 from pipeline.catalog import Platform
 from pipeline.localaws import LocalAws
 from pipeline.packer import Arch
-from pipeline.validate import SCAN_WAIT, SSM_WAIT
+from pipeline.polling import SCAN_WAIT, SSM_WAIT
 
 # Issue 12's 60, less the heartbeats a real clock adds (one ec2:CreateTags every 2 minutes,
 # which the manual clock never lets tick) over the longest these latencies can keep a run

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.polling import BACKOFF, Schedule, poll_until
-from pipeline.validate import SCAN_WAIT, SSM_WAIT
+from pipeline.polling import BACKOFF, SCAN_WAIT, SSM_WAIT, Schedule, poll_until
 
 # (schedule, the wait's end in seconds, polls made, seconds late) - the benchmark's waits first
 SEEN = [
