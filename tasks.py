@@ -212,12 +212,11 @@ def validate(
     evidence_bucket: str | None = None,
 ) -> None:
     """Launch test instances from AMIs, run one Inspector CIS scan, gate. Exit 0/1/2/3/4."""
-    from pipeline import settings
     from pipeline.aws import make_clients
-    from pipeline.validate import Runtime, run_validate
+    from pipeline.validate import Runtime, run_validate, validate_settings
 
     with _exit_codes():
-        cfg = settings.validate_settings(
+        cfg = validate_settings(
             c.config.get("pipeline", {}),
             ROOT,
             ami=ami,
@@ -240,7 +239,7 @@ def validate(
 @task(
     help={
         "ami": "The AMI to promote (its signed validation record must verify).",
-        "channel": "Release channel from invoke.yaml pipeline.release.channels (default stable).",
+        "channel": "Release channel from invoke.yaml pipeline.channels (default stable).",
         "regions": "Comma-separated target regions (default: invoke.yaml, else this region).",
         "accounts": "Comma-separated 12-digit account IDs to share the AMI and snapshots with.",
         "dry_run": "Print the plan; change nothing.",
@@ -257,10 +256,9 @@ def promote(
     public_key: str | None = None,
 ) -> None:
     """Verify, copy, share and publish an AMI to a release channel. Exit 0/1/2/3."""
-    from pipeline import settings
+    from pipeline import channels, settings
     from pipeline.aws import make_clients
     from pipeline.aws.release import known_regions
-    from pipeline.release import channels
     from pipeline.release import promote as release
 
     with _exit_codes():
@@ -300,13 +298,12 @@ def setup(
     public_key_out: str | None = None,
 ) -> None:
     """Create the evidence bucket, signing key (and role) once per account/region. Exit 0/1/2."""
-    from pipeline import settings
     from pipeline.aws import is_aws_endpoint, make_clients
-    from pipeline.setup import run_setup
+    from pipeline.setup import run_setup, setup_settings
 
     with _exit_codes():
         clients = make_clients()
-        request = settings.setup_settings(
+        request = setup_settings(
             c.config.get("pipeline", {}),
             os.environ,
             local=not is_aws_endpoint(clients.endpoint_url),
@@ -415,7 +412,7 @@ def revoke(
     help={
         "stale_minutes": "Reap a run once its newest heartbeat is this old (default 10).",
         "dry_run": "Only list what would be deleted.",
-        "images": "Also deregister old unpromoted pipeline AMIs (pipeline.release.retention).",
+        "images": "Also deregister old unpromoted pipeline AMIs (pipeline.reap.retention).",
     }
 )
 def reap(c: Context, stale_minutes: str = "10", dry_run: bool = False, images: bool = True) -> None:
@@ -463,7 +460,7 @@ def build(
     """Build CIS-hardened EKS node AMIs with Packer; print the AMI IDs. Exit 0/1/2."""
     from pipeline import settings
     from pipeline.build import run_build
-    from pipeline.chain import local_endpoint, split
+    from pipeline.orchestration.chain import local_endpoint, split
 
     with _exit_codes(), local_endpoint(local, None, _echo):
         run_build(
@@ -500,7 +497,7 @@ def build_and_validate(
 ) -> None:
     """Build the images, validate them all in one Inspector CIS scan, gate. Exit 0/1/2/3/4."""
     from pipeline import settings
-    from pipeline.chain import ChainSettings, run_chain, split
+    from pipeline.orchestration.chain import ChainSettings, run_chain, split
     from pipeline.release.promote import release_config
     from pipeline.validate import Runtime
 
@@ -585,7 +582,7 @@ def bench(c: Context, json: bool = False, gate_targets: str = "1000") -> None:
     import json as json_
 
     from pipeline import settings
-    from pipeline.bench import render_text, run_bench
+    from pipeline.orchestration.bench import render_text, run_bench
 
     with _exit_codes():
         targets = settings.as_count(gate_targets, "--gate-targets", maximum=100_000)

@@ -22,7 +22,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from pipeline import gate, policy, report, results  # noqa: E402
-from pipeline.bench import gate_dataset  # noqa: E402
+from pipeline.orchestration.bench import gate_dataset  # noqa: E402
 
 
 def run(pages: list[dict[str, object]], pol: policy.ExceptionsPolicy) -> gate.Verdict:

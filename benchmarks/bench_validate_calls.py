@@ -1,6 +1,7 @@
 """Benchmark: AWS calls (by operation) and overhead of ``invoke validate`` on the local AWS.
 
-The same measurement as ``invoke bench`` (pipeline.bench.pipeline_overhead): 1 AMI (a first
+The same measurement as ``invoke bench`` (``pipeline.orchestration.bench.pipeline_overhead``):
+1 AMI (a
 run that also creates the one-time resources, then a steady-state run) and 4 AMIs in one run,
 with scripted latencies (boot + SSM registration 90 s, a 5-minute scan) on the local AWS's
 clock. Not a test. Run: python benchmarks/bench_validate_calls.py
@@ -13,7 +14,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from pipeline.bench import pipeline_overhead  # noqa: E402
+from pipeline.orchestration.bench import pipeline_overhead  # noqa: E402
 
 
 def main() -> None:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import re
-import secrets
 import subprocess
 import threading
 import time
@@ -21,10 +20,12 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from pipeline import support
-from pipeline.aws import AwsClients, ec2, is_aws_endpoint, make_clients
+from pipeline.aws import AwsClients, boundary, ec2, is_aws_endpoint, make_clients
+from pipeline.aws import release as aws_release
 from pipeline.aws.images import describe_image, resolve_eks_base_ami
 from pipeline.catalog import Platform
 from pipeline.errors import ConfigError, PipelineError, ToolError
+from pipeline.fingerprint import inputs_fingerprint
 from pipeline.heartbeat import Heartbeat
 from pipeline.packer import (
     DEFAULT_K8S_VERSION,
@@ -46,7 +47,8 @@ from pipeline.packer import (
     stage_of,
     ui_lines,
 )
-from pipeline.tags import BUILD_RUN_TAG
+from pipeline.runs import git_commit, new_run_id
+from pipeline.tags import BUILD_RUN_TAG, FINGERPRINT_TAG, MANAGED_TAG, MANAGED_VALUE
 
 Out = Callable[[str], None]
 # runner(argv, env, on_line) -> exit code; on_line receives each output line (stdout+stderr).
@@ -148,28 +150,6 @@ def run_process(
     if code < 0 and timeout:
         on_line(f"killed after the {timeout:.0f}s timeout")
     return code
-
-
-def git_commit(cwd: Path = PACKER_DIR.parent) -> str:
-    """``git rev-parse HEAD`` in ``cwd``, or ``unknown`` outside a work tree or without git."""
-    try:
-        done = subprocess.run(
-            ["git", "rev-parse", "HEAD"],
-            cwd=cwd,
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=False,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-    sha = done.stdout.strip()
-    return sha if done.returncode == 0 and re.fullmatch(r"[0-9a-f]{40,64}", sha) else "unknown"
-
-
-def new_run_id(now: datetime, token: str | None = None) -> str:
-    """``20261126T141500Z-1a2b3c``: sortable by time, unique enough to name AMIs."""
-    return f"{now.astimezone(UTC):%Y%m%dT%H%M%SZ}-{token or secrets.token_hex(3)}"
 
 
 def _utcnow() -> datetime:
@@ -467,6 +447,35 @@ def _check_endpoint(local: bool, endpoint: str | None) -> None:
         )
 
 
+def tag_builds(
+    clients: AwsClients,
+    builds: Sequence[AmiBuild],
+    *,
+    policy_dir: Path,
+    packer_dir: Path = PACKER_DIR,
+    out: Callable[[str], None] = print,
+) -> None:
+    """Tag each built AMI (in the clients' region) as the pipeline's, with its fingerprint."""
+    for build in builds:
+        if build.region != clients.region:
+            continue
+        value = inputs_fingerprint(
+            build.platform,
+            build.arch,
+            build.k8s_version,
+            build.level,
+            build.local,
+            build.source_ami,
+            policy_dir,
+            packer_dir,
+        )
+        with boundary(f"tag {build.ami_id}"):
+            aws_release.tag(
+                clients, [build.ami_id], {MANAGED_TAG: MANAGED_VALUE, FINGERPRINT_TAG: value}
+            )
+        out(f"[{build.name}] {build.ami_id}: {FINGERPRINT_TAG}={value}")
+
+
 def run_build(
     platforms: Sequence[str] = ("al2023",),
     archs: Sequence[str] = ("x86_64",),
@@ -533,8 +542,6 @@ def run_build(
     out(f"run {run}: building {', '.join(s.name for s in specs)} ({kind})")
     builds = build_images(specs, clients, runner=runner, out=out, environ=environ)
     # The pipeline's ownership tag and the input fingerprint (--skip-unchanged, retention).
-    from pipeline.release.nightly import tag_builds
-
     tag_builds(
         clients,
         builds,

@@ -109,7 +109,7 @@ JOBS: Mapping[str, Mapping[str, tuple[str, ...]]] = {
             "inspector2:ListCisScanConfigurations",
             "inspector2:DeleteCisScanConfiguration",
         ),
-        # --images: old unpromoted pipeline AMIs (pipeline.release.retention)
+        # --images: old unpromoted pipeline AMIs (pipeline.reap.retention)
         "pipeline.aws.release": (
             "ec2:DescribeImages",
             "ssm:GetParametersByPath",

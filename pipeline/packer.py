@@ -17,6 +17,7 @@ from typing import Any
 
 from pipeline.catalog import Platform
 from pipeline.errors import ConfigError
+from pipeline.runs import check_run_id
 from pipeline.tags import MANAGED_TAG, MANAGED_VALUE
 
 BUILT_BY = "eks-cis-ami-pipeline"
@@ -43,7 +44,6 @@ PACKER_DIR = Path(__file__).resolve().parent.parent / "packer"
 LOCAL_TEMPLATE = Path("local") / "eks-cis-local.pkr.hcl"
 
 _K8S_VERSION = re.compile(r"^1\.(\d{1,3})$")
-_RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 _AMI_ID = re.compile(r"^ami-[0-9a-z]+$")
 _REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d+$")
 _PACKER_COMMA = "%!(PACKER_COMMA)"
@@ -93,15 +93,6 @@ def check_level(level: int) -> int:
     if level not in (1, 2) or isinstance(level, bool):
         raise ConfigError(f"--level {level!r}: the CIS hardening level must be 1 or 2")
     return level
-
-
-def check_run_id(run_id: str) -> str:
-    """Return ``run_id`` if it can name an AMI and a tag value; else ConfigError."""
-    if not isinstance(run_id, str) or not _RUN_ID.fullmatch(run_id):
-        raise ConfigError(
-            f"run ID {run_id!r}: use 1-64 letters, digits, '.', '_' or '-' (starting alphanumeric)"
-        )
-    return run_id
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,6 +13,7 @@ from typing import IO, Any
 from xml.sax.saxutils import escape, quoteattr
 
 from pipeline import USER_AGENT, github
+from pipeline.drift import summary_sections
 from pipeline.errors import one_line
 from pipeline.gate import ExceptionNote, Finding, Outcome, Verdict
 from pipeline.results import CheckResult
@@ -304,8 +305,6 @@ def to_markdown(verdict: Verdict) -> str:
                 f"({_md(display_path(n.policy.source))})"
                 for n in _dedupe(notes)
             ] + [""]
-    from pipeline.release.drift import summary_sections  # nightly rebuild + drift (issue 11)
-
     lines += summary_sections(verdict.context, _md)
     if verdict.warnings:
         lines += ["### Warnings", ""] + [f"- {_md(w)}" for w in verdict.warnings[:50]] + [""]

@@ -15,6 +15,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from pipeline import safeio
 from pipeline.catalog import normalise_check_id
 from pipeline.errors import ConfigError
 
@@ -280,8 +281,6 @@ def _page_target_problems(document: Any, source: str) -> list[str]:
 def load(path: str | Path) -> ParsedResults:
     """Read a results file (JSON) within ``safeio``'s bounds. Unreadable, too large, too deep,
     duplicate keys, non-finite numbers or malformed → ConfigError (exit 2)."""
-    from pipeline import safeio
-
     source = str(path)
     document = safeio.load_json(path, limit=safeio.RESULTS_MAX_BYTES, what="results")
     return parse_document(document, source)

@@ -7,19 +7,15 @@ the environment that can be checked before any AWS call (endpoint URL, output fo
 from __future__ import annotations
 
 import math
-import os
 import re
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from pipeline.catalog import Platform
 from pipeline.errors import ConfigError
-from pipeline.setup import SetupSettings
-from pipeline.validate import DEFAULT_INSTANCE_TYPES, ValidateSettings
 
 MAX_PORT = 65535
 _BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")  # S3 bucket naming rules
@@ -103,39 +99,6 @@ def as_port(value: Any, flag: str = "--port") -> int:
     )
 
 
-def check_endpoint_url(url: str, name: str = "AWS_ENDPOINT_URL") -> str:
-    """An endpoint must be ``http(s)://host[:port][/]``; anything else is a ConfigError."""
-    problem = _endpoint_problem(url)
-    if problem:
-        shown = re.sub(r"//[^/@]*@", "//***@", url)  # never print a password from userinfo
-        raise ConfigError(f"{name} {shown!r}: {problem} (expected http(s)://host[:port])")
-    return url
-
-
-def _endpoint_problem(url: str) -> str | None:
-    if re.search(r"[\x00-\x20\x7f]", url) or not url:
-        return "empty, or white space or a control character inside"  # urlsplit drops \n, \t
-    try:
-        parts = urlsplit(url.strip())
-        port = parts.port  # ValueError when not a number or out of range
-    except ValueError:
-        return "not a URL with a valid port"
-    if parts.scheme not in ("http", "https"):
-        return "scheme must be http or https"
-    if not parts.hostname:
-        return "no host"
-    if parts.path not in ("", "/") or parts.query or parts.fragment or "@" in parts.netloc:
-        return "only scheme, host and port are allowed"
-    if port == 0:
-        return "port 0"
-    return None
-
-
-def endpoint_urls(environ: Mapping[str, str]) -> dict[str, str]:
-    """``AWS_ENDPOINT_URL`` and ``AWS_ENDPOINT_URL_<SERVICE>`` set in ``environ`` (non-empty)."""
-    return {k: v for k, v in environ.items() if k.startswith("AWS_ENDPOINT_URL") and v != ""}
-
-
 def writable_dir(path: str | Path, flag: str = "--out") -> Path:
     """Create ``path`` if needed and prove a file can be written there (fail before any work)."""
     out = Path(path)
@@ -149,46 +112,6 @@ def writable_dir(path: str | Path, flag: str = "--out") -> Path:
     except ValueError:  # a NUL byte (from invoke.yaml or -f: flags are checked in tasks.py)
         raise ConfigError(f"{flag} {str(out)!r}: not a usable path (NUL byte)") from None
     return out
-
-
-def validate_settings(
-    config: Mapping[str, Any], root: Path, *, ami: str, **flags: Any
-) -> ValidateSettings:
-    """Build ValidateSettings from flags and the ``pipeline`` section of ``invoke.yaml``."""
-    amis = tuple(a.strip() for a in (ami or "").split(",") if a.strip())
-    if not amis:
-        raise ConfigError("--ami: give one or more AMI IDs, comma-separated")
-    bad = [a for a in amis if not a.startswith("ami-")]
-    if bad:
-        raise ConfigError(f"--ami {bad[0]}: not an AMI ID (ami-...)")
-    section: Mapping[str, Any] = config.get("validate", {}) or {}
-    types = {**DEFAULT_INSTANCE_TYPES, **(section.get("instance_types", {}) or {})}
-    out_dir = Path(str(pick(flags.get("out"), config, "out", "out")))
-    evidence = evidence_settings(config, os.environ, evidence_bucket=flags.get("evidence_bucket"))
-    return ValidateSettings(
-        amis=amis,
-        level=as_level(pick(flags.get("level"), config, "level", 2)),
-        out_dir=writable_dir(out_dir),
-        policy_dir=root / str(config.get("policy_dir", "policies/exceptions")),
-        run_id=flags.get("run_id") or None,
-        resume=bool(flags.get("run_id")),
-        instance_profile=pick(flags.get("instance_profile"), section, "instance_profile"),
-        subnet_id=pick(flags.get("subnet_id"), section, "subnet_id"),
-        security_group_id=pick(None, section, "security_group_id"),
-        public_ip=bool(pick(None, section, "public_ip", False)),
-        enable_inspector=bool(flags.get("enable_inspector")),
-        keep=bool(flags.get("keep")),
-        instance_types=types,
-        ssm_timeout_s=as_seconds(
-            pick(flags.get("ssm_timeout"), section, "ssm_timeout_s", 900), "--ssm-timeout"
-        ),
-        scan_timeout_s=as_seconds(
-            pick(flags.get("scan_timeout"), section, "scan_timeout_s", 2700), "--scan-timeout"
-        ),
-        ttl_minutes=as_count(pick(None, section, "ttl_minutes", 120), "validate.ttl_minutes"),
-        evidence_bucket=evidence.bucket,
-        signing_key=evidence.signing_key,
-    )
 
 
 @dataclass(frozen=True)
@@ -218,28 +141,3 @@ def evidence_settings(
     if bucket is not None and not _BUCKET.fullmatch(bucket):
         raise ConfigError(f"--evidence-bucket {bucket!r}: not a valid S3 bucket name")
     return EvidenceSettings(bucket, found["signing_key"])
-
-
-def setup_settings(
-    config: Mapping[str, Any],
-    environ: Mapping[str, str],
-    *,
-    local: bool,
-    evidence_bucket: str | None = None,
-    manage_instance_profile: bool | None = None,
-    object_lock: bool = False,
-    dry_run: bool = False,
-    public_key_out: str | None = None,
-) -> SetupSettings:
-    """``invoke setup``'s settings; the project manages the test-instance role when asked
-    (flag, else ``pipeline.manage_instance_profile``), by default only on the local AWS."""
-    evidence = evidence_settings(config, environ, evidence_bucket=evidence_bucket)
-    manage = pick(manage_instance_profile, config, "manage_instance_profile", local)
-    return SetupSettings(
-        evidence_bucket=evidence.bucket,
-        signing_key=evidence.signing_key,
-        manage_instance_profile=bool(manage),
-        object_lock=bool(pick(object_lock or None, config, "object_lock", False)),
-        dry_run=dry_run,
-        public_key_out=Path(public_key_out) if public_key_out else None,
-    )

@@ -4,14 +4,16 @@ role and instance profile, created once per account and region; idempotent; ``dr
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from pipeline.aws import AwsClients, boundary, iam, kms, s3
 from pipeline.aws.account import caller_account
 from pipeline.errors import ConfigError
 from pipeline.evidence import dsse, store
+from pipeline.settings import evidence_settings, pick
 from pipeline.tags import MANAGED_TAG, MANAGED_VALUE, PIPELINE_TAG
 
 PIPELINE_NAME = "eks-cis-ami-pipeline"
@@ -144,3 +146,28 @@ def _setup(
             settings.public_key_out.write_bytes(pem)
             echo(f"setup: public key of {key.arn} written to {settings.public_key_out}")
     return SetupResult(bucket, key.arn if key else None, profile, tuple(changes), described)
+
+
+def setup_settings(
+    config: Mapping[str, Any],
+    environ: Mapping[str, str],
+    *,
+    local: bool,
+    evidence_bucket: str | None = None,
+    manage_instance_profile: bool | None = None,
+    object_lock: bool = False,
+    dry_run: bool = False,
+    public_key_out: str | None = None,
+) -> SetupSettings:
+    """``invoke setup``'s settings; the project manages the test-instance role when asked
+    (flag, else ``pipeline.manage_instance_profile``), by default only on the local AWS."""
+    evidence = evidence_settings(config, environ, evidence_bucket=evidence_bucket)
+    manage = pick(manage_instance_profile, config, "manage_instance_profile", local)
+    return SetupSettings(
+        evidence_bucket=evidence.bucket,
+        signing_key=evidence.signing_key,
+        manage_instance_profile=bool(manage),
+        object_lock=bool(pick(object_lock or None, config, "object_lock", False)),
+        dry_run=dry_run,
+        public_key_out=Path(public_key_out) if public_key_out else None,
+    )

@@ -7,6 +7,7 @@ Every trust problem becomes an ERROR verdict with reports written, never a pass.
 
 from __future__ import annotations
 
+import os
 import shutil
 import signal
 import time
@@ -34,12 +35,13 @@ from pipeline.aws import (
 )
 from pipeline.aws.account import caller_account
 from pipeline.aws.images import Image, describe_image, tag_image, untag_image
-from pipeline.build import git_commit, new_run_id
 from pipeline.catalog import Platform
 from pipeline.errors import AwsError, ConfigError, ExitCode, PipelineError, ScanError
 from pipeline.evidence import store as evidence_store
-from pipeline.packer import check_level, check_run_id
+from pipeline.packer import check_level
 from pipeline.polling import BACKOFF, SCAN_WAIT, SSM_WAIT, Schedule, poll_until
+from pipeline.runs import check_run_id, git_commit, new_run_id
+from pipeline.settings import as_count, as_level, as_seconds, evidence_settings, pick, writable_dir
 from pipeline.setup import MANAGED_PROFILE, SetupSettings, run_setup
 from pipeline.tags import HEARTBEAT_TAG, MANAGED_TAG, MANAGED_VALUE
 
@@ -923,3 +925,43 @@ def _tag_amis(
         tags.update(pointers.get(image.id, {}))  # where the signed record is
         tag_image(clients, image.id, tags)
         rt.echo(f"{image.id}: tagged cis:verdict={result}")
+
+
+def validate_settings(
+    config: Mapping[str, Any], root: Path, *, ami: str, **flags: Any
+) -> ValidateSettings:
+    """Build ValidateSettings from flags and the ``pipeline`` section of ``invoke.yaml``."""
+    amis = tuple(a.strip() for a in (ami or "").split(",") if a.strip())
+    if not amis:
+        raise ConfigError("--ami: give one or more AMI IDs, comma-separated")
+    bad = [a for a in amis if not a.startswith("ami-")]
+    if bad:
+        raise ConfigError(f"--ami {bad[0]}: not an AMI ID (ami-...)")
+    section: Mapping[str, Any] = config.get("validate", {}) or {}
+    types = {**DEFAULT_INSTANCE_TYPES, **(section.get("instance_types", {}) or {})}
+    out_dir = Path(str(pick(flags.get("out"), config, "out", "out")))
+    evidence = evidence_settings(config, os.environ, evidence_bucket=flags.get("evidence_bucket"))
+    return ValidateSettings(
+        amis=amis,
+        level=as_level(pick(flags.get("level"), config, "level", 2)),
+        out_dir=writable_dir(out_dir),
+        policy_dir=root / str(config.get("policy_dir", "policies/exceptions")),
+        run_id=flags.get("run_id") or None,
+        resume=bool(flags.get("run_id")),
+        instance_profile=pick(flags.get("instance_profile"), section, "instance_profile"),
+        subnet_id=pick(flags.get("subnet_id"), section, "subnet_id"),
+        security_group_id=pick(None, section, "security_group_id"),
+        public_ip=bool(pick(None, section, "public_ip", False)),
+        enable_inspector=bool(flags.get("enable_inspector")),
+        keep=bool(flags.get("keep")),
+        instance_types=types,
+        ssm_timeout_s=as_seconds(
+            pick(flags.get("ssm_timeout"), section, "ssm_timeout_s", 900), "--ssm-timeout"
+        ),
+        scan_timeout_s=as_seconds(
+            pick(flags.get("scan_timeout"), section, "scan_timeout_s", 2700), "--scan-timeout"
+        ),
+        ttl_minutes=as_count(pick(None, section, "ttl_minutes", 120), "validate.ttl_minutes"),
+        evidence_bucket=evidence.bucket,
+        signing_key=evidence.signing_key,
+    )

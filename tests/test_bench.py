@@ -7,7 +7,8 @@ import json
 from datetime import date
 from pathlib import Path
 
-from pipeline import bench, gate, policy, results
+from pipeline import gate, policy, results
+from pipeline.orchestration import bench
 
 
 def test_the_gate_dataset_is_complete_and_passes(tmp_path: Path) -> None:

@@ -1,8 +1,8 @@
 """The AWS call budget of one ``invoke validate`` (issue 12 (b): at most 60 for one AMI with a
 5-minute scan), counted on the local AWS's manual clock, where the count is deterministic.
 
-The run is the benchmark's (``pipeline.bench``): boot + SSM registration 90 s, a 300 s scan,
-real AWS's polling schedules. No wall time is measured here.
+The run is the benchmark's (``pipeline.orchestration.bench``): boot + SSM registration 90 s, a
+300 s scan, real AWS's polling schedules. No wall time is measured here.
 """
 
 from __future__ import annotations
@@ -12,10 +12,11 @@ from typing import Any
 
 import pytest
 
-from pipeline import bench, heartbeat
+from pipeline import heartbeat
 from pipeline.aws import make_clients
 from pipeline.catalog import Platform
 from pipeline.localaws import LocalAws
+from pipeline.orchestration import bench
 from pipeline.packer import Arch
 from pipeline.polling import SCAN_WAIT, SSM_WAIT
 

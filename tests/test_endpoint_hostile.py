@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline import settings
+from pipeline import endpoints
 from pipeline.errors import ConfigError
 
 
@@ -24,16 +24,16 @@ from pipeline.errors import ConfigError
 )
 def test_endpoint_urls_with_hidden_parts_are_refused(url: str) -> None:
     with pytest.raises(ConfigError, match="AWS_ENDPOINT_URL"):
-        settings.check_endpoint_url(url)
+        endpoints.check_endpoint_url(url)
 
 
 def test_a_blank_endpoint_variable_is_checked_not_skipped() -> None:
-    assert settings.endpoint_urls({"AWS_ENDPOINT_URL": " ", "AWS_ENDPOINT_URL_EC2": ""}) == {
+    assert endpoints.endpoint_urls({"AWS_ENDPOINT_URL": " ", "AWS_ENDPOINT_URL_EC2": ""}) == {
         "AWS_ENDPOINT_URL": " "
     }
 
 
 def test_a_refused_endpoint_never_prints_its_password() -> None:
     with pytest.raises(ConfigError) as caught:
-        settings.check_endpoint_url("http://admin:hunter2@127.0.0.1:4566")
+        endpoints.check_endpoint_url("http://admin:hunter2@127.0.0.1:4566")
     assert "hunter2" not in str(caught.value) and "//***@127.0.0.1:4566" in str(caught.value)

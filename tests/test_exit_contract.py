@@ -142,9 +142,9 @@ def test_valid_ports(value: object, port: int) -> None:
     ],
 )
 def test_endpoint_urls_accepted(url: str) -> None:
-    from pipeline import settings
+    from pipeline import endpoints
 
-    assert settings.check_endpoint_url(url) == url
+    assert endpoints.check_endpoint_url(url) == url
 
 
 @pytest.mark.parametrize(
@@ -160,7 +160,7 @@ def test_endpoint_urls_accepted(url: str) -> None:
     ],
 )
 def test_endpoint_urls_refused(url: str) -> None:
-    from pipeline import settings
+    from pipeline import endpoints
 
     with pytest.raises(ConfigError, match="AWS_ENDPOINT_URL"):
-        settings.check_endpoint_url(url)
+        endpoints.check_endpoint_url(url)

@@ -15,12 +15,13 @@ from typing import Any
 import pytest
 import yaml
 
-from pipeline import build, catalog, chain, commands
+from pipeline import build, catalog, commands
 from pipeline.aws import CallCounter, make_clients
-from pipeline.build import new_run_id
-from pipeline.chain import ChainSettings, run_chain
 from pipeline.errors import ExitCode, PipelineError
 from pipeline.localaws import LocalAws
+from pipeline.orchestration import chain
+from pipeline.orchestration.chain import ChainSettings, run_chain
+from pipeline.runs import new_run_id
 from pipeline.validate import Runtime, retry_line, run_validate
 from tests.validate.conftest import FakeTime, make_ami, settings
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pipeline import settings
+from pipeline import settings, validate
 from pipeline.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -15,14 +15,14 @@ PROJECT = yaml.safe_load((ROOT / "invoke.yaml").read_text())["pipeline"]
 
 
 def test_flags_override_invoke_yaml_which_overrides_defaults() -> None:
-    cfg = settings.validate_settings(
+    cfg = validate.validate_settings(
         PROJECT, ROOT, ami="ami-1,ami-2", level="1", ssm_timeout="60", subnet_id="subnet-9"
     )
     assert cfg.amis == ("ami-1", "ami-2")
     assert (cfg.level, cfg.ssm_timeout_s, cfg.subnet_id) == (1, 60.0, "subnet-9")
     assert cfg.scan_timeout_s == PROJECT["validate"]["scan_timeout_s"]
     assert cfg.instance_types["arm64"] == PROJECT["validate"]["instance_types"]["arm64"]
-    defaults = settings.validate_settings({}, ROOT, ami="ami-1")
+    defaults = validate.validate_settings({}, ROOT, ami="ami-1")
     assert (defaults.level, defaults.ssm_timeout_s, defaults.scan_timeout_s) == (2, 900, 2700)
 
 
@@ -38,7 +38,7 @@ def test_flags_override_invoke_yaml_which_overrides_defaults() -> None:
 )
 def test_bad_values_name_their_flag(flags: dict[str, str], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
-        settings.validate_settings(PROJECT, ROOT, **flags)
+        validate.validate_settings(PROJECT, ROOT, **flags)
 
 
 @pytest.mark.parametrize(("value", "level"), [("1", 1), (2, 2), ("LEVEL_2", 2), ("level_1", 1)])

@@ -171,7 +171,7 @@ def test_cli_without_the_local_extra_says_which_extra(argv: list[str], tmp_path:
 def test_build_and_validate_refuses_al2_on_real_aws_before_any_call(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from pipeline import chain
+    from pipeline.orchestration import chain
 
     made: list[AwsClients] = []
 

@@ -25,6 +25,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError
 
 from pipeline import USER_AGENT
+from pipeline.endpoints import check_endpoint_url, endpoint_urls
 from pipeline.errors import AwsError, ConfigError
 
 if TYPE_CHECKING:
@@ -145,8 +146,6 @@ def _preflight(sess: boto3.Session, region: str) -> None:
     All offline except one TCP connect to a loopback endpoint (the local AWS), so "nothing is
     listening" is one line instead of botocore's retries.
     """
-    from pipeline.settings import check_endpoint_url, endpoint_urls
-
     urls = endpoint_urls(os.environ)
     for name, url in sorted(urls.items()):
         check_endpoint_url(url, name)

@@ -18,8 +18,10 @@ from pipeline import commands, gate, policy, results
 from pipeline.aws import AwsClients, boundary, is_aws_endpoint, kms, s3
 from pipeline.aws.account import caller_account
 from pipeline.aws.images import Image, describe_image
+from pipeline.channels import DEFAULT_PREFIX
 from pipeline.errors import AwsError, ConfigError, GateBlocked, PipelineError
 from pipeline.evidence import dsse, statement, store
+from pipeline.evidence.revocation import revocation
 
 # The AMI tags that merely repeat the record; a disagreement means someone changed one of them.
 _AMI_ID = re.compile(r"ami-(?:[0-9a-f]{8}|[0-9a-f]{17})")
@@ -642,12 +644,9 @@ def run_verify(
 
 
 def revocation_status(clients: AwsClients, image: Image, prefix: str | None) -> str | None:
-    """``REVOKED: <why>`` (``pipeline.release.revoke.revocation``), or None when not revoked.
+    """``REVOKED: <why>`` (``pipeline.evidence.revocation``), or None when not revoked.
     When the revocation record cannot be read (no ssm:GetParameter, say), that is the answer:
     an AMI whose revocation cannot be ruled out is not trusted."""
-    from pipeline.release.channels import DEFAULT_PREFIX
-    from pipeline.release.revoke import revocation
-
     try:
         why = revocation(clients, prefix or DEFAULT_PREFIX, image)
     except AwsError as exc:

@@ -10,14 +10,16 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
 
+from pipeline import channels
 from pipeline.aws import AwsClients, boundary, is_aws_endpoint
 from pipeline.aws import release as aws
 from pipeline.aws.images import Image
 from pipeline.catalog import Platform
 from pipeline.errors import AwsError, ConfigError
-from pipeline.release import channels
+from pipeline.evidence import trust
+from pipeline.evidence.revocation import is_copy_of, revocation
+from pipeline.evidence.verify import Verification, verify_ami
 from pipeline.tags import (
     COPIED_FROM_TAG,
     COPY_TAG_PREFIX,
@@ -27,11 +29,8 @@ from pipeline.tags import (
     REVOKED_TAG,
 )
 
-if TYPE_CHECKING:
-    from pipeline.evidence.verify import Verification
-
 Echo = Callable[[str], None]
-Verifier = Callable[[AwsClients, str], "Verification"]
+Verifier = Callable[[AwsClients, str], Verification]
 _REASON = re.compile(r"^[^\x00-\x1f\x7f]{3,200}$")
 
 
@@ -71,24 +70,6 @@ def check_reason(reason: str) -> str:
     if not _REASON.fullmatch(text):
         raise ConfigError("--reason: give 3-200 printable characters saying why")
     return text
-
-
-def revocation(clients: AwsClients, prefix: str, image: Image) -> str | None:
-    """Why the AMI is revoked, or None: its revocation tag, or the record in SSM (either wins),
-    for a regional copy also its source's record. Both are written by revoke; a removed tag
-    alone does not un-revoke (ssm:GetParameter).
-    """
-    if image.tags.get(REVOKED_TAG, "").strip().lower() == "true":
-        return image.tags.get(REVOKED_REASON_TAG) or "revoked"
-    own = aws.get_parameter(clients, channels.revocation_parameter(prefix, image.id))
-    if own is not None:
-        return own
-    # A regional copy is revoked with its source (recorded in the source's home region).
-    region, _, source = image.tags.get(COPIED_FROM_TAG, "").partition("/")
-    if channels.AMI_ID.fullmatch(source) and region in aws.known_regions():
-        home = aws.in_region(clients, region)
-        return aws.get_parameter(home, channels.revocation_parameter(prefix, source))
-    return None
 
 
 def deprecation_time(now: datetime) -> datetime:
@@ -133,8 +114,6 @@ def default_verifier(request: RevokeRequest) -> Verifier:
     """``pipeline.evidence.verify.verify_ami`` with the request's bucket and signing key."""
 
     def verify(clients: AwsClients, ami: str) -> Verification:
-        from pipeline.evidence.verify import verify_ami
-
         return verify_ami(
             clients, ami, evidence_bucket=request.evidence_bucket, signing_key=request.signing_key
         )
@@ -211,19 +190,6 @@ def run_revoke(
     if not newly and not changes:
         echo(f"{ami} is already revoked and no channel points at it: nothing to do")
     return Revocation(ami, tuple(newly), tuple(changes), dry)
-
-
-def copy_description(origin: str, description: str | None) -> str:
-    """What promote's CopyImage gives a regional copy as description (``origin``: region/ami)."""
-    return f"Copy of {origin}: {description or ''}"
-
-
-def is_copy_of(candidate: Image, source: Image, origin: str) -> bool:
-    """Whether ``candidate`` has the name and description promote's CopyImage gave a copy of
-    ``source`` (``origin`` = ``<region>/<ami>``): attributes ec2:CreateTags cannot change."""
-    return candidate.name == (source.name or source.id) and (
-        candidate.description or ""
-    ).startswith(copy_description(origin, None))
 
 
 def _copies(
@@ -303,8 +269,6 @@ class _Judge:
     def reasons(self, rc: AwsClients, name: str, candidate: str) -> tuple[list[str], list[str]]:
         """(why ``candidate`` may never be rolled back to, why its record is out of date: the
         reasons ``--allow-stale-rollback`` relaxes)."""
-        from pipeline.release import promote
-
         prefix = self.release.parameter_prefix
         path = parameter_path(prefix, name)
         if path is None:
@@ -334,7 +298,7 @@ class _Judge:
         except AwsError as exc:  # fail closed: an unreadable record does not verify
             return [*out, f"its record could not be read: {exc}"], []
         channel = self.release.channel(channel_name)
-        out += promote.trust_refusals(
+        out += trust.trust_refusals(
             verification,
             ami=subject.id,
             region=subject_rc.region,
@@ -344,12 +308,12 @@ class _Judge:
             revoked=None if revoked is not None else revocation(subject_rc, prefix, subject),
         )
         out += _path_refusals(verification, subject, image, (platform_short, arch, k8s))
-        platform = promote.signed_platform(verification) or subject.platform
-        stale = promote.freshness_refusals(
+        platform = trust.signed_platform(verification) or subject.platform
+        stale = trust.freshness_refusals(
             verification,
             now=self.now,
             max_age_days=self.release.max_age_days,
-            policy_sha=promote.policy_sha(self.policy_dir, platform)
+            policy_sha=trust.policy_sha(self.policy_dir, platform)
             if self.policy_dir is not None
             else None,
         )
@@ -382,13 +346,11 @@ def _path_refusals(
     """Why the image does not belong under the channel parameter's platform, architecture and
     Kubernetes version, judged as promote judges them: what the record signed, else the tags
     (records made before it signed them), EC2's architecture and the name no tag can change."""
-    from pipeline.release import promote
-
     platform_short, arch, k8s = path
     out: list[str] = []
-    signed_k8s = promote.signed_kubernetes_version(verification)
-    tagged_k8s = subject.tags.get(promote.K8S_TAG, "")
-    platform = promote.signed_platform(verification) or subject.platform
+    signed_k8s = trust.signed_kubernetes_version(verification)
+    tagged_k8s = subject.tags.get(trust.K8S_TAG, "")
+    platform = trust.signed_platform(verification) or subject.platform
     if platform is None or platform.short != platform_short:
         got = platform.short if platform else "no platform"
         out.append(f"platform {got} is not the channel's {platform_short}")
@@ -398,7 +360,7 @@ def _path_refusals(
         out.append(f"Kubernetes version {signed_k8s or tagged_k8s or 'none'} is not the channel's")
     if signed_k8s and tagged_k8s != signed_k8s:
         out.append(f"Kubernetes version tag {tagged_k8s or '(none)'} disagrees with the record")
-    named = promote.BUILT_NAME.match(subject.name or "")
+    named = trust.BUILT_NAME.match(subject.name or "")
     if named and named.group(1) != k8s:
         out.append(f"the AMI's name {subject.name} says Kubernetes {named.group(1)}, not {k8s}")
     if image.architecture != arch:

@@ -60,7 +60,7 @@ def test_local_packer_build_registers_tagged_amis(
         tags = {t["Key"]: t["Value"] for t in image["Tags"]}
         commit = tags.pop("cis-ami:git-commit")
         assert len(commit) == 40 or commit == "unknown"
-        assert tags.pop("cis-ami:fingerprint").startswith("sha256:")  # pipeline.release.nightly
+        assert tags.pop("cis-ami:fingerprint").startswith("sha256:")  # build.tag_builds
         assert tags == {
             "Name": f"eks-cis-{build.name}-k8s{k8s}-l2-{run_id}",
             "cis-ami:source-ami": eks_base_ami(local_endpoint.url, k8s, *build.name.split("-")),

@@ -17,10 +17,11 @@ import pytest
 from _local_aws import LocalEndpoint, eks_base_ami, raw_client
 
 from pipeline.aws import AwsClients, make_clients
-from pipeline.build import build_images, git_commit, new_run_id, run_build, run_process
+from pipeline.build import build_images, run_build, run_process
 from pipeline.catalog import Platform
 from pipeline.errors import AwsError, ConfigError, ToolError
 from pipeline.packer import Arch, BuildSpec, provenance_tags
+from pipeline.runs import git_commit, new_run_id
 
 NOW = datetime(2026, 11, 26, 12, 0, 0, tzinfo=UTC)
 

@@ -18,10 +18,10 @@ from typing import Any
 import pytest
 
 from pipeline.aws import kms, s3
+from pipeline.channels import release_settings
 from pipeline.errors import ConfigError, ExitCode, GateBlocked
 from pipeline.evidence import dsse, statement, store
 from pipeline.evidence.verify import key_fingerprint, newest_record, run_verify, verify_ami
-from pipeline.release.channels import release_settings
 from pipeline.release.revoke import RevokeRequest, run_revoke
 from pipeline.tags import REVOKED_TAG
 from tests.evidence.conftest import World

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.chain import ChainSettings, run_chain
 from pipeline.errors import ExitCode, PipelineError, Terminated
 from pipeline.localaws import LocalAws
+from pipeline.orchestration.chain import ChainSettings, run_chain
 from tests.faults.conftest import Clock
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -86,7 +86,7 @@ def test_interrupted_build_records_its_exit_code(
     def interrupted(*args: object, **kwargs: object) -> None:
         raise interrupt
 
-    monkeypatch.setattr("pipeline.chain.nightly.build_or_reuse", interrupted)
+    monkeypatch.setattr("pipeline.orchestration.chain.nightly.build_or_reuse", interrupted)
     cfg = ChainSettings(
         platforms=("al2023",),
         archs=("x86_64",),

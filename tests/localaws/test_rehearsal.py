@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.chain import ChainSettings, rehearsal_ssm_timeout
 from pipeline.errors import ConfigError
 from pipeline.localaws import scenario
+from pipeline.orchestration.chain import ChainSettings, rehearsal_ssm_timeout
 
 ROOT = Path(__file__).resolve().parents[2]
 NEVER_ONLINE = ROOT / "examples/scenarios/ssm-never-online.yaml"

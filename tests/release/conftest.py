@@ -13,10 +13,10 @@ from pipeline import policy
 from pipeline.aws import AwsClients, make_clients
 from pipeline.aws.images import eks_ami_parameter
 from pipeline.catalog import Platform
+from pipeline.channels import ReleaseSettings, release_settings
 from pipeline.evidence.verify import Verification
 from pipeline.localaws import LocalAws
 from pipeline.packer import Arch
-from pipeline.release.channels import ReleaseSettings, release_settings
 from pipeline.tags import BUILD_RUN_TAG, MANAGED_TAG, MANAGED_VALUE
 
 ROOT = Path(__file__).resolve().parents[2]

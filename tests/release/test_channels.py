@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
+from pipeline import channels
 from pipeline.aws.release import known_regions
 from pipeline.catalog import Platform
 from pipeline.errors import ConfigError
-from pipeline.release import channels
 from pipeline.release.promote import release_config
 
 CASES = Path(__file__).resolve().parents[1] / "cases" / "release" / "config_invalid"

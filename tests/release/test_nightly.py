@@ -10,15 +10,15 @@ from typing import Any
 
 import pytest
 
-from pipeline import gate, policy, results
+from pipeline import drift, gate, policy, results
 from pipeline.aws import AwsClients
 from pipeline.aws.images import eks_ami_parameter
 from pipeline.catalog import Platform
-from pipeline.chain import ChainSettings
+from pipeline.fingerprint import Inputs, fingerprint, inputs_fingerprint
 from pipeline.localaws import LocalAws, moto_state
+from pipeline.orchestration import nightly
+from pipeline.orchestration.chain import ChainSettings
 from pipeline.packer import PACKER_DIR, Arch
-from pipeline.release import drift, nightly
-from pipeline.release.fingerprint import Inputs, fingerprint
 from pipeline.tags import FINGERPRINT_TAG
 from tests._complete import complete_rows, page
 from tests.release.conftest import POLICY_DIR, base_ami, pipeline_ami
@@ -67,7 +67,7 @@ def _settings(tmp_path: Path) -> ChainSettings:
 
 
 def _fingerprint_now(clients: AwsClients, packer_dir: Path = PACKER_DIR) -> str:
-    return nightly.inputs_fingerprint(
+    return inputs_fingerprint(
         Platform.AMAZON_LINUX_2023,
         Arch.X86_64,
         "1.32",

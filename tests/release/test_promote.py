@@ -9,10 +9,11 @@ import pytest
 
 from pipeline.aws import AwsClients, make_clients
 from pipeline.errors import ConfigError, GateBlocked
+from pipeline.evidence.trust import refusals
 from pipeline.evidence.verify import Verification
 from pipeline.localaws import LocalAws
 from pipeline.release import promote
-from pipeline.release.promote import PromoteRequest, refusals, run_promote
+from pipeline.release.promote import PromoteRequest, run_promote
 from pipeline.tags import CHANNEL_TAG_PREFIX, COPIED_FROM_TAG, COPY_TAG_PREFIX
 from tests.release.conftest import (
     ACCOUNT,

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from pipeline.aws import AwsClients
-from pipeline.chain import ChainSettings, run_chain
 from pipeline.localaws import LocalAws
+from pipeline.orchestration.chain import ChainSettings, run_chain
 from pipeline.release.promote import PromoteRequest, run_promote
 from pipeline.validate import Runtime
 from tests.release.conftest import POLICY_DIR, REGIONS, base_ami, release, verifier_ok

@@ -12,8 +12,8 @@ from pipeline.aws import AwsClients
 from pipeline.aws.images import Image
 from pipeline.localaws import LocalAws
 from pipeline.reap import run_reap
+from pipeline.reap.retention import plan
 from pipeline.release.promote import PromoteRequest, run_promote
-from pipeline.release.retention import plan
 from pipeline.release.revoke import RevokeRequest, run_revoke
 from pipeline.tags import BUILD_RUN_TAG, MANAGED_TAG
 from tests.release.conftest import POLICY_DIR, REGIONS, pipeline_ami, release, verifier_ok

@@ -13,44 +13,24 @@ import re
 import urllib.request
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
-from typing import Any
 
 import yaml
 
 from pipeline import gate, github, outputs, policy, support
 from pipeline.aws import is_aws_endpoint, make_clients
-from pipeline.build import new_run_id
 from pipeline.catalog import Platform
+from pipeline.channels import release_settings
 from pipeline.errors import ConfigError, ExitCode, PipelineError, PolicyError, Terminated
 from pipeline.gate import Verdict
+from pipeline.orchestration import nightly
+from pipeline.orchestration.settings import ChainSettings
 from pipeline.packer import DEFAULT_K8S_VERSION, Arch, check_k8s_version, check_level
-from pipeline.release import nightly
-from pipeline.release.channels import ReleaseSettings, release_settings
-from pipeline.settings import EvidenceSettings, writable_dir
+from pipeline.runs import new_run_id
+from pipeline.settings import writable_dir
 from pipeline.validate import DEFAULT_INSTANCE_TYPES, Runtime, ValidateSettings, run_validate
-
-
-@dataclass(frozen=True)
-class ChainSettings:
-    platforms: tuple[str, ...]
-    archs: tuple[str, ...]
-    k8s_version: str | None
-    level: int
-    out_dir: Path
-    policy_dir: Path
-    local: bool = False
-    scenario: Path | None = None
-    enable_inspector: bool = False
-    instance_profile: str | None = None
-    subnet_id: str | None = None
-    instance_types: Mapping[str, Any] | None = None  # invoke.yaml validate.instance_types
-    skip_unchanged: bool = False  # re-validate the newest AMI when the inputs' fingerprint matches
-    evidence: EvidenceSettings = EvidenceSettings(None, None)  # bucket + signing key (setup's)
-    release: ReleaseSettings | None = None  # with it: the drift report against drift_channel
-
 
 _INSTANCE_TYPE = re.compile(r"^[a-z][a-z0-9-]*\.[a-z0-9]+$")
 INSTANCE_TYPES_AT = "invoke.yaml: $.pipeline.validate.instance_types"

@@ -13,9 +13,10 @@ from functools import partial
 
 from pipeline import heartbeat
 from pipeline.aws import AwsClients, boundary, ec2, inspector
+from pipeline.channels import ReleaseSettings
 from pipeline.errors import MAX_LINE_CHARS, ConfigError, PipelineError, one_line
-from pipeline.packer import check_run_id
-from pipeline.release.channels import ReleaseSettings
+from pipeline.reap.retention import run_retention
+from pipeline.runs import check_run_id
 from pipeline.tags import (
     BUILD_RUN_TAG,
     EXPIRES_TAG,
@@ -207,7 +208,7 @@ def run_reap(
     """Find candidates, ``plan``, then delete: instances (and wait for them), scan
     configurations, security groups, key pairs. A failed deletion is reported and the rest
     still go. Raises AwsError only when the candidates cannot be listed. With ``retention``,
-    old unpromoted pipeline AMIs go too (``pipeline.release.retention``)."""
+    old unpromoted pipeline AMIs go too (``pipeline.reap.retention``)."""
     report = ReapReport(dry_run=dry_run)
     echo = partial(_say, echo)  # IDs, names and AWS messages are untrusted: one line each
     with boundary("reap: listing candidates"):
@@ -239,8 +240,6 @@ def run_reap(
     for cand in doomed[KEY_PAIR]:
         act.do(cand, partial(ec2.delete_key_pair, clients, cand.id))
     if retention is not None:
-        from pipeline.release.retention import run_retention
-
         try:
             amis = run_retention(clients, retention, now, echo, dry_run=dry_run)
             report.failures.extend(amis.failures)

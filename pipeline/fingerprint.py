@@ -10,6 +10,10 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from pipeline import policy
+from pipeline.catalog import Platform
+from pipeline.packer import PACKER_DIR, Arch
+
 FORMAT = "eks-cis-ami-fingerprint/v1"
 
 
@@ -82,4 +86,37 @@ def build_inputs(
         template_sha256=tree_sha256(packer_dir, template),
         variables_sha256=tree_sha256(packer_dir, [var_file]),
         policy_sha256=policy_sha256,
+    )
+
+
+def policy_sha(policy_dir: Path, platform: Platform) -> str:
+    """The platform's exceptions policy digest; ``none`` without one (validation refuses later)."""
+    if not policy_dir.is_dir():
+        return "none"
+    found = policy.load_all(policy.discover(policy_dir)).get(platform)
+    return found.sha256 if found else "none"
+
+
+def inputs_fingerprint(
+    platform: Platform,
+    arch: Arch,
+    k8s: str,
+    level: int,
+    local: bool,
+    source_ami: str,
+    policy_dir: Path,
+    packer_dir: Path = PACKER_DIR,
+) -> str:
+    return fingerprint(
+        build_inputs(
+            platform=platform.value,
+            platform_short=platform.short,
+            arch=arch.value,
+            k8s_version=k8s,
+            level=level,
+            local=local,
+            source_ami=source_ami,
+            policy_sha256=policy_sha(policy_dir, platform),
+            packer_dir=packer_dir,
+        )
     )

@@ -22,8 +22,8 @@ from pipeline import catalog, heartbeat
 from pipeline.aws import AwsClients, make_clients
 from pipeline.aws.images import eks_ami_parameter
 from pipeline.catalog import Platform
-from pipeline.chain import environ
 from pipeline.errors import ConfigError
+from pipeline.orchestration.chain import environ
 from pipeline.packer import Arch
 from pipeline.polling import SCAN_WAIT, SSM_WAIT
 from pipeline.validate import Runtime, ValidateSettings, run_validate

@@ -7,19 +7,23 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from pipeline import github, outputs, policy
-from pipeline.aws import AwsClients, boundary
+from pipeline import drift, github, outputs, results
+from pipeline.aws import AwsClients, boundary, s3
 from pipeline.aws import release as aws
+from pipeline.aws.account import caller_account
 from pipeline.aws.images import Image, resolve_eks_base_ami
+from pipeline.build import run_build
 from pipeline.catalog import Platform
+from pipeline.channels import ReleaseSettings, parameter_name
 from pipeline.errors import ConfigError, PipelineError
+from pipeline.evidence import statement, store
+from pipeline.evidence.verify import verify_ami
+from pipeline.fingerprint import inputs_fingerprint
 from pipeline.gate import Outcome, Verdict
-from pipeline.packer import DEFAULT_K8S_VERSION, PACKER_DIR, AmiBuild, Arch, check_k8s_version
-from pipeline.release import drift
-from pipeline.release.channels import ReleaseSettings, parameter_name
-from pipeline.release.fingerprint import build_inputs, fingerprint
+from pipeline.orchestration.settings import ChainSettings
+from pipeline.packer import DEFAULT_K8S_VERSION, PACKER_DIR, Arch, check_k8s_version
 from pipeline.tags import (
     BUILD_RUN_TAG,
     FINGERPRINT_TAG,
@@ -27,9 +31,6 @@ from pipeline.tags import (
     MANAGED_VALUE,
     REVOKED_TAG,
 )
-
-if TYPE_CHECKING:
-    from pipeline.chain import ChainSettings
 
 Echo = Callable[[str], None]
 FAILED_TAG = "cis-release:failed-checks"  # FAILED check IDs of the last chain validation
@@ -56,66 +57,6 @@ class Decision:
             "fingerprint": self.fingerprint,
             "why": self.why,
         }
-
-
-def policy_sha(policy_dir: Path, platform: Platform) -> str:
-    """The platform's exceptions policy digest; ``none`` without one (validation refuses later)."""
-    if not policy_dir.is_dir():
-        return "none"
-    found = policy.load_all(policy.discover(policy_dir)).get(platform)
-    return found.sha256 if found else "none"
-
-
-def inputs_fingerprint(
-    platform: Platform,
-    arch: Arch,
-    k8s: str,
-    level: int,
-    local: bool,
-    source_ami: str,
-    policy_dir: Path,
-    packer_dir: Path = PACKER_DIR,
-) -> str:
-    return fingerprint(
-        build_inputs(
-            platform=platform.value,
-            platform_short=platform.short,
-            arch=arch.value,
-            k8s_version=k8s,
-            level=level,
-            local=local,
-            source_ami=source_ami,
-            policy_sha256=policy_sha(policy_dir, platform),
-            packer_dir=packer_dir,
-        )
-    )
-
-
-def tag_builds(
-    clients: AwsClients,
-    builds: Sequence[AmiBuild],
-    *,
-    policy_dir: Path,
-    packer_dir: Path = PACKER_DIR,
-    out: Echo = print,
-) -> None:
-    """Tag each built AMI (in the clients' region) as the pipeline's, with its fingerprint."""
-    for build in builds:
-        if build.region != clients.region:
-            continue
-        value = inputs_fingerprint(
-            build.platform,
-            build.arch,
-            build.k8s_version,
-            build.level,
-            build.local,
-            build.source_ami,
-            policy_dir,
-            packer_dir,
-        )
-        with boundary(f"tag {build.ami_id}"):
-            aws.tag(clients, [build.ami_id], {MANAGED_TAG: MANAGED_VALUE, FINGERPRINT_TAG: value})
-        out(f"[{build.name}] {build.ami_id}: {FINGERPRINT_TAG}={value}")
 
 
 def newest_pipeline_image(
@@ -192,7 +133,6 @@ def build_or_reuse(
 ) -> tuple[tuple[str, ...], list[Decision]]:
     """The chain's build step: every image built (no ``skip_unchanged``), else only those whose
     inputs changed; returns the AMIs to validate (built and re-validated) and the decisions."""
-    from pipeline.build import run_build
 
     decisions = decide(settings, clients) if settings.skip_unchanged else []
     for line in plan_lines(decisions):
@@ -321,10 +261,6 @@ def signed_baseline(
     statement, per-check results from the stored ``evidence/results.json`` (an input whose digest
     the record covers). None when the record does not verify or the evidence is incomplete.
     Calls what pipeline.evidence.verify calls, plus s3:GetObject."""
-    from pipeline.aws import s3
-    from pipeline.aws.account import caller_account
-    from pipeline.evidence import statement, store
-    from pipeline.evidence.verify import verify_ami
 
     verification = verify_ami(clients, ami, evidence_bucket=bucket, signing_key=signing_key)
     if not verification.ok or verification.record_uri is None:
@@ -354,8 +290,6 @@ def baseline_from_evidence(
     """Pure: the AMI's FAILED checks and counts from stored results (its instance from the
     stored verdict's ``context.amis``). None when the AMI is not in the stored run."""
     import json
-
-    from pipeline import results
 
     try:
         context = json.loads(verdict_json).get("context", {})
