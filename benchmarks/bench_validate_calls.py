@@ -4,7 +4,8 @@ The same measurement as ``invoke bench`` (``pipeline.orchestration.bench.pipelin
 1 AMI (a
 run that also creates the one-time resources, then a steady-state run) and 4 AMIs in one run,
 with scripted latencies (boot + SSM registration 90 s, a 5-minute scan) on the local AWS's
-clock. Not a test. Run: python benchmarks/bench_validate_calls.py
+clock, then the overhead over the sampled latency distribution and the runs that confirm it.
+Not a test. Run: python benchmarks/bench_validate_calls.py
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from pipeline.orchestration.bench import pipeline_overhead  # noqa: E402
+from pipeline.orchestration.bench import pipeline_overhead, render_distribution  # noqa: E402
 
 
 def main() -> None:
@@ -30,6 +31,7 @@ def main() -> None:
         for op, n in run["aws_calls_by_operation"].items():
             print(f"                 {n:3d} {op}")
     print(f"4 AMIs / 1 AMI wall time: {measured['ratio_4_amis_vs_1_ami']:.3f} (goal <= 1.15)")
+    print("\n".join(render_distribution(measured["distribution"])))
 
 
 if __name__ == "__main__":

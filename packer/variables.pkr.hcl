@@ -1,4 +1,4 @@
-# Inputs of the production template. The pipeline (pipeline/build.py) passes the per-run values
+# Inputs of the production template. The pipeline (pipeline/build/) passes the per-run values
 # with -var; the per-platform/architecture values come from vars/<platform>-<arch>.pkrvars.hcl.
 
 # --- What to build -------------------------------------------------------------------------

@@ -132,7 +132,9 @@ def load(platform: Platform | str, version: str | None = None) -> Catalogue:
     )
 
 
-_XCCDF_ID = re.compile(r"^(?:xccdf_org\.cisecurity\.benchmarks_rule_)?(\d+(?:\.\d+)*)(?:_.*)?$")
+_XCCDF_ID = re.compile(
+    r"^(?:xccdf_org\.cisecurity\.benchmarks_rule_)?([0-9]+(?:\.[0-9]+)*)(?:_.*)?$"
+)
 
 
 def normalise_check_id(raw: str) -> str | None:

@@ -24,7 +24,7 @@ from pipeline.errors import ConfigError, PolicyError, ScanError
 Echo = Callable[[str], None]
 DATA_DIR = Path(__file__).resolve().parent / "data" / "cis"
 SCAN_ARN = re.compile(
-    r"^arn:aws[a-z-]*:inspector2:(?P<region>[a-z0-9-]+):\d{12}:owner/[A-Za-z0-9-]+"
+    r"^arn:aws[a-z-]*:inspector2:(?P<region>[a-z0-9-]+):[0-9]{12}:owner/[A-Za-z0-9-]+"
     r"/cis-scan/[A-Za-z0-9-]+$"
 )
 _LEVELS = {"LEVEL_1": 1, "LEVEL_2": 2}

@@ -13,9 +13,9 @@ from typing import Any
 from pipeline.catalog import Platform
 from pipeline.errors import ConfigError
 
-K8S_VERSION = re.compile(r"^1\.\d{2}$")
+K8S_VERSION = re.compile(r"^1\.[0-9]{2}$")
 CHANNEL = re.compile(r"^[a-z][a-z0-9-]{0,31}$")
-ACCOUNT = re.compile(r"^\d{12}$")
+ACCOUNT = re.compile(r"^[0-9]{12}$")
 AMI_ID = re.compile(r"^ami-[0-9a-f]{8,17}$")
 PREFIX = re.compile(r"^(/[a-z0-9][a-z0-9_.-]{0,63}){1,4}$")
 ARCHS = ("x86_64", "arm64")
@@ -185,3 +185,29 @@ def release_settings(
         retention_keep=_int(retention.get("keep", 3), f"{where}.retention.keep", 0, 1000),
         drift_channel=drift,
     )
+
+
+def channel_of(prefix: str, name: str) -> str | None:
+    """The channel of a parameter named by the scheme under ``prefix``, else None (pure)."""
+    parts = name.removeprefix(prefix + "/").split("/")
+    if not name.startswith(prefix + "/") or len(parts) != 5 or parts[4] != LEAF:
+        return None
+    platform, arch, k8s, channel = parts[:4]
+    known = {p.short for p in Platform}
+    ok = (
+        platform in known
+        and arch in ARCHS
+        and K8S_VERSION.fullmatch(k8s)
+        and CHANNEL.fullmatch(channel)
+    )
+    return channel if ok else None
+
+
+def parameter_path(prefix: str, name: str) -> tuple[str, str, str, str] | None:
+    """(platform short name, architecture, Kubernetes version, channel) of a channel parameter
+    named by the scheme, else None (pure)."""
+    channel = channel_of(prefix, name)
+    if channel is None:
+        return None
+    platform, arch, k8s = name.removeprefix(prefix + "/").split("/")[:3]
+    return platform, arch, k8s, channel

@@ -43,9 +43,9 @@ AL2_LAST_K8S_MINOR = 32
 PACKER_DIR = Path(__file__).resolve().parent.parent / "packer"
 LOCAL_TEMPLATE = Path("local") / "eks-cis-local.pkr.hcl"
 
-_K8S_VERSION = re.compile(r"^1\.(\d{1,3})$")
+_K8S_VERSION = re.compile(r"^1\.([0-9]{1,3})$")
 _AMI_ID = re.compile(r"^ami-[0-9a-z]+$")
-_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d+$")
+_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-[0-9]+$")
 _PACKER_COMMA = "%!(PACKER_COMMA)"
 
 
@@ -445,7 +445,7 @@ def stages(lines: Sequence[str]) -> list[str]:
 
 
 MIN_PRODUCTION_PACKER = (1, 10, 0)
-_PACKER_VERSION = re.compile(r"^Packer v(\d+)\.(\d+)\.(\d+)", re.MULTILINE)
+_PACKER_VERSION = re.compile(r"^Packer v([0-9]+)\.([0-9]+)\.([0-9]+)", re.MULTILINE)
 
 
 def check_packer_version(output: str, *, packer: str = "packer") -> tuple[int, int, int]:

@@ -8,6 +8,7 @@ a problem (the scan is then not trustworthy), never skipped.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
@@ -120,36 +121,45 @@ MAX_CHECK_ID = 64  # CIS numbers are a few short parts; a longer one is not one 
 
 
 def _row(item: Any) -> CheckResult | str:
-    if not isinstance(item, Mapping):
+    if type(item) is not dict and not isinstance(item, Mapping):  # the ABC check is slow
         return f"expected a result object, got {type(item).__name__}"
-    raw_id = item.get("checkId")
+    get = item.get
+    raw_id = get("checkId")
     if not isinstance(raw_id, str) or not raw_id.strip():
         return "result has no checkId"
     check_id = _check_id(raw_id)
     if check_id is None or len(check_id) > MAX_CHECK_ID:
         return f"checkId {raw_id[:MAX_CHECK_ID]!r} is not a CIS recommendation number"
-    raw_status = item.get("status")
+    raw_status = get("status")
     status = _STATUS.get(raw_status) if isinstance(raw_status, str) else None
     if status is None:
         return f"check {check_id} has status {raw_status!r}, not one of PASSED, FAILED, SKIPPED"
     return CheckResult(
         check_id=check_id,
         status=status,
-        target=_text(item.get("targetResourceId")) or NO_TARGET,
-        title=_text(item.get("title")),
-        level=_text(item.get("level")),
-        platform=_text(item.get("platform")),
-        scan_arn=_text(item.get("scanArn")),
-        account_id=_text(item.get("accountId")),
-        status_reason=_text(item.get("statusReason")),
-        finding_arn=_text(item.get("findingArn")),
+        target=_text(get("targetResourceId")) or NO_TARGET,
+        title=_text(get("title")),
+        level=_text(get("level")),
+        platform=_text(get("platform")),
+        scan_arn=_text(get("scanArn")),
+        account_id=_text(get("accountId")),
+        status_reason=_text(get("statusReason")),
+        finding_arn=_unshared(get("findingArn")),  # one per row: nothing to share
     )
 
 
 _check_id = lru_cache(maxsize=8192)(normalise_check_id)
 
 
+def _unshared(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
 def _text(value: Any) -> str | None:
+    """A non-empty string, interned: the 243 rows of a target share its ID, the rows of a scan
+    its ARN, account and platform, and those of one check on every target its title."""
+    if type(value) is str:  # what JSON gives; a subclass (a StrEnum) cannot be interned
+        return sys.intern(value) if value else None
     return value if isinstance(value, str) and value else None
 
 
@@ -204,15 +214,27 @@ def page_problems(document: Any, source: str) -> list[str]:
     """Pages that still carry a ``nextToken``: the file stops before the API's last page."""
     pages = document if isinstance(document, list) else [document]
     return [
-        f"{source}: $[{i}].nextToken: this page says more results follow, but the file ends: "
-        "the results are incomplete"
-        if isinstance(document, list)
-        else f"{source}: $.nextToken: this page says more results follow, but the file ends: "
-        "the results are incomplete"
+        _more_problem(source, _at(document, i))
         for i, page in enumerate(pages)
-        # Any value but null or "" (botocore's "no more pages") means more pages follow.
-        if isinstance(page, Mapping) and page.get("nextToken") not in (None, "")
+        if isinstance(page, Mapping) and _more(page)
     ]
+
+
+def _at(document: Any, index: int) -> str:
+    """The JSON path of page ``index`` of ``document`` (a list of pages, or one page)."""
+    return f"$[{index}]" if isinstance(document, list) else "$"
+
+
+def _more(page: Mapping[str, Any]) -> bool:
+    # Any value but null or "" (botocore's "no more pages") means more pages follow.
+    return page.get("nextToken") not in (None, "")
+
+
+def _more_problem(source: str, at: str) -> str:
+    return (
+        f"{source}: {at}.nextToken: this page says more results follow, but the file ends: "
+        "the results are incomplete"
+    )
 
 
 def parse_document(document: Any, source: str) -> ParsedResults:
@@ -236,20 +258,22 @@ def declared_targets(document: Any, source: str = "results") -> list[str]:
     names an instance whose rows must be there.
     """
     pages = document if isinstance(document, list) else [document]
-    found = []
-    for i, page in enumerate(pages):
-        if not _is_page(page):
-            continue  # a bare result item, not a page
-        target = page.get(PAGE_TARGET_KEY)
-        if target is None:
-            continue
-        if not isinstance(target, str) or not target.strip():
-            at = f"$[{i}]" if isinstance(document, list) else "$"
-            raise ConfigError(
-                f"{source}: {at}.{PAGE_TARGET_KEY}: expected an instance ID, got {target!r}"
-            )
-        found.append(target)
-    return list(dict.fromkeys(found))
+    found = [
+        _declared(page.get(PAGE_TARGET_KEY), source, _at(document, i))
+        for i, page in enumerate(pages)
+        if _is_page(page)  # else a bare result item, not a page
+    ]
+    return list(dict.fromkeys(t for t in found if t is not None))
+
+
+def _declared(target: Any, source: str, at: str) -> str | None:
+    if target is None:
+        return None
+    if not isinstance(target, str) or not target.strip():
+        raise ConfigError(
+            f"{source}: {at}.{PAGE_TARGET_KEY}: expected an instance ID, got {target!r}"
+        )
+    return target
 
 
 def _page_target_problems(document: Any, source: str) -> list[str]:
@@ -262,25 +286,86 @@ def _page_target_problems(document: Any, source: str) -> list[str]:
         want = page.get(PAGE_TARGET_KEY)
         if not isinstance(want, str):
             continue
-        other = sorted(
-            {
-                str(item.get("targetResourceId"))
-                for item in page[RESULTS_KEY]
-                if isinstance(item, Mapping) and item.get("targetResourceId") != want
-            }
-        )
+        other = _other_targets(page[RESULTS_KEY], want)
         if other:
-            at = f"$[{i}]" if isinstance(document, list) else "$"
-            out.append(
-                f"{source}: {at}.{RESULTS_KEY}: rows of {', '.join(other[:3])} in the page asked "
-                f"for {want}: the API answered for another instance"
-            )
+            out.append(_foreign_problem(source, _at(document, i), other, want))
     return out
+
+
+def _other_targets(items: list[Any], want: str) -> list[str]:
+    return sorted(
+        {
+            str(item.get("targetResourceId"))
+            for item in items
+            if (type(item) is dict or isinstance(item, Mapping))
+            and item.get("targetResourceId") != want
+        }
+    )
+
+
+def _foreign_problem(source: str, at: str, other: list[str], want: str) -> str:
+    return (
+        f"{source}: {at}.{RESULTS_KEY}: rows of {', '.join(other[:3])} in the page asked "
+        f"for {want}: the API answered for another instance"
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _Page:
+    """A saved page (a list element of results.json) read into rows as soon as it was parsed:
+    what ``parse_document`` takes from it, so the page itself need not be kept."""
+
+    rows: tuple[CheckResult, ...]
+    problems: tuple[str, ...]  # its rows that could not be judged
+    more: bool  # it carries a nextToken
+    target: Any  # its PAGE_TARGET_KEY as found, None when absent: checked in page order
+    foreign: str | None  # its rows of other targets than its own, as a problem
+
+
+def _read_page(element: Any, index: int, source: str) -> Any:
+    """``safeio.load_json``'s ``each`` for results: a page of a list of pages, read into rows.
+
+    Anything ``parse_document`` would refuse or read otherwise (an element that is not a page:
+    a bare result item; results that are not a list) is ``safeio.WHOLE``: the file is then
+    parsed whole and goes through ``parse_document`` as it always did. Never raises.
+    """
+    if not _is_page(element) or not isinstance(element.get(RESULTS_KEY, []), list):
+        return safeio.WHOLE
+    at = f"$[{index}]"
+    parsed = parse_items(_page_items(element, at, source))
+    want = element.get(PAGE_TARGET_KEY)
+    other = _other_targets(element.get(RESULTS_KEY, []), want) if isinstance(want, str) else []
+    foreign = _foreign_problem(source, at, other, want) if other else None
+    return _Page(parsed.rows, parsed.problems, _more(element), want, foreign)
+
+
+def _parse_pages(pages: list[_Page], source: str) -> ParsedResults:
+    """``parse_document`` of a list of pages, from the pages as ``_read_page`` read them."""
+    more = [_more_problem(source, f"$[{i}]") for i, page in enumerate(pages) if page.more]
+    declared = [_declared(page.target, source, f"$[{i}]") for i, page in enumerate(pages)]
+    return ParsedResults(
+        tuple(row for page in pages for row in page.rows),
+        (
+            *more,
+            *(page.foreign for page in pages if page.foreign is not None),
+            *(problem for page in pages for problem in page.problems),
+        ),
+        tuple(dict.fromkeys(t for t in declared if t is not None)),
+    )
 
 
 def load(path: str | Path) -> ParsedResults:
     """Read a results file (JSON) within ``safeio``'s bounds. Unreadable, too large, too deep,
     duplicate keys, non-finite numbers or malformed → ConfigError (exit 2)."""
     source = str(path)
-    document = safeio.load_json(path, limit=safeio.RESULTS_MAX_BYTES, what="results")
+    # A list of saved pages (what validate writes) is read a page at a time: the parsed pages
+    # are never all in memory, only their rows (243,000 rows: 28 MB; parsed whole: 200 MB).
+    document = safeio.load_json(
+        path,
+        limit=safeio.RESULTS_MAX_BYTES,
+        what="results",
+        each=lambda element, index: _read_page(element, index, source),
+    )
+    if isinstance(document, list) and document and all(isinstance(p, _Page) for p in document):
+        return _parse_pages(document, source)
     return parse_document(document, source)

@@ -1,4 +1,4 @@
-"""Bounded, strict reading of the JSON and YAML files users and scans supply.
+"""Bounded, strict reading of the JSON and YAML files users and scans supply (YAML: ``safeyaml``).
 
 Every reader of results, policies and scenarios goes through here: size checked before the
 whole file is read, nesting depth bounded, duplicate keys, NaN/Infinity, huge integers and YAML
@@ -12,11 +12,9 @@ import math
 import os
 import re
 import stat
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
-
-import yaml
 
 from pipeline.errors import ConfigError
 
@@ -68,16 +66,16 @@ def read_bytes(path: str | Path, *, limit: int, what: str) -> bytes:
             if not stat.S_ISREG(info.st_mode):
                 raise ConfigError(f"{source}: $: {what} is not a regular file")
             if info.st_size > limit:
-                raise ConfigError(_too_big(source, what, info.st_size, limit))
+                raise ConfigError(too_big(source, what, info.st_size, limit))
             data = handle.read(limit + 1)
     except OSError as exc:
         raise ConfigError(f"{source}: cannot read {what}: {exc.strerror or exc}") from exc
     if len(data) > limit:
-        raise ConfigError(_too_big(source, what, None, limit))
+        raise ConfigError(too_big(source, what, None, limit))
     return data
 
 
-def _too_big(source: str, what: str, size: int | None, limit: int) -> str:
+def too_big(source: str, what: str, size: int | None, limit: int) -> str:
     got = f"{size:,} bytes" if size is not None else "more bytes"
     return f"{source}: $: {what} file is too large ({got}; the limit is {limit:,} bytes)"
 
@@ -130,12 +128,9 @@ def json_too_deep(data: bytes, limit: int = MAX_DEPTH) -> int | None:
     d is empty after exactly d rounds. Only input that is deep or malformed gets the exact
     scan, which stops at the first bracket too deep.
     """
-    # Drop escaped backslashes, then escaped quotes: every '"' left delimits a string.
-    has_escapes = b"\\" in data
-    unescaped = data.replace(b"\\\\", b"").replace(b'\\"', b"") if has_escapes else data
     # Quotes alternate open/close, so dropping any adjacent pair '""' drops an empty string or
     # joins two strings with nothing structural between them; few quotes are left for the regex.
-    flat = unescaped.translate(None, _NOT_STRUCTURE).replace(b'""', b"")
+    flat = _structure(data).replace(b'""', b"")
     skeleton = _QUOTED.sub(b"", flat).translate(_ONE_KIND)  # depth ignores the bracket kind
     for _ in range(limit):
         if not skeleton:
@@ -156,6 +151,30 @@ def json_too_deep(data: bytes, limit: int = MAX_DEPTH) -> int | None:
         elif token in (b"]", b"}"):
             depth -= 1
     return None  # merely malformed: the JSON parser says where
+
+
+_SLICE = MIB
+
+
+def _structure(data: bytes) -> bytes:
+    """The quotes and brackets of ``data`` once escaped backslashes and then escaped quotes are
+    dropped: every '"' left delimits a string. Other escapes (``\\u2019``) change nothing, as
+    backslashes are dropped with the rest. Escaped quotes or backslashes are dropped a slice at
+    a time, not in a copy of the whole file (or two): a slice never ends in a backslash, so
+    each run of backslashes and the byte after it fall in one slice and pair up as in the
+    whole."""
+    if b"\\\\" not in data and b'\\"' not in data:
+        return data.translate(None, _NOT_STRUCTURE)
+    parts = []
+    start = 0
+    while start < len(data):
+        end = min(start + _SLICE, len(data))
+        while end < len(data) and data[end - 1] == 0x5C:  # a backslash: keep its run whole
+            end += 1
+        piece = data[start:end].replace(b"\\\\", b"").replace(b'\\"', b"")
+        parts.append(piece.translate(None, _NOT_STRUCTURE))
+        start = end
+    return b"".join(parts)
 
 
 def _pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -201,6 +220,12 @@ def _walk(document: Any) -> Iterator[tuple[list[str | int], Any]]:
 
 def parse_json(data: bytes | str, source: str, *, max_depth: int = MAX_DEPTH) -> Any:
     """Parse JSON strictly; raise ConfigError naming the file and the JSON path (or line)."""
+    return _parse_whole(_bounded_text(data, source, max_depth), source)
+
+
+def _bounded_text(data: bytes | str, source: str, max_depth: int) -> str:
+    """The text of ``data`` once strict UTF-8, the value counts and the depth bound are checked
+    (in that order). Only the text outlives this call: the bytes can go before the parse."""
     raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data
     text = data if isinstance(data, str) else decode(data, source)
     values, containers = raw.count(b",") + 1, raw.count(b"[") + raw.count(b"{")
@@ -220,42 +245,99 @@ def parse_json(data: bytes | str, source: str, *, max_depth: int = MAX_DEPTH) ->
         raise ConfigError(
             f"{source}: line {line}, column {column}: nested deeper than {max_depth} levels"
         )
-    flagged = False
+    return text
 
-    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
-        nonlocal flagged
-        out = _pairs(items)
-        flagged = flagged or isinstance(out, _DuplicateKeys)
-        return out
 
-    def bad(make: Any) -> Any:
-        def hook(token: str) -> Any:
-            nonlocal flagged
-            value = make(token)
-            flagged = flagged or isinstance(value, _Bad)
-            return value
+class _StrictDecoder(json.JSONDecoder):
+    """``json``'s decoder (its C scanner) with every refusal's hook; ``flagged`` turns true at
+    the first duplicate key or refused number, which ``_json_problems`` then names by path."""
 
-        return hook
-
-    try:
-        document = json.loads(
-            text,
-            object_pairs_hook=pairs,
-            parse_constant=bad(_constant),
-            parse_float=bad(_float),
-            parse_int=bad(_int),
+    def __init__(self) -> None:
+        self.flagged = False
+        super().__init__(
+            object_pairs_hook=self._object,
+            parse_constant=lambda token: self._refused(_constant(token)),
+            parse_float=lambda token: self._refused(_float(token)),
+            parse_int=lambda token: self._refused(_int(token)),
         )
+
+    def _object(self, items: list[tuple[str, Any]]) -> dict[str, Any]:
+        out = dict(items)  # in C; the same dict as _pairs gives when no key repeats
+        if len(out) == len(items):
+            return out
+        self.flagged = True
+        return _pairs(items)
+
+    def _refused(self, value: Any) -> Any:
+        self.flagged = self.flagged or isinstance(value, _Bad)
+        return value
+
+
+def _parse_whole(text: str, source: str) -> Any:
+    """The whole document, strictly; every refused value and duplicate key named by path."""
+    decoder = _StrictDecoder()
+    try:
+        if text.startswith("\ufeff"):  # as json.loads says it (decode drops one BOM)
+            raise json.JSONDecodeError("Unexpected UTF-8 BOM (decode using utf-8-sig)", text, 0)
+        document = decoder.decode(text)
     except json.JSONDecodeError as exc:
         raise ConfigError(
             f"{source}: line {exc.lineno}, column {exc.colno}: not valid JSON: {exc.msg}"
         ) from exc
     except (RecursionError, ValueError) as exc:  # defence in depth; the checks above catch these
         raise ConfigError(f"{source}: $: not valid JSON: {type(exc).__name__}") from exc
-    if flagged:
+    if decoder.flagged:
         problems = list(_json_problems(document, source))
         if problems:
             raise ConfigError(problems[0], problems=problems)
     return document
+
+
+# What ``load_json``'s ``each`` returns to have the document parsed whole after all.
+WHOLE: Any = object()
+_WHITESPACE = re.compile(r"[ \t\n\r]*")  # JSON's, as the json module skips it
+
+
+def _skip(text: str, at: int) -> int:
+    """The offset of the first character at or after ``at`` that is not JSON white space."""
+    match = _WHITESPACE.match(text, at)
+    return match.end() if match else at
+
+
+def _parse_elements(text: str, each: Callable[[Any, int], Any]) -> list[Any] | None:
+    """A top-level array parsed one element at a time, each handed to ``each`` at once and
+    replaced by what it returns; None when the text is not an array that parses cleanly (a
+    syntax error, a duplicate key, a refused number) or when ``each`` returns ``WHOLE``: the
+    caller then parses it whole, which refuses it exactly as it always did."""
+    at = _skip(text, 0)
+    if not text.startswith("[", at):
+        return None
+    at = _skip(text, at + 1)
+    kept: list[Any] = []
+    if text.startswith("]", at):
+        at += 1
+    else:
+        decoder = _StrictDecoder()
+        while True:
+            try:
+                element, at = decoder.raw_decode(text, at)
+            except (RecursionError, ValueError):  # JSONDecodeError is a ValueError
+                return None
+            if decoder.flagged:
+                return None
+            value = each(element, len(kept))
+            if value is WHOLE:
+                return None
+            kept.append(value)
+            at = _skip(text, at)
+            if text.startswith(",", at):
+                at = _skip(text, at + 1)
+            elif text.startswith("]", at):
+                at += 1
+                break
+            else:
+                return None
+    return kept if _skip(text, at) == len(text) else None
 
 
 def _json_problems(document: Any, source: str) -> Iterator[str]:
@@ -268,133 +350,26 @@ def _json_problems(document: Any, source: str) -> Iterator[str]:
             yield f"{source}: {json_path(path)}: {value.message}"
 
 
-def load_json(path: str | Path, *, limit: int, what: str) -> Any:
-    """Read and parse a JSON file with every bound above. Raises ConfigError (exit 2)."""
-    return parse_json(read_bytes(path, limit=limit, what=what), str(path))
-
-
-# ---------------------------------------------------------------- YAML
-
-
-class BoundedLoader(yaml.SafeLoader):
-    """SafeLoader without aliases or anchors, with bounded depth and size, finite floats,
-    bounded ints, scalar keys and no duplicate keys; every refusal names the JSON path and line.
-
-    Aliases are refused outright (not bounded): a 500-byte "billion laughs" document then stops
-    at its first anchor, and no policy or scenario needs them.
-    """
-
-    max_depth = MAX_DEPTH
-    max_values = MAX_YAML_VALUES
-
-    def __init__(self, stream: str) -> None:
-        super().__init__(stream)
-        self._path: list[str | int] = []
-        self._values = 0
-
-    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
-        event = self.peek_event()  # type: ignore[no-untyped-call]
-        collection = isinstance(event, yaml.SequenceStartEvent | yaml.MappingStartEvent)
-        if parent is not None and index is None and collection:  # a key that is a collection
-            self._refuse(event, "mapping keys must be plain values")
-        step: str | int | None = None
-        if isinstance(index, yaml.ScalarNode):
-            step = index.value
-        elif isinstance(index, int) and not isinstance(index, bool):
-            step = index
-        if step is not None:
-            self._path.append(step)
-        try:
-            if isinstance(event, yaml.AliasEvent):
-                self._refuse(event, f"alias *{event.anchor} is not allowed (no anchors or aliases)")
-            anchor = getattr(event, "anchor", None)
-            if anchor is not None:
-                self._refuse(event, f"anchor &{anchor} is not allowed (no anchors or aliases)")
-            if collection and len(self._path) >= self.max_depth:
-                self._refuse(event, f"nested deeper than {self.max_depth} levels")
-            self._values += 1
-            if self._values > self.max_values:
-                self._refuse(event, f"more than {self.max_values:,} values in one document")
-            node = super().compose_node(parent, index)
-            if isinstance(node, yaml.MappingNode):
-                self._check_keys(node)
-        finally:
-            if step is not None:
-                self._path.pop()
-        return node
-
-    def _check_keys(self, node: yaml.MappingNode) -> None:
-        seen: set[tuple[str, str]] = set()
-        for key_node, _ in node.value:
-            if not isinstance(key_node, yaml.ScalarNode):
-                self._refuse(key_node, "mapping keys must be plain values", at_key=None)
-            key = (key_node.tag, key_node.value)
-            if key in seen:
-                self._refuse(key_node, f"duplicate key {key_node.value!r}", at_key=key_node.value)
-            seen.add(key)
-
-    def _refuse(self, item: Any, message: str, at_key: str | None = None) -> None:
-        mark = item.start_mark
-        path = json_path([*self._path, at_key] if at_key is not None else self._path)
-        raise _Refused(f"{path}: {message} (line {mark.line + 1}, column {mark.column + 1})")
-
-    def construct_yaml_float(self, node: yaml.ScalarNode) -> float:
-        value = super().construct_yaml_float(node)
-        if not math.isfinite(value):
-            raise _Refused(
-                f"line {node.start_mark.line + 1}, column {node.start_mark.column + 1}: "
-                f"{node.value!r} is not a finite number"
-            )
-        return value
-
-    def construct_yaml_int(self, node: yaml.ScalarNode) -> int:
-        digits = len(str(node.value).lstrip("+-").replace("_", ""))
-        if digits > MAX_INT_DIGITS:
-            raise _Refused(
-                f"line {node.start_mark.line + 1}, column {node.start_mark.column + 1}: "
-                f"integer of {digits:,} digits is too large"
-            )
-        return super().construct_yaml_int(node)
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        mapping = super().construct_mapping(node, deep=deep)
-        if len(mapping) != len(node.value):  # keys equal once constructed, e.g. 1.0 and 1.00
-            raise _Refused(
-                f"line {node.start_mark.line + 1}, column {node.start_mark.column + 1}: "
-                "duplicate keys in this mapping"
-            )
-        return mapping
-
-
-BoundedLoader.add_constructor("tag:yaml.org,2002:float", BoundedLoader.construct_yaml_float)
-BoundedLoader.add_constructor("tag:yaml.org,2002:int", BoundedLoader.construct_yaml_int)
-
-
-class _Refused(Exception):
-    """Raised inside the loader; ``load_yaml`` turns it into a ConfigError with the file name."""
-
-
-def load_yaml(
-    text: str,
-    source: str,
+def load_json(
+    path: str | Path,
     *,
-    loader: type[BoundedLoader] = BoundedLoader,
-    limit: int = POLICY_MAX_BYTES,
+    limit: int,
+    what: str,
+    each: Callable[[Any, int], Any] | None = None,
 ) -> Any:
-    """Parse one YAML (or JSON) document with ``loader``; raise ConfigError naming the file."""
-    size = len(text.encode("utf-8", "surrogatepass"))
-    if size > limit:
-        raise ConfigError(_too_big(source, "YAML", size, limit))
-    try:
-        return yaml.load(text, Loader=loader)  # noqa: S506 - a SafeLoader subclass
-    except _Refused as exc:
-        raise ConfigError(f"{source}: {exc}") from exc
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "$"
-        line = f"{source}: {where}: not valid YAML: {exc.problem or exc}"
-        raise ConfigError(line, problems=[line]) from exc
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{source}: $: not valid YAML: {exc}") from exc
-    except (RecursionError, ValueError, TypeError) as exc:  # defence in depth
-        raise ConfigError(f"{source}: $: not valid YAML: {type(exc).__name__}") from exc
+    """Read and parse a JSON file with every bound above. Raises ConfigError (exit 2).
+
+    ``each(element, index)``: when the document is an array, each element is handed to it as
+    soon as it is parsed, and what it returns is kept in the array instead, so a big document
+    is never in memory whole (its text is, the file's bytes are not). ``each`` must not raise;
+    returning ``WHOLE`` has the document parsed whole instead, as without ``each``. Every
+    refusal is the same either way: what the element-wise reading does not accept is parsed
+    whole, and that names the problems.
+    """
+    source = str(path)
+    text = _bounded_text(read_bytes(path, limit=limit, what=what), source, MAX_DEPTH)
+    if each is not None:
+        kept = _parse_elements(text, each)
+        if kept is not None:
+            return kept
+    return _parse_whole(text, source)

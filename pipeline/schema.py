@@ -14,7 +14,8 @@ import yaml
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
-from pipeline.safeio import POLICY_MAX_BYTES, BoundedLoader, json_path, load_yaml
+from pipeline.safeio import POLICY_MAX_BYTES, json_path
+from pipeline.safeyaml import BoundedLoader, load_yaml
 
 __all__ = ["json_path", "load_schema", "parse_document", "schema_problems"]
 

@@ -17,7 +17,7 @@ EXPIRES_TAG = "cis-validate:expires-at"
 PIPELINE_TAG = "cis-validate:pipeline"
 LOCAL_TAG = "cis-ami:local"  # the AMI was built on the project's local AWS
 # Release (pipeline/release): fingerprint of the build's inputs, copies, channels, revocation.
-FINGERPRINT_TAG = "cis-ami:fingerprint"  # sha256 of the build inputs (release/fingerprint.py)
+FINGERPRINT_TAG = "cis-ami:fingerprint"  # sha256 of the build inputs (pipeline/fingerprint.py)
 COPIED_FROM_TAG = "cis-release:copied-from"  # on a regional copy: "<region>/<ami-id>" of the source
 COPY_TAG_PREFIX = "cis-release:copy:"  # on the source: "cis-release:copy:<region>" = the copy's ID
 CHANNEL_TAG_PREFIX = "cis-release:channel:"  # "cis-release:channel:<name>:{at,by,previous}"

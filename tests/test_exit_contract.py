@@ -1,5 +1,6 @@
 """The exit-code contract across commands: every user-facing task has bad-input cases, the
-README documents every code, and interrupts map to 130 (SIGINT) and 143 (SIGTERM)."""
+README documents every code, interrupts map to 130 (SIGINT) and 143 (SIGTERM), and Invoke's own
+parse and config errors exit 2 (``pipeline.cli.invoke_exit``)."""
 
 from __future__ import annotations
 
@@ -13,9 +14,10 @@ from pathlib import Path
 
 import pytest
 import yaml
-from invoke import Exit
+from invoke import Exit, ParseError, Program
 
 import tasks
+from pipeline.cli import exits, invoke_exit
 from pipeline.errors import ConfigError, ExitCode, Terminated
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -49,7 +51,7 @@ def test_readme_documents_every_exit_code() -> None:
 def test_exit_codes_maps_interrupts_and_errors(
     raised: BaseException, code: int, line: str | None, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    with pytest.raises(Exit) as exited, tasks._exit_codes():
+    with pytest.raises(Exit) as exited, exits.exit_codes():
         raise raised
     assert exited.value.code == code
     assert exited.value.message == line or (
@@ -59,9 +61,87 @@ def test_exit_codes_maps_interrupts_and_errors(
 
 def test_sigterm_is_restored_after_a_command() -> None:
     before = signal.getsignal(signal.SIGTERM)
-    with tasks._exit_codes():
-        assert signal.getsignal(signal.SIGTERM) is tasks._on_sigterm
+    with exits.exit_codes():
+        assert signal.getsignal(signal.SIGTERM) is exits.on_sigterm
     assert signal.getsignal(signal.SIGTERM) is before
+
+
+def test_a_commands_outcome_is_its_exit_code() -> None:
+    exits.finish(ExitCode.OK)
+    with pytest.raises(Exit) as exited:
+        exits.finish(ExitCode.GATE_BLOCKED)
+    assert (exited.value.code, exited.value.message) == (3, None)
+
+
+@pytest.mark.parametrize(
+    ("argv", "env", "fragment"),
+    [
+        (["hardening-coverage", "--bogus"], {}, "No idea what '--bogus' is"),
+        (["validate", "--ami"], {}, "needed value and was not given one"),
+        (["nosuch"], {}, "No idea what 'nosuch' is"),
+        (["--help", "nosuch"], {}, "No idea what 'nosuch' is"),
+        (["hardening-coverage", "--platform", "al\x002023"], {}, "--platform: contains a NUL"),
+        (["policy.validate", "--policy", "a", "--policy", "b\x00"], {}, "--policy: contains a NUL"),
+        (["hardening-coverage"], {"INVOKE_PIPELINE_LEVEL": "abc"}, "invalid literal for int()"),
+        (["-f", "{tmp}/cfg.yaml", "hardening-coverage"], {}, "-f, INVOKE_* variables): while"),
+    ],
+    ids=[
+        "unknown-flag",
+        "missing-value",
+        "unknown-task",
+        "help-of-unknown-task",
+        "nul-byte",
+        "nul-byte-in-a-repeated-flag",
+        "bad-invoke-variable",
+        "runtime-config-not-yaml",
+    ],
+)
+def test_invokes_own_input_errors_exit_2_in_one_error_line(
+    argv: list[str],
+    env: dict[str, str],
+    fragment: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    (tmp_path / "cfg.yaml").write_text("pipeline: [\n", encoding="utf-8")
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.chdir(ROOT)  # Invoke finds tasks.py from the working folder
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exited:
+        argv = [a.replace("{tmp}", str(tmp_path)) for a in argv]
+        Program(binary_names=["invoke", "inv"]).run(["invoke", *argv], exit=True)
+    out = capsys.readouterr()
+    assert exited.value.code == 2, out
+    assert out.err.startswith("error: ") and out.err.count("\n") == 1, out
+    assert fragment in out.err and "Traceback" not in out.err + out.out
+
+
+def test_invoke_parse_errors_become_exit_2_once_installed() -> None:
+    invoke_exit.install()
+    invoke_exit.install()  # tasks.py may be imported twice: the steps are wrapped once
+    assert Program.parse_tasks is invoke_exit.parse_errors_exit_2(Program.parse_tasks)
+
+    def step(program: Program) -> None:
+        raise ParseError("No idea what '--x\nerror: forged' is!")
+
+    with pytest.raises(Exit) as exited:
+        invoke_exit.parse_errors_exit_2(step)(Program())
+    assert exited.value.code == 2
+    assert exited.value.message == "error: No idea what '--x\\nerror: forged' is!"
+
+
+def test_invoke_config_errors_become_exit_2() -> None:
+    def step(config: object) -> None:
+        raise ValueError("Can't cleanly merge")
+
+    with pytest.raises(Exit) as exited:
+        invoke_exit.config_errors_exit_2(step)(object())
+    assert exited.value.code == 2
+    assert exited.value.message == (
+        "error: invoke configuration (-f, INVOKE_* variables): Can't cleanly merge"
+    )
 
 
 def test_sigterm_to_a_waiting_command_exits_143_in_one_line(tmp_path: Path) -> None:

@@ -15,11 +15,11 @@ from typing import Any
 import pytest
 import yaml
 
-from pipeline import build, catalog, commands
+from pipeline import catalog, commands
 from pipeline.aws import CallCounter, make_clients
 from pipeline.errors import ExitCode, PipelineError
 from pipeline.localaws import LocalAws
-from pipeline.orchestration import chain
+from pipeline.orchestration import chain, nightly
 from pipeline.orchestration.chain import ChainSettings, run_chain
 from pipeline.runs import new_run_id
 from pipeline.validate import Runtime, retry_line, run_validate
@@ -120,7 +120,7 @@ def test_an_invalid_policy_stops_build_and_validate_before_any_ami_exists(
     def no_build(*_: Any, **__: Any) -> Any:
         raise AssertionError("the Packer build must not start")
 
-    monkeypatch.setattr(build, "run_build", no_build)
+    monkeypatch.setattr(nightly, "run_build", no_build)
     lines: list[str] = []
     with pytest.raises(PipelineError) as err:
         run_chain(

@@ -21,7 +21,7 @@ import pytest
 from pipeline import commands, gate, policy, results
 from pipeline.aws.inspector import ScanTarget
 from pipeline.errors import ConfigError, ExitCode
-from pipeline.validate import _target_problems
+from pipeline.validate.scan import target_problems
 from tests._complete import SCAN_ARN, complete_rows, page, status_counts
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -329,7 +329,7 @@ def _target(status: str = "COMPLETED", passed: int = 213) -> ScanTarget:
 def test_validate_refuses_a_target_inspector_lists_twice_differently(
     listed: list[ScanTarget], problem: bool
 ) -> None:
-    found = _target_problems(listed, ["i-1"])
+    found = target_problems(listed, ["i-1"])
     assert bool(found) is problem, found
     assert all("more than once" in p or "FAILED" in p for p in found)
 

@@ -14,12 +14,13 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipeline import policy, results, safeio
+from pipeline import policy, results, safeio, safeyaml
 from pipeline.errors import MAX_LINE_CHARS, MAX_PROBLEM_LINES, ConfigError, PipelineError
 from pipeline.localaws import scenario
 
@@ -111,7 +112,7 @@ def test_valid_documents_still_load(tmp_path: Path) -> None:
         nested = [nested]
     assert safeio.parse_json(json.dumps(nested).encode(), "ok.json") == nested
     text = "a: [1, 2.5, {b: c}]\nd: 2027-01-31\n"
-    assert safeio.load_yaml(text, "ok.yaml") == {"a": [1, 2.5, {"b": "c"}], "d": _date()}
+    assert safeyaml.load_yaml(text, "ok.yaml") == {"a": [1, 2.5, {"b": "c"}], "d": _date()}
 
 
 def _date() -> Any:
@@ -184,3 +185,53 @@ def test_depth_prescan_agrees_with_the_real_depth(value: Any, ascii_only: bool, 
     """Brackets, quotes and backslashes inside strings never fool the C-speed depth check."""
     data = json.dumps(value, ensure_ascii=ascii_only).encode()
     assert (safeio.json_too_deep(data, limit) is not None) == (_depth(value) > limit)
+
+
+def _structure_whole(data: bytes) -> bytes:
+    """``safeio._structure`` as one pass over the whole input (what it replaced)."""
+    unescaped = data.replace(b"\\\\", b"").replace(b'\\"', b"")
+    return unescaped.translate(None, safeio._NOT_STRUCTURE)
+
+
+@given(st.binary() | st.text(alphabet='\\"[]{}a').map(str.encode), st.integers(1, 5))
+@settings(max_examples=400)
+def test_escapes_are_dropped_a_slice_at_a_time_as_in_one_pass(data: bytes, size: int) -> None:
+    """The depth check reads a file with escapes in slices (no whole copy of the file): a slice
+    boundary never splits a run of backslashes, so the result is the one-pass result."""
+    with mock.patch.object(safeio, "_SLICE", size):
+        assert safeio._structure(data) == _structure_whole(data)
+
+
+def test_each_element_of_an_array_is_handed_over_as_it_is_parsed(tmp_path: Path) -> None:
+    path = tmp_path / "a.json"
+    path.write_text('[{"a": 1}, [2], "three"]')
+    seen: list[tuple[Any, int]] = []
+
+    def each(element: Any, index: int) -> Any:
+        seen.append((element, index))
+        return index * 10
+
+    assert safeio.load_json(path, limit=1024, what="x", each=each) == [0, 10, 20]
+    assert seen == [({"a": 1}, 0), ([2], 1), ("three", 2)]
+    whole = safeio.load_json(path, limit=1024, what="x", each=lambda e, i: safeio.WHOLE)
+    assert whole == [{"a": 1}, [2], "three"]
+    path.write_text('{"a": [1, 2]}')  # not an array: parsed whole
+    assert safeio.load_json(path, limit=1024, what="x", each=each) == {"a": [1, 2]}
+
+
+RESULTS_CASES = [p for p in CASES if p.stem.startswith("results_")]
+
+
+@pytest.mark.parametrize("case_file", RESULTS_CASES, ids=lambda p: p.stem)
+def test_every_hostile_file_is_refused_the_same_element_by_element(
+    case_file: Path, tmp_path: Path
+) -> None:
+    """Every bound and refusal holds when an array is read one element at a time."""
+    case = json.loads(case_file.read_text())
+    path = _write(case, tmp_path)
+    refusals = []
+    for each in (None, lambda element, index: index):
+        with pytest.raises(ConfigError) as caught:
+            safeio.load_json(path, limit=safeio.RESULTS_MAX_BYTES, what="results", each=each)
+        refusals.append((caught.value.lines(), caught.value.problems))
+    assert refusals[0] == refusals[1]

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from pipeline import iam_policy
+from pipeline.aws import iam_policy
 from pipeline.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[1]

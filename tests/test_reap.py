@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 
-from pipeline import heartbeat, iam_policy, reap
-from pipeline.aws import AwsClients, ec2, make_clients
+from pipeline import heartbeat, reap
+from pipeline.aws import AwsClients, ec2, iam_policy, make_clients
 from pipeline.errors import AwsError
 from pipeline.localaws import LocalAws, local_aws
 from pipeline.tags import BUILD_RUN_TAG, HEARTBEAT_TAG, MANAGED_TAG, RUN_TAG

@@ -11,13 +11,13 @@ from typing import Any
 import pytest
 
 from pipeline import support
-from pipeline import validate as validate_mod
 from pipeline.aws import AwsClients, make_clients
 from pipeline.build import run_build
 from pipeline.catalog import Platform
 from pipeline.errors import ConfigError, ExitCode
 from pipeline.localaws import LocalAws
 from pipeline.validate import Runtime, run_validate
+from pipeline.validate import preflight as validate_preflight
 from tests.validate.conftest import FakeTime, make_ami, settings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -81,7 +81,7 @@ def test_validate_refuses_an_al2_ami_on_real_aws_before_launching(
     clients = make_clients()
     ami = make_ami(clients, "al2", "x86_64")
     # The local AWS stands in for a real endpoint: the code asks only is_aws_endpoint.
-    monkeypatch.setattr(validate_mod, "is_aws_endpoint", lambda _url: True)
+    monkeypatch.setattr(validate_preflight, "is_aws_endpoint", lambda _url: True)
     fake = FakeTime(aws)
     with pytest.raises(ConfigError) as err:
         run_validate(

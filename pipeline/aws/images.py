@@ -27,7 +27,7 @@ IAM_ACTIONS: tuple[str, ...] = (
 PLATFORM_TAG = f"{TAG_PREFIX}platform"
 _AL2023 = re.compile(r"(?<![a-z0-9])al2023|amazon ?linux ?2023|amzn2023")
 _AL2 = re.compile(r"(?<![a-z0-9])al2(?![0-9])|amazon ?linux ?2(?![0-9])|amzn2(?![0-9])")
-_AL2_EKS_NAME = re.compile(r"^amazon-eks-(?:arm64-|gpu-)?node-1\.\d+-v")
+_AL2_EKS_NAME = re.compile(r"^amazon-eks-(?:arm64-|gpu-)?node-1\.[0-9]+-v")
 _MAX_TAGS = 50  # per resource, https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/Using_Tags.html
 
 

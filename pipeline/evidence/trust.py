@@ -11,7 +11,7 @@ from pipeline import policy
 from pipeline.catalog import Platform
 from pipeline.errors import ConfigError
 from pipeline.evidence import statement
-from pipeline.evidence.verify import Verification
+from pipeline.evidence.record import Verification
 
 K8S_TAG = "cis-ami:kubernetes-version"
 _CLOCK_SKEW = timedelta(minutes=5)

@@ -14,265 +14,41 @@ the real service); otherwise one result per check from its host profile.
 from __future__ import annotations
 
 import threading
-import uuid
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
-from typing import Any
+from collections.abc import Callable
+from dataclasses import replace
 
 from pipeline import catalog
 from pipeline.catalog import Platform
-from pipeline.localaws import cis_report, model, profiles, query
+from pipeline.localaws import cis_report, profiles, query
 from pipeline.localaws.cis_report import ReportStore
+from pipeline.localaws.cis_scans import (
+    CHECK_FILTERS,
+    CHECK_SORT,
+    CONFIG_FILTERS,
+    CONFIG_SORT,
+    DETAIL_FILTERS,
+    DETAIL_SORT,
+    SCAN_FILTERS,
+    SCAN_SORT,
+    TARGET_FILTERS,
+    TARGET_SORT,
+    Configuration,
+    Scan,
+    Target,
+    aggregate,
+    finding,
+    new_arn,
+    page,
+    pdf,
+    reported,
+    told,
+)
 from pipeline.localaws.context import Ctx, Handler, Params, Result
 from pipeline.localaws.fleet import Fleet, Host
-from pipeline.localaws.profiles import CheckOutcome, HostProfile, ManifestSource
-from pipeline.localaws.scenario import Results, Scenario
+from pipeline.localaws.profiles import HostProfile, ManifestSource
+from pipeline.localaws.scenario import Scenario
 from pipeline.localaws.ssm import is_online
-from pipeline.localaws.wire import ServiceError, validation_error
-
-SERVICE = "inspector2"
-_FINDINGS = uuid.UUID("6f1c2a4e-8f0b-4c1e-9a57-3d2b7c9e0a11")  # uuid5 namespace of finding ARNs
-_TARGET_STATUS = {"COMPLETED": "COMPLETED", "FAILED": "TIMED_OUT", "CANCELLED": "CANCELLED"}
-
-
-@dataclass(slots=True)
-class Configuration:
-    """A CIS scan configuration, as created (``accountIds`` may hold SELF / ALL_ACCOUNTS)."""
-
-    arn: str
-    region: str
-    name: str
-    level: str
-    schedule: dict[str, Any]
-    account_ids: list[str]
-    tag_map: dict[str, list[str]]
-    tags: dict[str, str]
-
-    def covers_account(self, account: str) -> bool:
-        return any(a in ("SELF", "ALL_ACCOUNTS", account) for a in self.account_ids)
-
-    def matches(self, host_tags: Mapping[str, str]) -> bool:
-        """AND across keys, OR across the values of one key; case-sensitive."""
-        return all(host_tags.get(key) in values for key, values in self.tag_map.items())
-
-    def targets(self, account: str) -> Result:
-        """``CisTargets`` as the service returns it: SELF / ALL_ACCOUNTS become the account ID."""
-        ids = [account if a in ("SELF", "ALL_ACCOUNTS") else a for a in self.account_ids]
-        return {"accountIds": list(dict.fromkeys(ids)), "targetResourceTags": self.tag_map}
-
-    def item(self, account: str) -> Result:
-        item: Result = {
-            "scanConfigurationArn": self.arn,
-            "ownerId": account,
-            "scanName": self.name,
-            "securityLevel": self.level,
-            "schedule": self.schedule,
-            "targets": self.targets(account),
-        }
-        if self.tags:
-            item["tags"] = self.tags
-        return item
-
-
-@dataclass(frozen=True, slots=True)
-class Target:
-    """One scanned instance: why it has no checks (``reason``), or its per-check findings."""
-
-    instance_id: str
-    account_id: str
-    tags: dict[str, list[str]]
-    platform: str | None
-    reason: str | None  # UNSUPPORTED_OS | SSM_UNMANAGED
-    findings: tuple[Result, ...] = ()
-    # How a target the CIS plugin never reported on (role without the CIS session actions, EC2
-    # scanning not activated) looks once a COMPLETED scan ends: TIMED_OUT, or SCAN_IN_PROGRESS
-    # (no targetStatus, reason SCAN_IN_PROGRESS forever); scenario ``scan.unreported_target``.
-    ended: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Scan:
-    """One scan: what it targeted, when it ends and how, and every target's decided result."""
-
-    arn: str
-    configuration_arn: str
-    region: str
-    name: str
-    level: str
-    targets_spec: Result
-    scheduled_by: str
-    started_at: float
-    ends_at: float
-    final_status: str
-    results: tuple[Target, ...] = field(default_factory=tuple)
-    lies: Results = field(default_factory=Results)  # the scenario's ``results`` at scan start
-
-    def status(self, now: float) -> str:
-        return self.final_status if now >= self.ends_at else "IN_PROGRESS"
-
-    def findings(self, now: float) -> list[Result]:
-        if self.status(now) == "IN_PROGRESS":
-            return []
-        return [f for target in self.results for f in target.findings]
-
-    def item(self, now: float) -> Result:
-        findings = self.findings(now)
-        delta = self.lies.scan_counts_delta if findings else {}
-        failed = sum(f["status"] == "FAILED" for f in findings)
-        return {
-            "scanArn": self.arn,
-            "scanConfigurationArn": self.configuration_arn,
-            "status": self.status(now),
-            "scanName": self.name,
-            "scanDate": self.started_at,
-            "failedChecks": max(0, failed + delta.get("failed_checks", 0)),
-            "totalChecks": max(0, len(findings) + delta.get("total_checks", 0)),
-            "targets": self.targets_spec,
-            "scheduledBy": self.scheduled_by,
-            "securityLevel": self.level,
-        }
-
-    def target_item(self, target: Target, now: float) -> Result:
-        status = self.status(now)
-        findings = target.findings if status != "IN_PROGRESS" else ()
-        item: Result = {
-            "scanArn": self.arn,
-            "targetResourceId": target.instance_id,
-            "accountId": target.account_id,
-            "statusCounts": _counts(findings, self.lies.status_counts_delta if findings else None),
-        }
-        if target.tags:
-            item["targetResourceTags"] = target.tags
-        if target.platform:
-            item["platform"] = target.platform
-        stuck = status == "COMPLETED" and target.ended == "SCAN_IN_PROGRESS"
-        if status == "IN_PROGRESS" or stuck:
-            item["targetStatusReason"] = "SCAN_IN_PROGRESS"
-        else:
-            item["targetStatus"] = (
-                target.ended if status == "COMPLETED" and target.ended else _TARGET_STATUS[status]
-            )
-            if target.reason:
-                item["targetStatusReason"] = target.reason
-        return item
-
-
-def _counts(
-    findings: tuple[Result, ...] | list[Result], delta: Mapping[str, int] | None = None
-) -> Result:
-    statuses = [f["status"] for f in findings]
-    counts = {
-        "failed": statuses.count("FAILED"),
-        "skipped": statuses.count("SKIPPED"),
-        "passed": statuses.count("PASSED"),
-    }
-    return {key: max(0, count + (delta or {}).get(key, 0)) for key, count in counts.items()}
-
-
-def _present_statuses(item: Result) -> list[str]:
-    """The result statuses a target has at least one check in (as its statusCounts show)."""
-    return [status.upper() for status, count in item["statusCounts"].items() if count]
-
-
-def _visible_check_ids(item: Result, target: Target) -> list[str]:
-    """The checks of a target, once its results are visible (not while the scan runs)."""
-    return [f["checkId"] for f in target.findings] if "targetStatus" in item else []
-
-
-def _string(key: str) -> query.Field[Result]:
-    return query.Field(query.strings, lambda item: item.get(key))
-
-
-_CONFIG_FILTERS: dict[str, query.Field[Configuration]] = {
-    "scanNameFilters": query.Field(query.strings, lambda c: c.name),
-    "targetResourceTagFilters": query.Field(query.tags, lambda c: c.tag_map),
-    "scanConfigurationArnFilters": query.Field(query.strings, lambda c: c.arn),
-}
-_CONFIG_SORT: dict[str, Callable[[Configuration], Any]] = {
-    "SCAN_NAME": lambda c: (c.name, c.arn),
-    "SCAN_CONFIGURATION_ARN": lambda c: c.arn,
-}
-_ScanPair = tuple[Result, "Scan"]
-_SCAN_FILTERS: dict[str, query.Field[_ScanPair]] = {
-    "scanNameFilters": query.Field(query.strings, lambda p: p[0]["scanName"]),
-    "targetResourceTagFilters": query.Field(
-        query.tags, lambda p: p[1].targets_spec["targetResourceTags"]
-    ),
-    "targetResourceIdFilters": query.Field(
-        query.strings, lambda p: [t.instance_id for t in p[1].results]
-    ),
-    "scanStatusFilters": query.Field(query.strings, lambda p: p[0]["status"]),
-    "scanAtFilters": query.Field(query.dates, lambda p: p[0]["scanDate"]),
-    "scanConfigurationArnFilters": query.Field(
-        query.strings, lambda p: p[0]["scanConfigurationArn"]
-    ),
-    "scanArnFilters": query.Field(query.strings, lambda p: p[0]["scanArn"]),
-    "scheduledByFilters": query.Field(query.strings, lambda p: p[0]["scheduledBy"]),
-    "failedChecksFilters": query.Field(query.numbers, lambda p: p[0]["failedChecks"]),
-    "targetAccountIdFilters": query.Field(query.strings, lambda p: p[0]["targets"]["accountIds"]),
-}
-_SCAN_SORT: dict[str, Callable[[_ScanPair], Any]] = {
-    "STATUS": lambda p: (p[0]["status"], p[0]["scanDate"]),
-    "SCHEDULED_BY": lambda p: (p[0]["scheduledBy"], p[0]["scanDate"]),
-    "SCAN_START_DATE": lambda p: p[0]["scanDate"],
-    "FAILED_CHECKS": lambda p: (p[0]["failedChecks"], p[0]["scanDate"]),
-}
-_CHECK_FILTERS: dict[str, query.Field[Result]] = {
-    "accountIdFilters": _string("accountId"),
-    "checkIdFilters": _string("checkId"),
-    "titleFilters": _string("title"),
-    "platformFilters": _string("platform"),
-    "failedResourcesFilters": query.Field(query.numbers, lambda a: a["statusCounts"]["failed"]),
-    "securityLevelFilters": _string("level"),
-}
-_CHECK_SORT: dict[str, Callable[[Result], Any]] = {
-    "CHECK_ID": lambda a: (query.check_id_key(a["checkId"]), a["platform"]),
-    "TITLE": lambda a: (a["title"], query.check_id_key(a["checkId"])),
-    "PLATFORM": lambda a: (a["platform"], query.check_id_key(a["checkId"])),
-    "FAILED_COUNTS": lambda a: (a["statusCounts"]["failed"], query.check_id_key(a["checkId"])),
-    "SECURITY_LEVEL": lambda a: (a["level"], query.check_id_key(a["checkId"])),
-}
-_TARGET_FILTERS: dict[str, query.Field[tuple[Result, Target]]] = {
-    "accountIdFilters": query.Field(query.strings, lambda p: p[0]["accountId"]),
-    "statusFilters": query.Field(query.strings, lambda p: _present_statuses(p[0])),
-    "checkIdFilters": query.Field(query.strings, lambda p: _visible_check_ids(*p)),
-    "targetResourceIdFilters": query.Field(query.strings, lambda p: p[0]["targetResourceId"]),
-    "targetResourceTagFilters": query.Field(query.tags, lambda p: p[1].tags),
-    "platformFilters": query.Field(query.strings, lambda p: p[0].get("platform")),
-    "targetStatusFilters": query.Field(query.strings, lambda p: p[0].get("targetStatus")),
-    "targetStatusReasonFilters": query.Field(
-        query.strings, lambda p: p[0].get("targetStatusReason")
-    ),
-    "failedChecksFilters": query.Field(query.numbers, lambda p: p[0]["statusCounts"]["failed"]),
-}
-_TARGET_SORT: dict[str, Callable[[tuple[Result, Target]], Any]] = {
-    "RESOURCE_ID": lambda p: p[0]["targetResourceId"],
-    "FAILED_COUNTS": lambda p: (p[0]["statusCounts"]["failed"], p[0]["targetResourceId"]),
-    "ACCOUNT_ID": lambda p: (p[0]["accountId"], p[0]["targetResourceId"]),
-    "PLATFORM": lambda p: (p[0].get("platform", ""), p[0]["targetResourceId"]),
-    "TARGET_STATUS": lambda p: (p[0].get("targetStatus", ""), p[0]["targetResourceId"]),
-    "TARGET_STATUS_REASON": lambda p: (
-        p[0].get("targetStatusReason", ""),
-        p[0]["targetResourceId"],
-    ),
-}
-_DETAIL_FILTERS: dict[str, query.Field[Result]] = {
-    "findingStatusFilters": _string("status"),
-    "checkIdFilters": _string("checkId"),
-    "titleFilters": _string("title"),
-    "securityLevelFilters": _string("level"),
-    "findingArnFilters": _string("findingArn"),
-}
-_DETAIL_SORT: dict[str, Callable[[Result], Any]] = {
-    "CHECK_ID": lambda f: query.check_id_key(f["checkId"]),
-    "STATUS": lambda f: (f["status"], query.check_id_key(f["checkId"])),
-}
-
-
-def _bad_token(message: str) -> ServiceError:
-    return validation_error(
-        message, "FIELD_VALIDATION_FAILED", [{"name": "nextToken", "message": message}]
-    )
+from pipeline.localaws.wire import ServiceError
 
 
 class CisService:
@@ -318,7 +94,7 @@ class CisService:
     def create_configuration(self, ctx: Ctx, params: Params) -> Result:
         targets = params["targets"]
         config = Configuration(
-            arn=_arn(ctx, "cis-configuration"),
+            arn=new_arn(ctx, "cis-configuration"),
             region=ctx.region,
             name=params["scanName"],
             level=params["securityLevel"],
@@ -354,11 +130,11 @@ class CisService:
     def list_configurations(self, ctx: Ctx, params: Params) -> Result:
         with self._lock:
             configs = [c for c in self._configs.values() if c.region == ctx.region]
-        chosen = query.apply(configs, params.get("filterCriteria"), _CONFIG_FILTERS)
+        chosen = query.apply(configs, params.get("filterCriteria"), CONFIG_FILTERS)
         ordered = query.order(
-            chosen, params.get("sortBy"), params.get("sortOrder"), _CONFIG_SORT, "SCAN_NAME"
+            chosen, params.get("sortBy"), params.get("sortOrder"), CONFIG_SORT, "SCAN_NAME"
         )
-        return _page(
+        return page(
             "ListCisScanConfigurations",
             "scanConfigurations",
             [c.item(ctx.account_id) for c in ordered],
@@ -377,7 +153,7 @@ class CisService:
 
     def _start(self, ctx: Ctx, config: Configuration) -> Scan:
         scenario = self._scenario()
-        arn = _arn(ctx, "cis-scan")
+        arn = new_arn(ctx, "cis-scan")
         hosts: list[Host] = []
         if config.covers_account(ctx.account_id):
             hosts = [
@@ -452,7 +228,7 @@ class CisService:
         label = catalog.load(evaluated.platform, manifest.benchmark_version).label
         outcomes = profiles.evaluate(evaluated, manifest, int(scan.level[-1]), scenario.checks)
         findings = tuple(
-            _finding(ctx, scan.arn, host, platform, label, _told(o, lies)) for o in outcomes
+            finding(ctx, scan.arn, host, platform, label, told(o, lies)) for o in outcomes
         )
         return Target(host.instance_id, ctx.account_id, shown, platform, None, findings)
 
@@ -460,11 +236,11 @@ class CisService:
         with self._lock:
             scans = [s for s in self._scans.values() if s.region == ctx.region]
         pairs = [(s.item(ctx.now), s) for s in scans]
-        chosen = query.apply(pairs, params.get("filterCriteria"), _SCAN_FILTERS)
+        chosen = query.apply(pairs, params.get("filterCriteria"), SCAN_FILTERS)
         ordered = query.order(
-            chosen, params.get("sortBy"), params.get("sortOrder"), _SCAN_SORT, "SCAN_START_DATE"
+            chosen, params.get("sortBy"), params.get("sortOrder"), SCAN_SORT, "SCAN_START_DATE"
         )
-        return _page("ListCisScans", "scans", [item for item, _ in ordered], params)
+        return page("ListCisScans", "scans", [item for item, _ in ordered], params)
 
     def _scan(self, ctx: Ctx, arn: str) -> Scan | None:
         with self._lock:
@@ -475,22 +251,22 @@ class CisService:
 
     def list_by_checks(self, ctx: Ctx, params: Params) -> Result:
         scan = self._scan(ctx, params["scanArn"])
-        aggregations = _aggregate(scan, ctx) if scan else []
-        chosen = query.apply(aggregations, params.get("filterCriteria"), _CHECK_FILTERS)
+        aggregations = aggregate(scan, ctx) if scan else []
+        chosen = query.apply(aggregations, params.get("filterCriteria"), CHECK_FILTERS)
         ordered = query.order(
-            chosen, params.get("sortBy"), params.get("sortOrder"), _CHECK_SORT, "CHECK_ID"
+            chosen, params.get("sortBy"), params.get("sortOrder"), CHECK_SORT, "CHECK_ID"
         )
-        return _page("ListCisScanResultsAggregatedByChecks", "checkAggregations", ordered, params)
+        return page("ListCisScanResultsAggregatedByChecks", "checkAggregations", ordered, params)
 
     def list_by_target(self, ctx: Ctx, params: Params) -> Result:
         scan = self._scan(ctx, params["scanArn"])
         pairs = [(scan.target_item(t, ctx.now), t) for t in scan.results] if scan else []
-        chosen = query.apply(pairs, params.get("filterCriteria"), _TARGET_FILTERS)
+        chosen = query.apply(pairs, params.get("filterCriteria"), TARGET_FILTERS)
         ordered = query.order(
-            chosen, params.get("sortBy"), params.get("sortOrder"), _TARGET_SORT, "RESOURCE_ID"
+            chosen, params.get("sortBy"), params.get("sortOrder"), TARGET_SORT, "RESOURCE_ID"
         )
         items = [item for item, _ in ordered]
-        return _page(
+        return page(
             "ListCisScanResultsAggregatedByTargetResource",
             "targetResourceAggregations",
             items,
@@ -506,12 +282,12 @@ class CisService:
             and f["accountId"] == params["accountId"]
         ]
         if scan is not None:
-            findings = _reported(findings, scan.lies)
-        chosen = query.apply(findings, params.get("filterCriteria"), _DETAIL_FILTERS)
+            findings = reported(findings, scan.lies)
+        chosen = query.apply(findings, params.get("filterCriteria"), DETAIL_FILTERS)
         ordered = query.order(
-            chosen, params.get("sortBy"), params.get("sortOrder"), _DETAIL_SORT, "CHECK_ID"
+            chosen, params.get("sortBy"), params.get("sortOrder"), DETAIL_SORT, "CHECK_ID"
         )
-        return _page(
+        return page(
             "GetCisScanResultDetails",
             "scanResultDetails",
             ordered,
@@ -532,122 +308,5 @@ class CisService:
         accounts = params.get("targetAccounts") or [ctx.account_id]
         rows = [f for f in scan.findings(ctx.now) if f["accountId"] in accounts]
         fmt = params.get("reportFormat", "PDF")
-        content = cis_report.csv_report(rows) if fmt == "CSV" else _pdf(scan, rows, ctx.now)
+        content = cis_report.csv_report(rows) if fmt == "CSV" else pdf(scan, rows, ctx.now)
         return {"status": "SUCCEEDED", "url": ctx.base_url + self._reports.put(fmt, content)}
-
-
-def _arn(ctx: Ctx, kind: str, resource: uuid.UUID | None = None) -> str:
-    """``arn:aws:inspector2:<region>:<acct>:owner/<acct>/<kind>/<uuid>``."""
-    owner = f"arn:aws:inspector2:{ctx.region}:{ctx.account_id}:owner/{ctx.account_id}"
-    return f"{owner}/{kind}/{resource or uuid.uuid4()}"
-
-
-def _finding(
-    ctx: Ctx, scan_arn: str, host: Host, platform: str, label: str, outcome: CheckOutcome
-) -> Result:
-    rec = outcome.recommendation
-    finding_id = uuid.uuid5(_FINDINGS, f"{scan_arn}/{host.instance_id}/{rec.id}")
-    kind = "Automated" if rec.automated else "Manual"
-    return {
-        "scanArn": scan_arn,
-        "accountId": ctx.account_id,
-        "targetResourceId": host.instance_id,
-        "platform": platform,
-        "status": outcome.status,
-        "statusReason": outcome.reason,
-        "checkId": rec.id,
-        "title": rec.title,
-        "checkDescription": f"{label}, {rec.id} ({rec.level_name}, {kind}): {rec.title}.",
-        "remediation": f"Apply the remediation of {label} recommendation {rec.id} ({rec.title}).",
-        "level": rec.level_name,
-        "findingArn": _arn(ctx, "cis-finding", finding_id),
-    }
-
-
-def _aggregate(scan: Scan, ctx: Ctx) -> list[Result]:
-    groups: dict[tuple[str, str], list[Result]] = {}
-    for finding in scan.findings(ctx.now):
-        groups.setdefault((finding["checkId"], finding["platform"]), []).append(finding)
-    return [
-        {
-            "scanArn": scan.arn,
-            "checkId": rows[0]["checkId"],
-            "title": rows[0]["title"],
-            "checkDescription": rows[0]["checkDescription"],
-            "level": rows[0]["level"],
-            "accountId": ctx.account_id,
-            "statusCounts": _counts(rows),
-            "platform": rows[0]["platform"],
-        }
-        for rows in groups.values()
-    ]
-
-
-def _told(outcome: CheckOutcome, lies: Results) -> CheckOutcome:
-    """The outcome as the scenario makes the service report it (skips, renamed titles)."""
-    rec = outcome.recommendation
-    title = lies.title_overrides.get(rec.id)
-    if title is not None:
-        outcome = replace(outcome, recommendation=replace(rec, title=title))
-    if lies.skips(rec.id, rec.automated) and outcome.status != "SKIPPED":
-        outcome = replace(
-            outcome, status="SKIPPED", reason="Not evaluated (local AWS scenario: results.skip)"
-        )
-    return outcome
-
-
-def _reported(findings: list[Result], lies: Results) -> list[Result]:
-    """GetCisScanResultDetails' rows: dropped statuses gone, duplicates added after originals."""
-    rows: list[Result] = []
-    for finding in findings:
-        if finding["status"] in lies.drop_status:
-            continue
-        rows.append(finding)
-        if finding["checkId"] in lies.duplicate:
-            rows.append(dict(finding))
-        conflicting = lies.conflicting_duplicate.get(finding["checkId"])
-        if conflicting is not None:
-            rows.append({**finding, "status": conflicting})
-    return rows
-
-
-def _page(
-    operation: str,
-    key: str,
-    items: list[Any],
-    params: Params,
-    *,
-    max_pages: int | None = None,
-    size_cap: int | None = None,
-) -> Result:
-    """One page; ``size_cap`` (a scenario's ``page_size``) caps it below what maxResults asks,
-    as AWS may return fewer items than asked for."""
-    limit = model.page_limit(SERVICE, operation, key)
-    page = query.paginate(
-        items,
-        params,
-        page_max=min(limit, size_cap) if size_cap else limit,
-        bad_token=_bad_token,
-        max_pages=max_pages,
-    )
-    result: Result = {}
-    if page.items or not model.may_omit_empty(SERVICE, operation, key):
-        result[key] = page.items
-    if page.next_token:
-        result["nextToken"] = page.next_token
-    return result
-
-
-def _pdf(scan: Scan, rows: list[Result], now: float) -> bytes:
-    summary = scan.item(now)
-    lines = [
-        f"Scan: {scan.arn}",
-        f"Configuration: {scan.configuration_arn}",
-        f"Level: {scan.level}   Status: {summary['status']}   Checks: {summary['totalChecks']}"
-        f"   Failed: {summary['failedChecks']}",
-        "",
-    ]
-    lines += [
-        f"{r['status']:<8} {r['checkId']:<10} {r['targetResourceId']}  {r['title']}" for r in rows
-    ]
-    return cis_report.pdf_report(f"CIS scan report: {scan.name}", lines)

@@ -18,7 +18,7 @@ from typing import Any
 
 import jsonschema
 
-from pipeline import catalog
+from pipeline import catalog, safeio, safeyaml
 from pipeline.errors import ConfigError
 from pipeline.localaws import model
 
@@ -31,7 +31,7 @@ FINAL_SCAN_STATUSES = tuple(
 )
 
 _SECONDS = {"type": "number", "minimum": 0}
-_CHECK_ID = {"type": "string", "pattern": r"^\d+(\.\d+)*$"}
+_CHECK_ID = {"type": "string", "pattern": r"^[0-9]+(\.[0-9]+)*$"}
 _CHECK_IDS = {"type": "array", "items": _CHECK_ID, "uniqueItems": True}
 _DELTA = {"type": "integer", "minimum": -100_000, "maximum": 100_000}
 LEVELS = ("LEVEL_1", "LEVEL_2")
@@ -45,7 +45,7 @@ SCHEMA: dict[str, Any] = {
     "properties": {
         "checks": {
             "type": "object",
-            "propertyNames": {"pattern": r"^\d+(\.\d+)*$"},
+            "propertyNames": {"pattern": r"^[0-9]+(\.[0-9]+)*$"},
             "additionalProperties": {"enum": list(CHECK_STATUSES)},
         },
         "scan": {
@@ -219,11 +219,9 @@ def parse(raw: Any, *, source: str) -> Scenario:
 
 def load(path: str | Path) -> Scenario:
     """Read and validate a scenario file (YAML, of which JSON is a subset)."""
-    from pipeline import safeio  # bounded read, then no aliases, bounded depth, finite numbers
-
     file = Path(path)
     text = safeio.read_text(file, limit=MAX_BYTES, what="scenario")
-    raw = safeio.load_yaml(text, str(file), limit=MAX_BYTES)
+    raw = safeyaml.load_yaml(text, str(file), limit=MAX_BYTES)
     return parse(raw, source=str(file))
 
 

@@ -50,7 +50,7 @@ _DEFAULT_STATUS = {
     "ServiceFailure": 500,
 }
 _CBOR_PATH = re.compile(r"^/service/[^/]+/operation/([^/]+)$")
-_SCOPE = re.compile(r"Credential=[^/,\s]+/\d{8}/([^/,\s]+)/([^/,\s]+)/aws4_request")
+_SCOPE = re.compile(r"Credential=[^/,\s]+/[0-9]{8}/([^/,\s]+)/([^/,\s]+)/aws4_request")
 
 
 class ServiceError(Exception):

@@ -75,7 +75,7 @@ def preflight(settings: ChainSettings, today: date) -> None:
         support.require_local_extra()
     if settings.local and settings.scenario is not None:
         with support.needs_local_extra():
-            from pipeline.localaws import scenario as scenarios
+            from pipeline.localaws import scenario as scenarios  # the optional `local` extra
 
         scenarios.load(settings.scenario)
 
@@ -177,7 +177,7 @@ def local_endpoint(
         return
     with ExitStack() as stack:
         with support.needs_local_extra():  # the `local` extra: only needed here
-            from pipeline.localaws import local_aws
+            from pipeline.localaws import local_aws  # the optional `local` extra (moto)
 
             aws = stack.enter_context(local_aws(scenario=scenario))
         stack.enter_context(environ(aws.env()))
@@ -191,7 +191,7 @@ def local_endpoint(
 def load_scenario_remote(endpoint: str, path: Path) -> None:
     """Send a scenario file to a running ``invoke local-aws`` (validated there and here)."""
     with support.needs_local_extra():
-        from pipeline.localaws import scenario as scenarios
+        from pipeline.localaws import scenario as scenarios  # the optional `local` extra
 
     scenarios.load(path)  # one-line errors naming the file and JSON path, before any call
     body = json.dumps(yaml.safe_load(path.read_text(encoding="utf-8")) or {}).encode()

@@ -4,21 +4,21 @@ not change (re-validating the newest pipeline AMI instead), and add the drift re
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from pipeline import drift, github, outputs, results
-from pipeline.aws import AwsClients, boundary, s3
+from pipeline.aws import AwsClients, boundary
 from pipeline.aws import release as aws
-from pipeline.aws.account import caller_account
 from pipeline.aws.images import Image, resolve_eks_base_ami
 from pipeline.build import run_build
 from pipeline.catalog import Platform
 from pipeline.channels import ReleaseSettings, parameter_name
 from pipeline.errors import ConfigError, PipelineError
-from pipeline.evidence import statement, store
+from pipeline.evidence import statement
 from pipeline.evidence.verify import verify_ami
 from pipeline.fingerprint import inputs_fingerprint
 from pipeline.gate import Outcome, Verdict
@@ -258,29 +258,19 @@ def signed_baseline(
     clients: AwsClients, ami: str, bucket: str | None = None, signing_key: str | None = None
 ) -> drift.Baseline | None:
     """The baseline from the image's signed record: verdict and level from the verified
-    statement, per-check results from the stored ``evidence/results.json`` (an input whose digest
-    the record covers). None when the record does not verify or the evidence is incomplete.
-    Calls what pipeline.evidence.verify calls, plus s3:GetObject."""
-
+    statement, per-check results from the stored ``evidence/results.json`` exactly as verify
+    read it and matched it against the signed digest (never read again). None when the record
+    does not verify or the evidence is incomplete. Calls what pipeline.evidence.verify calls."""
     verification = verify_ami(clients, ami, evidence_bucket=bucket, signing_key=signing_key)
     if not verification.ok or verification.record_uri is None:
         return None
     claims, _ = statement.read(verification.statement or {})
-    base = verification.record_uri.rsplit("/", 1)[0] + "/"
-    account = caller_account(clients)
-    found: dict[str, bytes] = {}
-    for name in ("evidence/results.json", "verdict.json"):
-        where = store.parse_s3_uri(base + name)
-        body = s3.get_object(clients, *where, account) if where else None
-        if body is None:
-            return None
-        found[name] = body
+    results_json = verification.inputs.get("evidence/results.json")
+    verdict_json = verification.inputs.get("verdict.json")
+    if results_json is None or verdict_json is None:
+        return None
     return baseline_from_evidence(
-        ami,
-        claims.verdict,
-        verification.level,
-        found["evidence/results.json"],
-        found["verdict.json"],
+        ami, claims.verdict, verification.level, results_json, verdict_json
     )
 
 
@@ -289,8 +279,6 @@ def baseline_from_evidence(
 ) -> drift.Baseline | None:
     """Pure: the AMI's FAILED checks and counts from stored results (its instance from the
     stored verdict's ``context.amis``). None when the AMI is not in the stored run."""
-    import json
-
     try:
         context = json.loads(verdict_json).get("context", {})
         parsed = results.parse_document(json.loads(results_json), "results.json")

@@ -12,9 +12,8 @@ from datetime import datetime, timedelta
 from pipeline.aws import AwsClients, boundary
 from pipeline.aws import release as aws
 from pipeline.aws.images import Image
-from pipeline.channels import ReleaseSettings
+from pipeline.channels import ReleaseSettings, channel_of
 from pipeline.errors import PipelineError
-from pipeline.release.revoke import channel_of
 from pipeline.tags import (
     BUILD_RUN_TAG,
     CHANNEL_TAG_PREFIX,

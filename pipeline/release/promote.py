@@ -14,6 +14,7 @@ from pipeline.aws import AwsClients, boundary, is_aws_endpoint
 from pipeline.aws import release as aws
 from pipeline.catalog import Platform
 from pipeline.errors import ConfigError, GateBlocked
+from pipeline.evidence.record import Verification
 from pipeline.evidence.revocation import copy_description, is_copy_of, revocation
 from pipeline.evidence.trust import (
     BUILT_NAME,
@@ -23,7 +24,7 @@ from pipeline.evidence.trust import (
     signed_kubernetes_version,
     signed_platform,
 )
-from pipeline.evidence.verify import Verification, key_fingerprint, verify_ami
+from pipeline.evidence.verify import key_fingerprint, verify_ami
 from pipeline.tags import (
     CHANNEL_TAG_PREFIX,
     COPIED_FROM_TAG,

@@ -15,11 +15,11 @@ from pipeline import channels
 from pipeline.aws import AwsClients, boundary, is_aws_endpoint
 from pipeline.aws import release as aws
 from pipeline.aws.images import Image
-from pipeline.catalog import Platform
 from pipeline.errors import AwsError, ConfigError
 from pipeline.evidence import trust
+from pipeline.evidence.record import Verification
 from pipeline.evidence.revocation import is_copy_of, revocation
-from pipeline.evidence.verify import Verification, verify_ami
+from pipeline.evidence.verify import verify_ami
 from pipeline.tags import (
     COPIED_FROM_TAG,
     COPY_TAG_PREFIX,
@@ -183,7 +183,7 @@ def run_revoke(
             # by name from the image's tags, which anyone who may tag could change).
             current = aws.parameters_under(rc, prefix)
             for name in sorted(current):
-                if current[name] in revoked_ids and channel_of(prefix, name) in names:
+                if current[name] in revoked_ids and channels.channel_of(prefix, name) in names:
                     changes.append(
                         _roll_back(rc, name, current[name], revoked_ids, judge, note, dry, echo)
                     )
@@ -230,32 +230,6 @@ def _copies(
     return list(found.values())
 
 
-def channel_of(prefix: str, name: str) -> str | None:
-    """The channel of a parameter named by the scheme under ``prefix``, else None (pure)."""
-    parts = name.removeprefix(prefix + "/").split("/")
-    if not name.startswith(prefix + "/") or len(parts) != 5 or parts[4] != channels.LEAF:
-        return None
-    platform, arch, k8s, channel = parts[:4]
-    known = {p.short for p in Platform}
-    ok = (
-        platform in known
-        and arch in channels.ARCHS
-        and channels.K8S_VERSION.fullmatch(k8s)
-        and channels.CHANNEL.fullmatch(channel)
-    )
-    return channel if ok else None
-
-
-def parameter_path(prefix: str, name: str) -> tuple[str, str, str, str] | None:
-    """(platform short name, architecture, Kubernetes version, channel) of a channel parameter
-    named by the scheme, else None (pure)."""
-    channel = channel_of(prefix, name)
-    if channel is None:
-        return None
-    platform, arch, k8s = name.removeprefix(prefix + "/").split("/")[:3]
-    return platform, arch, k8s, channel
-
-
 @dataclass(frozen=True)
 class _Judge:
     """Whether an earlier value of a channel parameter may be published again."""
@@ -270,7 +244,7 @@ class _Judge:
         """(why ``candidate`` may never be rolled back to, why its record is out of date: the
         reasons ``--allow-stale-rollback`` relaxes)."""
         prefix = self.release.parameter_prefix
-        path = parameter_path(prefix, name)
+        path = channels.parameter_path(prefix, name)
         if path is None:
             return ["not a channel parameter of the naming scheme"], []
         platform_short, arch, k8s, channel_name = path

@@ -14,6 +14,7 @@ import yaml
 
 from pipeline import build
 from pipeline.aws import AwsClients
+from pipeline.build import process
 from pipeline.catalog import Platform
 from pipeline.errors import ConfigError
 from pipeline.packer import (
@@ -72,7 +73,7 @@ def test_console_shows_stages_and_the_log_keeps_everything(path: Path, tmp_path:
     want = _expect(path)
     spec = _spec(tmp_path)
     console: list[str] = []
-    outcome = build._run_packer(spec, _replay(raw, 0), {}, console.append, "packer")
+    outcome = process.run_packer(spec, _replay(raw, 0), {}, console.append, "packer")
 
     assert spec.log_path == tmp_path / "out" / "al2023-x86_64.packer.log"
     assert console[0] == f"[al2023-x86_64] packer log: {spec.log_path}"

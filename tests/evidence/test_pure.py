@@ -148,7 +148,7 @@ def test_a_statement_of_another_type_is_a_problem() -> None:
 def test_stored_evidence_that_cannot_be_regated_is_an_error_not_a_crash(
     stored: dict[str, bytes],
 ) -> None:
-    from pipeline.evidence.verify import regate_bytes
+    from pipeline.evidence.regate import regate_bytes
 
     again = regate_bytes(stored, "ami-0123456789abcdef0", datetime(2026, 1, 1, tzinfo=UTC), "PASS")
     assert not again.reproduced and again.recomputed == "ERROR" and again.problems

@@ -4,6 +4,7 @@ the exported public key (no KMS call), ``invoke verify``'s output and exit codes
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -12,13 +13,8 @@ from pipeline.aws import s3
 from pipeline.aws.images import describe_image
 from pipeline.errors import AwsError, ConfigError, ExitCode, GateBlocked
 from pipeline.evidence import dsse, statement, store
-from pipeline.evidence.verify import (
-    export_public_key_file,
-    regate,
-    regate_bytes,
-    run_verify,
-    verify_ami,
-)
+from pipeline.evidence.regate import regate, regate_bytes
+from pipeline.evidence.verify import export_public_key_file, run_verify, verify_ami
 from tests.evidence.conftest import World
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -195,7 +191,7 @@ def test_bad_input_is_exit_2(world: World, ami: str, key: str | None, message: s
 
 def test_regate_reproduces_and_notices_a_policy_that_would_not(world: World) -> None:
     result = verify_ami(world.clients, world.ami, evidence_bucket=world.bucket)
-    again = regate(world.clients, result)
+    again = regate(result)
     assert again.reproduced and again.recomputed == "PASS"
     stored = {}
     for key in (
@@ -256,3 +252,34 @@ def test_a_local_record_is_refused_where_the_endpoint_is_aws(world: World) -> No
     assert result.reasons == (
         "the record was made on a local AWS: it proves nothing in a real account",
     )
+
+
+def test_regate_judges_the_bytes_verify_checked_not_what_the_store_holds_later(
+    world: World,
+) -> None:
+    """A writer who swaps results.json after its digest was checked changes nothing: regate
+    judges the bytes verify read (and reads nothing again)."""
+    result = verify_ami(world.clients, world.ami, evidence_bucket=world.bucket)
+    assert result.ok and "evidence/results.json" in result.inputs
+    swapped = json.dumps([{"checkResults": [], "nextToken": None}]).encode()
+    world.clients.s3.put_object(
+        Bucket=world.bucket, Key=world.prefix + "evidence/results.json", Body=swapped
+    )
+    before = sum(n for op, n in world.clients.calls.as_dict().items() if op.startswith("s3:"))
+    again = regate(result)
+    after = sum(n for op, n in world.clients.calls.as_dict().items() if op.startswith("s3:"))
+    assert again.reproduced and again.recomputed == "PASS"
+    assert after == before
+    # the swapped bytes, had they been judged, would not have passed
+    tampered = dict(result.inputs)
+    tampered["evidence/results.json"] = swapped
+    assert result.time_verified is not None
+    assert not regate_bytes(tampered, world.ami, result.time_verified, "PASS").reproduced
+
+
+def test_regate_has_nothing_to_judge_for_inputs_that_did_not_verify(world: World) -> None:
+    result = verify_ami(world.clients, world.ami, evidence_bucket=world.bucket)
+    kept = {k: v for k, v in result.inputs.items() if k != "evidence/results.json"}
+    again = regate(replace(result, inputs=kept))
+    assert not again.reproduced and again.recomputed == "ERROR"
+    assert any("evidence/results.json" in p for p in again.problems)

@@ -120,7 +120,7 @@ def test_target_ssm_unmanaged(
 ) -> None:
     # Registered, then dropped before Inspector reached it: skip our own SSM wait (the seam) so
     # the scan itself meets an unmanaged instance.
-    monkeypatch.setattr("pipeline.validate._wait_ssm", lambda *args: [])
+    monkeypatch.setattr("pipeline.validate.run.wait_ssm", lambda *args: [])
     ami = make_ami(clients)
     aws.load_scenario({"ssm": {"online_after_s": "never"}})
     code = run(clients, clock, tmp_path, ami)

@@ -96,7 +96,7 @@ def test_skip_when_unchanged_rebuild_when_the_base_ami_changed(
         built.append((tuple(platforms), tuple(archs)))
         return []
 
-    monkeypatch.setattr("pipeline.build.run_build", fake_build)
+    monkeypatch.setattr(nightly, "run_build", fake_build)
     settings = _settings(tmp_path)
 
     first = nightly.decide(settings, clients)

@@ -143,7 +143,7 @@ def test_retagging_a_published_image_cannot_dodge_the_rollback(clients: AwsClien
 
 
 def test_channel_of_parses_only_the_naming_scheme() -> None:
-    from pipeline.release.revoke import channel_of
+    from pipeline.channels import channel_of
 
     assert channel_of("/eks-cis-ami", PARAM) == "stable"
     for other in (

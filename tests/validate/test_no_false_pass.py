@@ -103,16 +103,16 @@ def test_failing_to_write_the_final_verdict_tags_is_exit_1(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    import pipeline.validate as validate
+    from pipeline.validate import record
 
-    real = validate.tag_image
+    real = record.tag_image
 
     def flaky(clients: AwsClients, ami: str, tags: dict[str, str]) -> None:
         if tags.get("cis:verdict") != "PENDING":
             raise AwsError("ec2:CreateTags: UnauthorizedOperation")
         real(clients, ami, tags)
 
-    monkeypatch.setattr(validate, "tag_image", flaky)
+    monkeypatch.setattr(record, "tag_image", flaky)
     ami = make_ami(clients)
     with pytest.raises(AwsError) as err:
         run_validate(settings(tmp_path, ami), clients, runtime())

@@ -213,7 +213,7 @@ def test_target_ssm_unmanaged_at_scan_time_is_an_error(
 ) -> None:
     # The agent registered, then dropped before Inspector reached it: skip our SSM wait (the
     # seam) so the scan itself meets an unmanaged instance, as the service would.
-    monkeypatch.setattr("pipeline.validate._wait_ssm", lambda *args: [])
+    monkeypatch.setattr("pipeline.validate.run.wait_ssm", lambda *args: [])
     aws.load_scenario({"ssm": {"online_after_s": "never"}})
     ami = make_ami(clients)
     verdict = run_validate(settings(tmp_path, ami), clients, runtime())
@@ -266,7 +266,7 @@ def test_sigterm_while_polling_cleans_up_and_exits_non_zero(tmp_path: Path) -> N
 def test_every_aws_call_of_a_run_is_declared_in_the_iam_policy(
     aws: LocalAws, clients: AwsClients, runtime: Callable[..., Runtime], tmp_path: Path
 ) -> None:
-    from pipeline.iam_policy import declared_actions
+    from pipeline.aws.iam_policy import declared_actions
 
     before = dict(clients.calls.counts)
     run_validate(settings(tmp_path, base_ami(clients)), clients, runtime())

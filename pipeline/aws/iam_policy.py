@@ -12,7 +12,7 @@ from typing import Any
 
 from pipeline.errors import ConfigError
 
-PACKER = "pipeline.build:PACKER_IAM_ACTIONS"
+PACKER = "pipeline.aws.packer"
 MODULES = (
     "pipeline.aws.account",
     "pipeline.aws.ec2",
@@ -24,11 +24,11 @@ MODULES = (
     "pipeline.aws.kms",
     "pipeline.aws.release",
 )
-POLICY_DIR = Path(__file__).resolve().parents[1] / "policies" / "iam"
+POLICY_DIR = Path(__file__).resolve().parents[2] / "policies" / "iam"
 
 # job -> declaring module -> the actions of that module the job calls (empty: all of them).
 # Each pipeline/aws module declares what its functions call in IAM_ACTIONS (Packer's needs are
-# pipeline.build.PACKER_IAM_ACTIONS). tests/test_iam_policies.py holds the three together: every
+# pipeline.aws.packer). tests/test_iam_policies.py holds the three together: every
 # declared action belongs to a job, every assigned action is declared, and each job's policy
 # file grants exactly the job's actions.
 JOBS: Mapping[str, Mapping[str, tuple[str, ...]]] = {

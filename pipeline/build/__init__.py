@@ -6,15 +6,10 @@ the provenance tags. ``run_build`` is what ``invoke build`` calls.
 from __future__ import annotations
 
 import os
-import re
-import subprocess
-import threading
-import time
-from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from dataclasses import replace
+from datetime import datetime
 from functools import partial
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -23,6 +18,18 @@ from pipeline import support
 from pipeline.aws import AwsClients, boundary, ec2, is_aws_endpoint, make_clients
 from pipeline.aws import release as aws_release
 from pipeline.aws.images import describe_image, resolve_eks_base_ami
+from pipeline.build.process import (
+    PACKER_INSTALL_HINT,
+    Out,
+    Outcome,
+    Runner,
+    check_version,
+    last_error,
+    locked,
+    run_packer,
+    run_process,
+    utcnow,
+)
 from pipeline.catalog import Platform
 from pipeline.errors import ConfigError, PipelineError, ToolError
 from pipeline.fingerprint import inputs_fingerprint
@@ -33,194 +40,19 @@ from pipeline.packer import (
     AmiBuild,
     Arch,
     BuildSpec,
-    build_argv,
     build_env,
     check_k8s_version,
     check_level,
-    check_packer_version,
     describe_builds,
     init_argv,
-    is_error_line,
     last_run_uuid,
     parse_manifest,
     provenance_tags,
-    stage_of,
-    ui_lines,
 )
 from pipeline.runs import git_commit, new_run_id
 from pipeline.tags import BUILD_RUN_TAG, FINGERPRINT_TAG, MANAGED_TAG, MANAGED_VALUE
 
-Out = Callable[[str], None]
-# runner(argv, env, on_line) -> exit code; on_line receives each output line (stdout+stderr).
-Runner = Callable[[Sequence[str], Mapping[str, str], Out], int]
-
-PACKER_INSTALL_HINT = (
-    "install Packer: `sudo apt-get install packer` (Debian's 1.6.6 builds only the local "
-    "template, --local) or a current release from https://developer.hashicorp.com/packer/install "
-    "(the production template needs Packer >= 1.10 and runs `packer init packer/` first)"
-)
-TAIL_LINES = 25
 _LOOPBACK = {"127.0.0.1", "localhost", "::1"}
-
-
-# What Packer's amazon-ebs builder calls with the pipeline's credentials (production template:
-# Session Manager through a pre-created instance profile named in var.iam_instance_profile, so no
-# iam:CreateRole; encrypted AMI, deprecation, manifest). The plugin's documented list minus what
-# only other builders (chroot, ebssurrogate, ebsvolume) or a temporary profile need; granted,
-# scoped, by policies/iam/build.json.
-# https://developer.hashicorp.com/packer/integrations/hashicorp/amazon#iam-task-or-instance-role
-PACKER_IAM_ACTIONS: tuple[str, ...] = (
-    "ec2:AuthorizeSecurityGroupIngress",
-    "ec2:CopyImage",
-    "ec2:CreateImage",
-    "ec2:CreateKeyPair",
-    "ec2:CreateSecurityGroup",
-    "ec2:CreateTags",
-    "ec2:DeleteKeyPair",
-    "ec2:DeleteSecurityGroup",
-    "ec2:DeleteSnapshot",
-    "ec2:DeleteVolume",
-    "ec2:DeregisterImage",
-    "ec2:DescribeImageAttribute",
-    "ec2:DescribeImages",
-    "ec2:DescribeInstanceStatus",
-    "ec2:DescribeInstances",
-    "ec2:DescribeRegions",
-    "ec2:DescribeSecurityGroups",
-    "ec2:DescribeSnapshots",
-    "ec2:DescribeSubnets",
-    "ec2:DescribeTags",
-    "ec2:DescribeVolumes",
-    "ec2:DescribeVpcs",
-    "ec2:EnableImageDeprecation",
-    "ec2:GetPasswordData",
-    "ec2:ModifyImageAttribute",
-    "ec2:ModifyInstanceAttribute",
-    "ec2:ModifySnapshotAttribute",
-    "ec2:RunInstances",
-    "ec2:StopInstances",
-    "ec2:TerminateInstances",
-    "iam:GetInstanceProfile",
-    "iam:PassRole",
-    "kms:CreateGrant",
-    "kms:Decrypt",
-    "kms:DescribeKey",
-    "kms:Encrypt",
-    "kms:GenerateDataKey*",
-    "kms:ReEncrypt*",
-    "ssm:DescribeInstanceInformation",
-    "ssm:GetParameter",
-    "ssm:StartSession",
-    "ssm:TerminateSession",
-)
-
-
-def run_process(
-    argv: Sequence[str], env: Mapping[str, str], on_line: Out, *, timeout: float | None = None
-) -> int:
-    """Run ``argv`` with ``env``, stream stdout+stderr lines to ``on_line``, return the exit code.
-
-    With ``timeout`` (seconds) the process is killed when it runs longer (exit code then < 0).
-    Raises ToolError with the install hint when the program does not exist.
-    """
-    try:
-        proc = subprocess.Popen(
-            list(argv),
-            env=dict(env),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            errors="replace",
-            bufsize=1,
-        )
-    except FileNotFoundError:
-        raise ToolError(f"{argv[0]}: not found on PATH; {PACKER_INSTALL_HINT}") from None
-    timer = threading.Timer(timeout, proc.kill) if timeout else None
-    if timer:
-        timer.start()
-    try:
-        with proc:
-            assert proc.stdout is not None
-            for line in proc.stdout:
-                on_line(line.rstrip("\n"))
-            code = proc.wait()
-    finally:
-        if timer:
-            timer.cancel()
-    if code < 0 and timeout:
-        on_line(f"killed after the {timeout:.0f}s timeout")
-    return code
-
-
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-def _locked(out: Out) -> Out:
-    lock = threading.Lock()
-
-    def say(text: str) -> None:
-        with lock:
-            out(text)
-
-    return say
-
-
-@dataclass(frozen=True, slots=True)
-class _Outcome:
-    spec: BuildSpec
-    returncode: int
-    tail: tuple[str, ...]
-    seconds: float
-
-
-def _run_packer(
-    spec: BuildSpec, runner: Runner, environ: Mapping[str, str], say: Out, packer: str
-) -> _Outcome:
-    """Run one ``packer build``: every line to the image's log file, stage changes and Packer's
-    errors to the console (``[al2023-x86_64] creating AMI``)."""
-    tail: deque[str] = deque(maxlen=TAIL_LINES)
-    argv = build_argv(spec, packer=packer)
-    stage: list[str] = []
-    spec.log_path.parent.mkdir(parents=True, exist_ok=True)
-    say(f"[{spec.name}] packer log: {spec.log_path}")
-    with spec.log_path.open("w", encoding="utf-8") as log:
-        log.write(f"# {' '.join(argv)}\n")
-
-        def on_line(raw: str) -> None:
-            texts = ui_lines(raw)
-            for text in texts:
-                log.write(text + "\n")
-                tail.append(text)
-                now = stage_of(text)
-                if now is not None and (not stage or stage[-1] != now):
-                    stage.append(now)
-                    say(f"[{spec.name}] {now}")
-                elif is_error_line(raw):
-                    say(f"[{spec.name}] {text}")
-            if not texts and raw.strip():
-                log.write(raw + "\n")  # artifact and other machine-readable records
-            log.flush()
-
-        started = time.monotonic()
-        code = runner(argv, build_env(spec, environ), on_line)
-    return _Outcome(spec, code, tuple(tail), time.monotonic() - started)
-
-
-def _last_error(tail: Sequence[str]) -> str:
-    errors = [t for t in tail if re.search(r"errored|[Ee]rror", t)]
-    return (errors or list(tail) or ["(no output)"])[-1].strip()
-
-
-def _check_packer_version(
-    spec: BuildSpec, runner: Runner, environ: Mapping[str, str], packer: str
-) -> None:
-    """``packer version`` must be >= 1.10 for the production template (ConfigError, exit 2)."""
-    lines: list[str] = []
-    code = runner([packer, "version"], build_env(spec, environ), lines.append)
-    if code != 0:
-        raise ToolError(f"`{packer} version` exited {code}; {PACKER_INSTALL_HINT}")
-    check_packer_version("\n".join(lines), packer=packer)
 
 
 def _read(path: Path) -> str | None:
@@ -301,11 +133,11 @@ def build_images(
     if not specs:
         raise ConfigError("nothing to build: no platform/architecture selected")
     _check_unique(specs)
-    say = _locked(out)
+    say = locked(out)
     env = dict(os.environ if environ is None else environ)
     production = [s for s in specs if not s.local]
     if production:  # before any AWS call: Debian's 1.6.6 cannot run the production template
-        _check_packer_version(production[0], runner, env, packer)
+        check_version(production[0], runner, env, packer)
 
     resolved: list[BuildSpec] = []
     for spec in specs:
@@ -331,7 +163,7 @@ def build_images(
         text = _read(spec.manifest_path)
         previous[spec.name] = last_run_uuid(text) if text is not None else None
 
-    outcomes: list[_Outcome] = []
+    outcomes: list[Outcome] = []
     errors: list[PipelineError] = []
     with (
         ThreadPoolExecutor(
@@ -339,7 +171,7 @@ def build_images(
         ) as pool,
         _heartbeat(clients, resolved, say),
     ):
-        futures = [pool.submit(_run_packer, s, runner, env, say, packer) for s in resolved]
+        futures = [pool.submit(run_packer, s, runner, env, say, packer) for s in resolved]
         for future in futures:
             try:
                 outcomes.append(future.result())
@@ -357,7 +189,7 @@ def build_images(
         # one line per image: its last error (or last line) and where the whole output is
         lines = [
             f"{o.spec.name}: packer exited {o.returncode} after {o.seconds:.1f}s: "
-            f"{_last_error(o.tail)} (full log: {o.spec.log_path})"
+            f"{last_error(o.tail)} (full log: {o.spec.log_path})"
             for o in failed
         ]
         raise ToolError("packer build failed:\n" + "\n".join(tails), problems=lines)
@@ -489,7 +321,7 @@ def run_build(
     region: str | None = None,
     run_id: str | None = None,
     runner: Runner = run_process,
-    clock: Callable[[], datetime] = _utcnow,
+    clock: Callable[[], datetime] = utcnow,
     environ: Mapping[str, str] | None = None,
     packer_dir: Path = PACKER_DIR,
     extra_vars: Mapping[str, str] | None = None,
