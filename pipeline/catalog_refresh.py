@@ -16,7 +16,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from pipeline import catalog, policy
+from pipeline import catalog, completeness, policy
 from pipeline.aws import AwsClients, boundary, inspector
 from pipeline.catalog import Platform, Recommendation
 from pipeline.errors import ConfigError, PolicyError, ScanError
@@ -315,6 +315,25 @@ def _check_scan(
     return scan, level
 
 
+def totals_line(scan: inspector.CisScan, aggregations: Sequence[inspector.CheckAggregation]) -> str:
+    """What this scan's totalChecks/failedChecks count (the gate accepts either meaning)."""
+    counted = {
+        completeness.ROWS: (
+            sum(a.passed + a.failed + a.skipped for a in aggregations),
+            sum(a.failed for a in aggregations),
+        ),
+        completeness.DISTINCT: (len(aggregations), sum(a.failed > 0 for a in aggregations)),
+    }
+    reported = (scan.total_checks, scan.failed_checks)
+    meaning = completeness.totals_meaning(counted, reported)
+    said = f"totalChecks={scan.total_checks}, failedChecks={scan.failed_checks}"
+    if meaning is not None:
+        return f"TOTALS   {said} count {meaning}"
+    return f"TOTALS   {said} match neither meaning: " + "; ".join(
+        f"{name} would be {n[0]}/{n[1]}" for name, n in counted.items()
+    )
+
+
 def run_refresh(
     clients: AwsClients,
     scan_arn: str,
@@ -346,6 +365,7 @@ def run_refresh(
     label = f"{shipped.get('benchmark')} v{shipped.get('version')} ({path.name})"
     for line in render_diff(result, label, scan.scan_arn):
         echo(line)
+    echo(totals_line(scan, aggregations))
     if not write:
         if not result.empty:
             echo("run again with --write to update the catalogue the gate uses")

@@ -5,7 +5,7 @@ duplicates, and the rows reconciled with the scan's own totals. Each problem is 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 from pipeline import catalog
 from pipeline.catalog import Catalogue, normalise_title
@@ -17,10 +17,20 @@ REFRESH_HINT = "if Inspector's benchmark changed, run `invoke catalogue.refresh 
 MAX_LISTED = 10  # IDs listed in one message before "..."
 
 
-def scan_total_problems(results: Sequence[CheckResult], facts: ScanFacts | None) -> list[str]:
-    """The scan's own totals (ListCisScans) must match the rows collected for it."""
+# What the scan's totals (ListCisScans totalChecks/failedChecks) count is not documented. Two
+# meanings are possible, and each is reconciled strictly (both numbers under the same meaning).
+ROWS = "rows summed over targets"
+DISTINCT = "distinct checks"
+
+
+def scan_totals(
+    results: Sequence[CheckResult], facts: ScanFacts | None
+) -> tuple[list[str], str | None]:
+    """The scan's own totals must match the rows collected for it, under one of the two
+    possible meanings (``ROWS``, ``DISTINCT``). Returns (problems, the meaning that matched:
+    ``ROWS``, ``DISTINCT``, both joined by " = " when they cannot be told apart, or None)."""
     if facts is None:
-        return []
+        return [], None
     out = []
     if facts.scan_arn is not None:
         # scanArn is a required member of every row (the API's model): a row without one, or
@@ -31,20 +41,46 @@ def scan_total_problems(results: Sequence[CheckResult], facts: ScanFacts | None)
                 f"{foreign} result row(s) carry another scanArn than {facts.scan_arn} (or none): "
                 "they are not this scan's results"
             )
+    if facts.total_checks is None and facts.failed_checks is None:
+        return out, None
     # Identical duplicates (a page served twice) are merged before counting, as in the targets.
     distinct = {(r.target, r.check_id, r.status): r for r in results}.values()
-    if facts.total_checks is not None and facts.total_checks != len(distinct):
-        out.append(
-            f"the scan reports totalChecks={facts.total_checks} but {len(distinct)} result rows "
-            "were collected: the results are incomplete or not this scan's"
-        )
-    failed = sum(r.status is CheckStatus.FAILED for r in distinct)
-    if facts.failed_checks is not None and facts.failed_checks != failed:
-        out.append(
-            f"the scan reports failedChecks={facts.failed_checks} but {failed} FAILED rows were "
-            "collected: the results are incomplete or not this scan's"
-        )
-    return out
+    counted = {
+        ROWS: (len(distinct), sum(r.status is CheckStatus.FAILED for r in distinct)),
+        DISTINCT: (
+            len({r.check_id for r in distinct}),
+            len({r.check_id for r in distinct if r.status is CheckStatus.FAILED}),
+        ),
+    }
+    matched = totals_meaning(counted, (facts.total_checks, facts.failed_checks))
+    if matched:
+        return out, matched
+    rows, checks = counted[ROWS], counted[DISTINCT]
+    out.append(
+        f"the scan reports totalChecks={facts.total_checks}, failedChecks={facts.failed_checks} "
+        f"but the results hold {rows[0]} rows ({rows[1]} FAILED) over {checks[0]} distinct "
+        f"checks ({checks[1]} FAILED somewhere): under neither meaning do they match, so the "
+        "results are incomplete or not this scan's"
+    )
+    return out, None
+
+
+def totals_meaning(
+    counted: Mapping[str, tuple[int, int]], reported: tuple[int | None, int | None]
+) -> str | None:
+    """Which meanings' (total, failed) ``counted`` equal the ``reported`` totals (a None is not
+    reported): one name, both joined by " = ", or None."""
+    matched = [
+        meaning
+        for meaning, numbers in counted.items()
+        if all(want is None or want == got for want, got in zip(reported, numbers, strict=True))
+    ]
+    return " = ".join(matched) or None
+
+
+def scan_total_problems(results: Sequence[CheckResult], facts: ScanFacts | None) -> list[str]:
+    """``scan_totals``' problems only."""
+    return scan_totals(results, facts)[0]
 
 
 def listed(ids: Iterable[str]) -> str:

@@ -90,6 +90,9 @@ class Verdict:
     warnings: tuple[str, ...] = ()
     context: Mapping[str, object] = field(default_factory=dict)
     level: int | None = None  # the scan's securityLevel (1 or 2); None when never known
+    # What the scan's totals were reconciled as (``completeness.ROWS`` / ``DISTINCT``, or both
+    # when one target makes them equal); None when the scan gave no totals or none matched.
+    reconciled_as: str | None = None
 
     @property
     def exit_code(self) -> ExitCode:
@@ -196,7 +199,8 @@ def evaluate(
                     "but the results have no rows for it"
                 )
                 errors.append(missing[target])
-    errors += completeness.scan_total_problems(results, facts)
+    totals_problems, reconciled_as = completeness.scan_totals(results, facts)
+    errors += totals_problems
     if facts is not None:
         errors += facts.problems
     if facts is not None:
@@ -281,6 +285,7 @@ def evaluate(
         errors=tuple(errors),
         warnings=tuple(warnings),
         level=level,
+        reconciled_as=reconciled_as,
     )
 
 

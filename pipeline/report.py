@@ -61,6 +61,7 @@ def to_json(verdict: Verdict) -> dict[str, Any]:
         "exit_code": _exit_code(verdict),
         "date": verdict.today.isoformat(),
         "level": f"LEVEL_{verdict.level}" if verdict.level else None,
+        "totals_reconciled_as": verdict.reconciled_as,
         "counts": counts(verdict),
         "policies": [
             {

@@ -1411,6 +1411,7 @@ _data_volume_setup() {
     restorecon -R /var /home >&2 || cis_warn "restorecon on /var and /home reported errors"
   fi
   _data_volume_grow_unit
+  _data_volume_order_units
   changed
   cis_detail "data volume $dev: ${order[*]} (separate /var, /var/tmp, /var/log, /var/log/audit, /home)"
 }
@@ -1463,6 +1464,36 @@ ExecStart=/usr/local/sbin/cis-grow-var
 WantedBy=multi-user.target
 EOF
   svc_enable cis-grow-var.service
+}
+
+# The data volume's mounts are nofail, which (systemd.mount(5)) drops their ordering before
+# local-fs.target: nodeadm, containerd and the kubelet could start, and write under /var, before
+# /var is mounted. Order them after the mounts explicitly. Wants=, not Requires= (what
+# RequiresMountsFor= adds): a node launched without the data volume must still start them, on
+# its fresh /var, once the 10 s device timeout has failed the mounts.
+CIS_NODE_SERVICES=(nodeadm-config.service nodeadm-run.service containerd.service kubelet.service)
+
+_data_volume_order_units() {
+  local svc entry label mp size mounts=""
+  for entry in "${CIS_DATA_LAYOUT[@]}"; do
+    IFS=: read -r label mp size <<<"$entry"
+    [[ $mp == /var* ]] || continue
+    mounts+="${mounts:+ }$(_mount_unit "$mp")"
+  done
+  for svc in "${CIS_NODE_SERVICES[@]}"; do
+    write_file "/etc/systemd/system/$svc.d/10-cis-data-volume.conf" 0644 <<EOF
+# CIS data volume: start after /var and its file systems are mounted (they are nofail).
+[Unit]
+Wants=$mounts
+After=$mounts
+EOF
+  done
+}
+
+# _mount_unit /var/log/audit -> var-log-audit.mount (systemd-escape --path, for plain paths)
+_mount_unit() {
+  local path=${1#/}
+  printf '%s.mount' "${path//\//-}"
 }
 
 # ---------------------------------------------------------------------------------------------
