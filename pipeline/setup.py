@@ -13,7 +13,7 @@ from pipeline.aws import AwsClients, boundary, iam, kms, s3
 from pipeline.aws.account import caller_account
 from pipeline.errors import ConfigError
 from pipeline.evidence import dsse, store
-from pipeline.settings import evidence_settings, pick
+from pipeline.settings import as_count, evidence_settings, pick
 from pipeline.tags import MANAGED_TAG, MANAGED_VALUE, PIPELINE_TAG
 
 PIPELINE_NAME = "eks-cis-ami-pipeline"
@@ -29,6 +29,11 @@ class SetupSettings:
     signing_key: str | None = None  # an alias, key ID or ARN; default store.DEFAULT_KEY_ALIAS
     manage_instance_profile: bool = False
     object_lock: bool = False
+    # The default retention object-locked evidence gets (``pipeline.object_lock_mode`` /
+    # ``object_lock_days``): GOVERNANCE can be lifted by s3:BypassGovernanceRetention,
+    # COMPLIANCE by nobody, the root user included, until it ends.
+    object_lock_mode: str = "GOVERNANCE"
+    object_lock_days: int = 365
     dry_run: bool = False
     public_key_out: Path | None = None
     account: str | None = None  # the caller's account when known (saves sts:GetCallerIdentity)
@@ -76,7 +81,11 @@ def _setup(
     else:
         state = s3.bucket_state(clients, bucket, account)
         exists, locked = state is not None, state is not None and state.object_lock
-        missing = (state or blank).missing(tls=tls)
+        want = (settings.object_lock_mode, settings.object_lock_days)
+        locking = settings.object_lock if state is None else state.object_lock
+        missing = (state or blank).missing(tls=tls, retention=want if locking else None)
+        if state is None and settings.object_lock:
+            missing.append(s3.RETENTION)
     if not tls and not exists:
         echo(
             f"setup: plain-HTTP endpoint: s3://{bucket} gets no TLS-only policy (it would deny us)"
@@ -92,7 +101,8 @@ def _setup(
     if missing:
         changes.append(f"s3://{bucket}: {', '.join(missing)}")
         if not settings.dry_run:
-            s3.protect_bucket(clients, bucket, account, missing)
+            retention = (settings.object_lock_mode, settings.object_lock_days)
+            s3.protect_bucket(clients, bucket, account, missing, retention)
 
     key = kms.describe_key(clients, alias)
     if key is None:
@@ -163,11 +173,24 @@ def setup_settings(
     (flag, else ``pipeline.manage_instance_profile``), by default only on the local AWS."""
     evidence = evidence_settings(config, environ, evidence_bucket=evidence_bucket)
     manage = pick(manage_instance_profile, config, "manage_instance_profile", local)
+    mode = str(pick(None, config, "object_lock_mode", "GOVERNANCE")).upper()
+    if mode not in s3.LOCK_MODES:
+        raise ConfigError(
+            f"invoke.yaml: $.pipeline.object_lock_mode: {mode!r} is not one of "
+            f"{', '.join(s3.LOCK_MODES)}"
+        )
+    days = as_count(
+        pick(None, config, "object_lock_days", 365),
+        "invoke.yaml: $.pipeline.object_lock_days",
+        maximum=36500,  # S3: at most 100 years
+    )
     return SetupSettings(
         evidence_bucket=evidence.bucket,
         signing_key=evidence.signing_key,
         manage_instance_profile=bool(manage),
         object_lock=bool(pick(object_lock or None, config, "object_lock", False)),
+        object_lock_mode=mode,
+        object_lock_days=days,
         dry_run=dry_run,
         public_key_out=Path(public_key_out) if public_key_out else None,
     )

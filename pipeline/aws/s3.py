@@ -60,6 +60,10 @@ def _s3(clients: AwsClients) -> Any:
     return clients.s3
 
 
+RETENTION = "object lock default retention"
+LOCK_MODES = ("GOVERNANCE", "COMPLIANCE")
+
+
 @dataclass(frozen=True, slots=True)
 class BucketState:
     """The protections ``invoke setup`` puts on the evidence bucket, as found."""
@@ -70,15 +74,20 @@ class BucketState:
     encrypted: bool
     tls_only: bool
     object_lock: bool
+    # The default retention of an object-locked bucket as (mode, days); None: none set, so
+    # Object Lock protects nothing (each object would need its own retention).
+    retention: tuple[str, int] | None = None
 
-    def missing(self, *, tls: bool = True) -> list[str]:
+    def missing(self, *, tls: bool = True, retention: tuple[str, int] | None = None) -> list[str]:
         """Protections not (yet) in place, in the order setup applies them (``tls``: include
-        the TLS-only policy, which would lock out a client talking plain HTTP)."""
+        the TLS-only policy, which would lock out a client talking plain HTTP; ``retention``:
+        the default retention an object-locked bucket must have)."""
         wanted = {
             "versioning": self.versioning,
             "public access block": self.public_access_blocked,
             "default encryption": self.encrypted,
             "TLS-only bucket policy": self.tls_only or not tls,
+            RETENTION: not (self.object_lock and retention) or self.retention == retention,
         }
         return [name for name, ok in wanted.items() if not ok]
 
@@ -119,6 +128,9 @@ def bucket_state(clients: AwsClients, bucket: str, owner: str) -> BucketState | 
     lock = _optional(
         lambda: s3.get_object_lock_configuration(Bucket=bucket, ExpectedBucketOwner=owner)
     )
+    rule = (lock or {}).get("ObjectLockConfiguration", {}).get("Rule", {})
+    default = rule.get("DefaultRetention", {})
+    mode, days = default.get("Mode"), default.get("Days")
     return BucketState(
         name=bucket,
         versioning=versioning.get("Status") == "Enabled",
@@ -127,6 +139,7 @@ def bucket_state(clients: AwsClients, bucket: str, owner: str) -> BucketState | 
         tls_only=_denies_plain_http(policy),
         object_lock=((lock or {}).get("ObjectLockConfiguration", {}).get("ObjectLockEnabled"))
         == "Enabled",
+        retention=(str(mode), int(days)) if mode and isinstance(days, int) else None,
     )
 
 
@@ -193,10 +206,27 @@ def create_bucket(clients: AwsClients, bucket: str, *, object_lock: bool = False
             raise aws_error(f"s3:CreateBucket {bucket}", exc) from exc
 
 
-def protect_bucket(clients: AwsClients, bucket: str, owner: str, missing: list[str]) -> None:
-    """Apply the protections named in ``missing`` (``BucketState.missing()`` names)."""
+def protect_bucket(
+    clients: AwsClients,
+    bucket: str,
+    owner: str,
+    missing: list[str],
+    retention: tuple[str, int] | None = None,
+) -> None:
+    """Apply the protections named in ``missing`` (``BucketState.missing()`` names);
+    ``retention`` (mode, days) is the object lock default retention to set."""
     s3 = _s3(clients)
+    mode, days = retention or ("GOVERNANCE", 1)
     steps = {
+        # Object Lock without a default retention protects no object written without its own.
+        RETENTION: lambda: s3.put_object_lock_configuration(
+            Bucket=bucket,
+            ExpectedBucketOwner=owner,
+            ObjectLockConfiguration={
+                "ObjectLockEnabled": "Enabled",
+                "Rule": {"DefaultRetention": {"Mode": mode, "Days": days}},
+            },
+        ),
         "versioning": lambda: s3.put_bucket_versioning(
             Bucket=bucket,
             ExpectedBucketOwner=owner,

@@ -4,12 +4,16 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
+import pytest
+
 from pipeline.aws import AwsClients, iam, kms, s3
+from pipeline.errors import ConfigError
 from pipeline.evidence import store
 from pipeline.localaws import LocalAws
-from pipeline.setup import MANAGED_PROFILE, SetupSettings, run_setup
+from pipeline.setup import MANAGED_PROFILE, SetupSettings, run_setup, setup_settings
 from pipeline.tags import MANAGED_TAG
 from pipeline.validate import Runtime, run_validate
 from tests.validate.conftest import ami_tags, make_ami, settings
@@ -157,3 +161,43 @@ def test_each_ami_of_one_scan_gets_its_own_prefix_and_record(
         assert result.statement is not None
         assert result.statement["subject"][0]["name"].endswith(f"image/{ami}")
     assert uris[0].rsplit("/", 2)[1] == uris[1].rsplit("/", 2)[1]  # the same run ID
+
+
+def test_object_lock_comes_with_a_default_retention_that_protects_every_object(
+    aws: LocalAws, clients: AwsClients
+) -> None:
+    """Object Lock without a default retention protects nothing: setup sets one (mode and days
+    configurable), a second run changes nothing, and a locked bucket without one gets it."""
+    locked = "eks-cis-locked-evidence"
+    lines: list[str] = []
+    wanted = SetupSettings(
+        evidence_bucket=locked, object_lock=True, object_lock_mode="COMPLIANCE", object_lock_days=30
+    )
+    run_setup(wanted, clients, lines.append)
+    state = s3.bucket_state(clients, locked, ACCOUNT)
+    assert state is not None and state.object_lock
+    assert state.retention == ("COMPLIANCE", 30)
+    assert any("object lock default retention" in line for line in lines), lines
+    lines.clear()
+    run_setup(wanted, clients, lines.append)
+    assert any(line.startswith("setup: nothing to change") for line in lines), lines
+    # a bucket created with Object Lock by hand, without a default retention, is completed
+    bare = "eks-cis-locked-bare"
+    clients.s3.create_bucket(Bucket=bare, ObjectLockEnabledForBucket=True)
+    plan = run_setup(replace(wanted, evidence_bucket=bare, dry_run=True), clients, lambda _: None)
+    assert any("object lock default retention" in c for c in plan.changes), plan.changes
+    run_setup(replace(wanted, evidence_bucket=bare), clients, lambda _: None)
+    fixed = s3.bucket_state(clients, bare, ACCOUNT)
+    assert fixed is not None and fixed.retention == ("COMPLIANCE", 30)
+
+
+def test_object_lock_settings_are_checked() -> None:
+    made = setup_settings({"object_lock_mode": "compliance", "object_lock_days": 7}, {}, local=True)
+    assert (made.object_lock_mode, made.object_lock_days) == ("COMPLIANCE", 7)
+    for bad in (
+        {"object_lock_mode": "FOREVER"},
+        {"object_lock_days": 0},
+        {"object_lock_days": 1e9},
+    ):
+        with pytest.raises(ConfigError, match="object_lock"):
+            setup_settings(bad, {}, local=True)
