@@ -151,7 +151,8 @@ def _setup(
             + (f", {profile}" if profile else "")
         )
     if settings.public_key_out is not None and key is not None:
-        pem = dsse.der_to_pem(kms.public_key_der(clients, key.arn))
+        der = kms.public_key_der(clients, key.arn, settle_s=kms.SETTLE_S, echo=echo)
+        pem = dsse.der_to_pem(der)
         if not settings.dry_run:
             settings.public_key_out.write_bytes(pem)
             echo(f"setup: public key of {key.arn} written to {settings.public_key_out}")

@@ -228,7 +228,7 @@ def publish(
         )
         payload = statement.canonical_json(statement.build(record))
         unsigned = dsse.Envelope(dsse.PAYLOAD_TYPE, payload, ())
-        key_arn, sig = kms.sign_digest(clients, key_id, unsigned.pae_sha256)
+        key_arn, sig = kms.sign_digest(clients, key_id, unsigned.pae_sha256, echo=echo)
         envelope = dsse.Envelope(dsse.PAYLOAD_TYPE, payload, (dsse.Signature(key_arn, sig),))
         body = envelope.to_json()
         key = prefix + ENVELOPE
