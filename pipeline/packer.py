@@ -18,12 +18,13 @@ from typing import Any
 from pipeline.catalog import Platform
 from pipeline.errors import ConfigError
 from pipeline.runs import check_run_id
-from pipeline.tags import MANAGED_TAG, MANAGED_VALUE
+from pipeline.tags import AMI_TAG_PREFIX, CIS_TAG_PREFIX, MANAGED_TAG, MANAGED_VALUE
 
 BUILT_BY = "eks-cis-ami-pipeline"
-TAG_PREFIX = "cis-ami:"
-# Reserved for validation outcomes written after the scan; the build never writes them.
-RESERVED_TAG_PREFIX = "cis:"
+TAG_PREFIX = AMI_TAG_PREFIX
+# Reserved for validation outcomes written after the scan; the build never writes them (and its
+# IAM policy does not let it).
+RESERVED_TAG_PREFIX = CIS_TAG_PREFIX
 
 # The benchmark each platform is hardened and scanned against (catalog.load(p).label; the
 # templates' local.benchmarks repeat it; tests/build/test_templates.py keeps all three equal).

@@ -4,9 +4,26 @@ Ownership: everything the pipeline creates carries ``MANAGED_TAG=MANAGED_VALUE``
 ID (``RUN_TAG`` for validation resources, ``BUILD_RUN_TAG`` for build resources). The reaper
 touches only resources that carry both, matched exactly (case and white space included).
 Tags are a convenience for people; the signed validation record is the source of truth.
+
+Key families and who writes them (``WRITES`` in pipeline/aws/iam_policy.py, from these names,
+is what each job's IAM policy lets it write; policies/iam/README.md has the table): ``cis-ami:``
+build (Packer's provenance, the fingerprint); ``cis-pipeline:`` build and validate (ownership and
+heartbeat on what they create); ``cis-validate:`` validate (its instances and groups); ``cis:``
+validate (the verdict and the pointer to the signed record); ``cis-release:`` promote and revoke,
+and the nightly chain's drift record (validate's role). ``Name``: build and validate, on what
+they create. A regional copy gets its source's tags when promote creates it.
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterable
+
+AMI_TAG_PREFIX = "cis-ami:"
+PIPELINE_TAG_PREFIX = "cis-pipeline:"
+VALIDATE_TAG_PREFIX = "cis-validate:"
+CIS_TAG_PREFIX = "cis:"  # validation outcomes, written after the scan (reserved: not Packer's)
+RELEASE_TAG_PREFIX = "cis-release:"
+NAME_TAG = "Name"
 
 MANAGED_TAG = "cis-pipeline:managed"
 MANAGED_VALUE = "true"
@@ -25,3 +42,19 @@ REVOKED_TAG = "cis-release:revoked"  # "true" on a revoked AMI and its copies
 REVOKED_REASON_TAG = "cis-release:revoked-reason"
 REVOKED_AT_TAG = "cis-release:revoked-at"
 REVOKED_BY_TAG = "cis-release:revoked-by"
+# Validate: where the signed record of the AMI's last validation is (pipeline/evidence/store.py).
+ATTESTATION_TAG = "cis:attestation"
+ATTESTATION_SHA_TAG = "cis:attestation-sha256"
+SIGNING_KEY_TAG = "cis:signing-key"
+# The nightly chain's drift record on the AMI it validated (pipeline/orchestration/nightly.py).
+DRIFT_FAILED_TAG = "cis-release:failed-checks"  # FAILED check IDs of the last chain validation
+DRIFT_COUNTS_TAG = "cis-release:counts"  # passed=N,failed=N,skipped=N of the last chain validation
+# What a regional copy takes from its source when promote creates it (keys or ``prefix*``):
+# name, provenance, ownership, the validation tags; plus COPIED_FROM_TAG, never release state.
+COPIED_TAG_KEYS = (NAME_TAG, f"{AMI_TAG_PREFIX}*", MANAGED_TAG, f"{CIS_TAG_PREFIX}*")
+
+
+def key_matches(key: str, patterns: Iterable[str]) -> bool:
+    """``key`` is one of ``patterns``: an exact key, or a ``prefix*`` (IAM StringLike's reading
+    of such a pattern: case-sensitive, ``*`` any run of characters)."""
+    return any(key.startswith(p[:-1]) if p.endswith("*") else key == p for p in patterns)

@@ -1,18 +1,40 @@
 """The least-privilege IAM of ``policies/iam/``: per job, the grants equal what the code declares;
-the scoping rules hold (tags, PassRole, no escalation); parliament finds nothing; the trust
-policies are as narrow as documented."""
+the scoping rules hold (tags, PassRole, no escalation); each role writes only its own tag keys
+and evidence objects (``iam_policy.WRITES``), decided request by request with
+``pipeline.iam_eval``; parliament finds nothing; the trust policies are as narrow as documented."""
 
 from __future__ import annotations
 
 import json
 import re
+from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import hcl2
 import pytest
 
+from pipeline import evidence_keys, tags
 from pipeline.aws import iam_policy
+from pipeline.build import make_specs
+from pipeline.catalog import Platform
 from pipeline.errors import ConfigError
+from pipeline.evidence import store
+from pipeline.evidence.trust import K8S_TAG
+from pipeline.iam_eval import Request, decide
+from pipeline.packer import Arch, BuildSpec, provenance_tags
+from pipeline.release import promote, revoke
+from pipeline.validate.launch import run_tags
+from tests._iam_requests import (
+    ACCOUNT,
+    REGION,
+    create_tags,
+    delete_tags,
+    ec2_arn,
+    put_object,
+    tag_on_create,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 IAM_DIR = ROOT / "policies" / "iam"
@@ -165,22 +187,15 @@ def test_creations_require_the_ownership_tag(job: str) -> None:
 
 
 @pytest.mark.parametrize("job", JOBS)
-def test_create_tags_cannot_adopt_foreign_resources(job: str) -> None:
-    """CreateTags on existing resources needs the ownership tag already there, or only at
-    creation (ec2:CreateAction), or only ``cis:*`` keys (a verdict on a stock AMI), so no role
-    can tag someone else's resource as ours; DeleteTags must name its keys (else it deletes
-    every tag)."""
-    for st in statements(job):
-        acts = actions_of(st)
-        if "ec2:CreateTags" not in acts and "ec2:DeleteTags" not in acts:
-            continue
-        cond = st.get("Condition", {})
-        eq = cond.get("StringEquals", {})
-        cis_keys_only = cond.get("ForAllValues:StringLike") == {
-            "aws:TagKeys": ["cis:*"]
-        } and cond.get("Null") == {"aws:TagKeys": "false"}
-        owned = eq.get(f"aws:ResourceTag/{MANAGED}") == "true"
-        assert owned or eq.get("ec2:CreateAction") or cis_keys_only, (job, st["Sid"])
+def test_no_role_can_adopt_a_foreign_resource_or_delete_every_tag(job: str) -> None:
+    """Tagging an existing resource as the pipeline's needs the ownership tag there already;
+    DeleteTags must name its keys (else it deletes every tag): on every resource type."""
+    policy = [iam_policy.load_policy(job, IAM_DIR)]
+    for kind in iam_policy.EC2_ARNS:
+        arn = ec2_arn(kind, "x-foreign")
+        assert not decide(policy, create_tags(arn, {MANAGED: "true"}, {"team": "a"})).allowed
+        assert not decide(policy, delete_tags(arn, [])).allowed, (job, kind)
+        assert not decide(policy, delete_tags(arn, [], {MANAGED: "true"})).allowed, (job, kind)
 
 
 # Parliament's RESOURCE_MISMATCH wants every required resource type of an action in one
@@ -271,3 +286,256 @@ def test_a_broken_policy_file_is_one_line_naming_the_file(tmp_path: Path) -> Non
     (tmp_path / "reap.json").write_text("{not json")
     with pytest.raises(ConfigError, match=r"reap\.json: Expecting property name"):
         iam_policy.load_policy("reap", tmp_path)
+
+
+# --- What each job may write: tag keys and evidence objects (iam_policy.WRITES) -------------
+
+
+def test_each_policy_grants_its_writes_exactly_as_declared() -> None:
+    """The statements granting ec2:CreateTags, ec2:DeleteTags and s3:PutObject are exactly those
+    iam_policy.WRITES renders, and no other statement grants any of these actions."""
+    for job in JOBS:
+        writing = [st for st in statements(job) if set(actions_of(st)) & iam_policy.WRITE_ACTIONS]
+        assert writing == iam_policy.write_statements(job), job
+        for st in writing:
+            assert set(actions_of(st)) <= iam_policy.WRITE_ACTIONS, (job, st["Sid"])
+
+
+def test_declared_keys_come_from_pipeline_tags_and_are_iam_patterns() -> None:
+    """Every declared key is exact or ``prefix*`` (what tags.key_matches and IAM's StringLike
+    read alike), in one of the pipeline's families; the evidence prefix is evidence_keys'."""
+    families = (
+        tags.AMI_TAG_PREFIX,
+        tags.PIPELINE_TAG_PREFIX,
+        tags.VALIDATE_TAG_PREFIX,
+        tags.CIS_TAG_PREFIX,
+        tags.RELEASE_TAG_PREFIX,
+    )
+    for job, writes in iam_policy.WRITES.items():
+        for grant in writes.tags:
+            for key in grant.keys:
+                assert "*" not in key[:-1] and "?" not in key, (job, key)
+                assert key == tags.NAME_TAG or key.startswith(families), (job, key)
+        for pattern in writes.objects:
+            assert pattern.startswith(iam_policy.EVIDENCE_RUN_PREFIX), job
+    account, region = "${aws:PrincipalAccount}", "${aws:RequestedRegion}"
+    expected = evidence_keys.run_prefix(account, region, "ami-*", "*")
+    assert expected == iam_policy.EVIDENCE_RUN_PREFIX
+
+
+def test_each_job_policy_fits_the_managed_policy_size_quota() -> None:
+    """IAM's quota for a customer managed policy: 6,144 characters, white space not counted."""
+    for job in JOBS:
+        text = (IAM_DIR / f"{job}.json").read_text()
+        assert len(re.sub(r"\s", "", text)) <= 6144, job
+
+
+NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
+AMI = "ami-0123456789abcdef0"
+RUN = "20261127T120000Z-abc123"
+BUCKET = evidence_keys.default_bucket(ACCOUNT, REGION)
+OWNED = {MANAGED: "true"}
+STOCK = {"Name": "amazon-eks-node-al2023"}  # an AMI the pipeline did not build
+IMAGE, SNAPSHOT = ec2_arn("image", AMI), ec2_arn("snapshot", "snap-0123456789abcdef0")
+RESOURCES = {k: ec2_arn(k, "new") for k in iam_policy.EC2_ARNS}
+
+
+def _packer_run_tags() -> dict[str, str]:
+    """The production template's ``local.run_tags`` (values unrendered, ``${var.run_id}``)."""
+    options = hcl2.SerializationOptions(strip_string_quotes=True, explicit_blocks=False)
+    with (ROOT / "packer" / "eks-cis.pkr.hcl").open(encoding="utf-8") as handle:
+        blocks = hcl2.load(handle, serialization_options=options)
+    (run_tags_,) = [b["run_tags"] for b in blocks["locals"] if "run_tags" in b]
+    assert run_tags_[MANAGED] == "true"
+    return {str(k): str(v) for k, v in run_tags_.items()}
+
+
+def _build_spec() -> BuildSpec:
+    (spec,) = make_specs(
+        [Platform.AMAZON_LINUX_2023], [Arch.X86_64], "1.33", 2, local=False, run_id=RUN,
+        region=REGION, out_dir=Path("out"),
+    )  # fmt: skip
+    return replace(spec, source_ami="ami-0fedcba9876543210")
+
+
+def _validated_tags() -> dict[str, str]:
+    """What validate leaves on an AMI: its verdict and the pointer to the signed record."""
+    return {
+        "cis:verdict": "PASS",
+        "cis:run-id": RUN,
+        "cis:level": "LEVEL_2",
+        tags.ATTESTATION_TAG: store.s3_uri(BUCKET, store.run_prefix(ACCOUNT, REGION, AMI, RUN)),
+        tags.ATTESTATION_SHA_TAG: "a" * 64,
+        tags.SIGNING_KEY_TAG: f"arn:aws:kms:{REGION}:{ACCOUNT}:key/k",
+    }
+
+
+def _built_ami_tags() -> dict[str, str]:
+    return {**provenance_tags(_build_spec()), tags.FINGERPRINT_TAG: "sha256:" + "b" * 64}
+
+
+def _writes_of(job: str) -> list[Request]:
+    """Requests the job's code makes (from its own tag and key functions): all must be allowed."""
+    if job == "build":
+        packer_tags = _packer_run_tags()  # Packer's, on what it creates
+        out = [
+            r
+            for action, kinds in (
+                ("RunInstances", ("instance", "volume")),
+                ("CreateSecurityGroup", ("security-group",)),
+                ("CreateKeyPair", ("key-pair",)),
+                ("CreateImage", ("image", "snapshot")),  # Packer's TagSpecifications
+                ("CopyImage", ("image", "snapshot")),  # CopyImageTags: the source's run tags
+            )
+            for kind in kinds
+            for r in tag_on_create(action, RESOURCES[kind], packer_tags)
+        ]
+        provenance = provenance_tags(_build_spec())  # Packer's StepCreateTags
+        out += [create_tags(arn, provenance, packer_tags | OWNED) for arn in (IMAGE, SNAPSHOT)]
+        fingerprint = {MANAGED: "true", tags.FINGERPRINT_TAG: "sha256:" + "b" * 64}
+        out.append(create_tags(IMAGE, fingerprint, provenance))  # build.tag_builds
+        beat = {tags.HEARTBEAT_TAG: "2026-11-27T12:00:00Z"}
+        out += [create_tags(RESOURCES[k], beat, packer_tags) for k in ("instance", "volume")]
+        out += [
+            create_tags(RESOURCES[k], beat, packer_tags) for k in ("security-group", "key-pair")
+        ]
+        return out
+    if job == "validate":
+        created = run_tags(RUN, NOW) | {
+            "cis-validate:ami-id": AMI,
+            tags.EXPIRES_TAG: "2026-11-27T14:00:00Z",
+            "Name": f"cis-validate {AMI}",
+        }
+        out = [
+            *tag_on_create("RunInstances", RESOURCES["instance"], created),
+            *tag_on_create("RunInstances", RESOURCES["volume"], created),
+            *tag_on_create("CreateSecurityGroup", RESOURCES["security-group"], run_tags(RUN, NOW)),
+        ]
+        beat = {tags.HEARTBEAT_TAG: "2026-11-27T12:02:00Z"}
+        out += [create_tags(RESOURCES[k], beat, created) for k in ("instance", "security-group")]
+        for had in (STOCK, _built_ami_tags()):  # the verdict goes on any AMI
+            pending = {"cis:verdict": "PENDING", "cis:run-id": RUN}
+            out += [create_tags(IMAGE, pending, had), delete_tags(IMAGE, ["cis:level"], had)]
+            out.append(create_tags(IMAGE, _validated_tags() | {"cis:local": "true"}, had))
+        drift = {tags.DRIFT_FAILED_TAG: "1.1.1", tags.DRIFT_COUNTS_TAG: "passed=1,failed=1"}
+        out.append(create_tags(IMAGE, drift, _built_ami_tags()))  # the nightly's drift record
+        for run in (RUN, f"{RUN}~2"):
+            prefix = store.run_prefix(ACCOUNT, REGION, AMI, run)
+            names = [n.replace("*", "al2023.yaml") for n in evidence_keys.RUN_OBJECTS]
+            out += [put_object(BUCKET, prefix + name) for name in names]
+        return out
+    if job == "promote":
+        source = _built_ami_tags() | _validated_tags() | {"team": "x"}
+        source |= promote.channel_tags("candidate", NOW, "arn:aws:sts::1:assumed-role/r", None)
+        source |= {tags.DRIFT_COUNTS_TAG: "passed=1", f"{tags.COPY_TAG_PREFIX}eu-west-1": "ami-1"}
+        wanted = promote.copy_tags(source, REGION, AMI)
+        assert wanted["cis:verdict"] == "PASS"  # the pointer tags come along, at creation
+        out = [
+            r
+            for arn in (
+                ec2_arn("image", "new", "eu-west-1"),
+                ec2_arn("snapshot", "new", "eu-west-1"),
+            )
+            for r in tag_on_create("CopyImage", arn, wanted)
+        ]
+        out.append(create_tags(IMAGE, {f"{tags.COPY_TAG_PREFIX}eu-west-1": "ami-1"}, source))
+        who = "arn:aws:sts::111122223333:assumed-role/promote/ci"
+        out.append(create_tags(IMAGE, promote.channel_tags("stable", NOW, who, "ami-2"), source))
+        out.append(create_tags(IMAGE, revoke.revocation_tags("CVE-2026-1", NOW, who), source))
+        return out
+    return []  # reap and setup write no tag and no evidence
+
+
+FOREIGN_KEYS = [  # (job, a tagging request outside what the job's code writes)
+    ("build", create_tags(IMAGE, {"cis:verdict": "PASS"}, _built_ami_tags())),
+    ("build", create_tags(IMAGE, {tags.ATTESTATION_TAG: "s3://x/y"}, _built_ami_tags())),
+    ("build", create_tags(IMAGE, {f"{tags.CHANNEL_TAG_PREFIX}stable:at": "x"}, OWNED)),
+    ("build", create_tags(IMAGE, {tags.REVOKED_TAG: "false"}, OWNED)),
+    ("build", create_tags(IMAGE, {K8S_TAG: "1.33"}, STOCK)),  # not the pipeline's AMI
+    ("build", tag_on_create("CreateImage", RESOURCES["image"], OWNED | {"cis:verdict": "PASS"})[1]),
+    ("build", delete_tags(IMAGE, ["cis:verdict"], OWNED)),
+    ("validate", create_tags(IMAGE, {f"{tags.CHANNEL_TAG_PREFIX}stable:at": "x"}, OWNED)),
+    ("validate", create_tags(IMAGE, {tags.REVOKED_TAG: "false"}, OWNED)),
+    ("validate", delete_tags(IMAGE, [tags.REVOKED_TAG], OWNED)),
+    ("validate", create_tags(IMAGE, {K8S_TAG: "1.33"}, OWNED)),
+    ("validate", create_tags(IMAGE, {MANAGED: "true"}, STOCK)),
+    ("validate", create_tags(IMAGE, {"cis:verdict": "PASS", K8S_TAG: "1.33"}, STOCK)),
+    ("validate", create_tags(IMAGE, {tags.DRIFT_COUNTS_TAG: "passed=9"}, STOCK)),
+    ("validate", create_tags(RESOURCES["instance"], {tags.HEARTBEAT_TAG: "x"}, STOCK)),
+    ("validate", create_tags(RESOURCES["instance"], {tags.RUN_TAG: "other"}, OWNED)),
+    ("validate", tag_on_create("RunInstances", RESOURCES["instance"], OWNED | {"cis:v": "x"})[1]),
+    ("promote", create_tags(IMAGE, {"cis:verdict": "PASS"}, _built_ami_tags())),
+    ("promote", create_tags(IMAGE, {tags.ATTESTATION_TAG: "s3://x/y"}, _built_ami_tags())),
+    ("promote", create_tags(IMAGE, {K8S_TAG: "1.33"}, _built_ami_tags())),
+    ("promote", create_tags(IMAGE, {tags.COPIED_FROM_TAG: "us-east-1/ami-1"}, OWNED)),
+    ("promote", create_tags(IMAGE, {tags.DRIFT_COUNTS_TAG: "passed=9"}, OWNED)),
+    ("promote", create_tags(IMAGE, {f"{tags.CHANNEL_TAG_PREFIX}stable:at": "x"}, STOCK)),
+    ("promote", create_tags(SNAPSHOT, {"cis:verdict": "PASS"}, OWNED)),
+    ("promote", delete_tags(IMAGE, [tags.REVOKED_TAG], OWNED)),
+    ("promote", tag_on_create("CopyImage", IMAGE, OWNED | {"team": "x"})[1]),
+    ("promote", tag_on_create("CopyImage", IMAGE, OWNED | {tags.REVOKED_TAG: "false"})[1]),
+    ("promote", tag_on_create("CreateImage", IMAGE, OWNED | {"cis:verdict": "PASS"})[1]),
+    ("promote", tag_on_create("CopyImage", IMAGE, {"cis:verdict": "PASS"})[1]),  # not ours
+    ("reap", create_tags(IMAGE, {tags.HEARTBEAT_TAG: "x"}, OWNED)),
+    ("setup", create_tags(IMAGE, {MANAGED: "true"}, OWNED)),
+]
+PREFIX = store.run_prefix(ACCOUNT, REGION, AMI, RUN)
+FOREIGN_OBJECTS = [  # (job, an evidence write outside what the job's code writes)
+    ("setup", put_object(BUCKET, PREFIX + evidence_keys.ENVELOPE)),
+    ("setup", put_object(BUCKET, "signing-key.pem")),
+    ("build", put_object(BUCKET, PREFIX + "verdict.json")),
+    ("promote", put_object(BUCKET, PREFIX + evidence_keys.ENVELOPE)),
+    ("reap", put_object(BUCKET, PREFIX + "verdict.json")),
+    ("validate", put_object(BUCKET, store.run_prefix("999988887777", REGION, AMI, RUN) + "x.json")),
+    ("validate", put_object(BUCKET, store.run_prefix(ACCOUNT, "eu-west-1", AMI, RUN) + "x.json")),
+    ("validate", put_object(BUCKET, f"{ACCOUNT}/{REGION}/{AMI}/verdict.json")),  # no run
+    ("validate", put_object(BUCKET, f"{ACCOUNT}/{REGION}/revoked/{AMI}/x")),
+    ("validate", put_object(BUCKET, "index.html")),
+    ("validate", put_object("someone-elses-bucket", PREFIX + "verdict.json")),
+    ("validate", Request("s3:PutObject", f"arn:aws:s3:::{BUCKET}/{PREFIX}x")),  # no context
+]
+
+
+@pytest.mark.parametrize("job", JOBS)
+def test_every_write_of_the_jobs_code_is_allowed(job: str) -> None:
+    policy = [iam_policy.load_policy(job, IAM_DIR)]
+    writes = _writes_of(job)
+    assert writes or job in ("reap", "setup")
+    for request in writes:
+        decision = decide(policy, request)
+        assert decision.allowed, (job, request)
+        assert decision.undecided == (), (job, request)
+
+
+@pytest.mark.parametrize(
+    ("job", "request_"),
+    FOREIGN_KEYS + FOREIGN_OBJECTS,
+    ids=[
+        f"{j}-{r.action}-{r.resource.rsplit('/', 1)[-1]}" for j, r in FOREIGN_KEYS + FOREIGN_OBJECTS
+    ],
+)
+def test_a_write_outside_the_jobs_own_is_denied(job: str, request_: Request) -> None:
+    assert not decide([iam_policy.load_policy(job, IAM_DIR)], request_).allowed
+
+
+@pytest.mark.parametrize("job", JOBS)
+def test_each_job_writes_only_its_own_tag_keys(job: str) -> None:
+    """Every key of every family, on an image of the pipeline's, existing: only the jobs the
+    declaration names may write it, and a job's own keys are refused to every other job."""
+    samples = [
+        "Name", "team", K8S_TAG, tags.FINGERPRINT_TAG, MANAGED, tags.HEARTBEAT_TAG,
+        tags.RUN_TAG, "cis:verdict", tags.ATTESTATION_TAG, tags.COPIED_FROM_TAG,
+        f"{tags.CHANNEL_TAG_PREFIX}stable:by", f"{tags.COPY_TAG_PREFIX}eu-west-1",
+        tags.REVOKED_TAG, tags.REVOKED_BY_TAG, tags.DRIFT_FAILED_TAG, "cis-release:other",
+        "aws:cloudformation:stack-name", "CIS:verdict",
+    ]  # fmt: skip
+    policy = [iam_policy.load_policy(job, IAM_DIR)]
+    mine = [
+        k
+        for grant in iam_policy.WRITES[job].tags
+        if "image" in grant.resources and not grant.create_actions
+        for k in grant.keys
+    ]
+    for key in samples:
+        allowed = decide(policy, create_tags(IMAGE, {key: "v"}, _built_ami_tags())).allowed
+        assert allowed is tags.key_matches(key, mine), (job, key)

@@ -1,5 +1,6 @@
 """Least-privilege IAM per job: which of the actions ``pipeline/aws`` modules (and Packer) declare
-each job needs (``JOBS``), and the checked-in ``policies/iam/<job>.json`` that grant exactly those.
+each job needs (``JOBS``), which tag keys and evidence objects each job's code writes
+(``WRITES``), and the checked-in ``policies/iam/<job>.json`` that grant exactly those.
 """
 
 from __future__ import annotations
@@ -7,10 +8,31 @@ from __future__ import annotations
 import importlib
 import json
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pipeline import evidence_keys
 from pipeline.errors import ConfigError
+from pipeline.tags import (
+    AMI_TAG_PREFIX,
+    CHANNEL_TAG_PREFIX,
+    CIS_TAG_PREFIX,
+    COPIED_FROM_TAG,
+    COPIED_TAG_KEYS,
+    COPY_TAG_PREFIX,
+    DRIFT_COUNTS_TAG,
+    DRIFT_FAILED_TAG,
+    HEARTBEAT_TAG,
+    MANAGED_TAG,
+    MANAGED_VALUE,
+    NAME_TAG,
+    REVOKED_AT_TAG,
+    REVOKED_BY_TAG,
+    REVOKED_REASON_TAG,
+    REVOKED_TAG,
+    VALIDATE_TAG_PREFIX,
+)
 
 PACKER = "pipeline.aws.packer"
 MODULES = (
@@ -132,7 +154,22 @@ JOBS: Mapping[str, Mapping[str, tuple[str, ...]]] = {
             "iam:CreateInstanceProfile",
             "iam:AddRoleToInstanceProfile",
         ),
-        "pipeline.aws.s3": (),  # all: the evidence bucket and its protections
+        # the evidence bucket and its protections; no object (setup writes none of the evidence)
+        "pipeline.aws.s3": (
+            "s3:CreateBucket",
+            "s3:ListBucket",
+            "s3:PutBucketVersioning",
+            "s3:GetBucketVersioning",
+            "s3:PutBucketPublicAccessBlock",
+            "s3:GetBucketPublicAccessBlock",
+            "s3:PutEncryptionConfiguration",
+            "s3:GetEncryptionConfiguration",
+            "s3:PutBucketPolicy",
+            "s3:GetBucketPolicy",
+            "s3:PutBucketObjectLockConfiguration",
+            "s3:GetBucketObjectLockConfiguration",
+            "s3:PutBucketTagging",
+        ),
         "pipeline.aws.kms": ("kms:CreateKey", "kms:CreateAlias", "kms:TagResource")
         + ("kms:DescribeKey", "kms:GetPublicKey"),
         # Enabling Inspector is one-time account setup (validate --enable-inspector needs it too).
@@ -143,6 +180,171 @@ JOBS: Mapping[str, Mapping[str, tuple[str, ...]]] = {
         ),
     },
 }
+
+
+# --- What each job writes: tag keys and evidence objects -----------------------------------
+# ARNs of the EC2 resources the jobs tag (any region, the caller's account).
+EC2_ARNS: Mapping[str, str] = {
+    "instance": "arn:aws:ec2:*:*:instance/*",
+    "volume": "arn:aws:ec2:*:*:volume/*",
+    "security-group": "arn:aws:ec2:*:*:security-group/*",
+    "key-pair": "arn:aws:ec2:*:*:key-pair/*",
+    "image": "arn:aws:ec2:*::image/*",
+    "snapshot": "arn:aws:ec2:*::snapshot/*",
+}
+EVIDENCE_BUCKET_ARN = f"arn:aws:s3:::{evidence_keys.BUCKET_PREFIX}*"
+# A run's prefix, as evidence_keys lays it out: the caller's own account, the region it calls.
+EVIDENCE_RUN_PREFIX = evidence_keys.run_prefix(
+    "${aws:PrincipalAccount}", "${aws:RequestedRegion}", "ami-*", "*"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class TagWrite:
+    """Tag keys (exact, or ``prefix*`` as IAM's StringLike reads it) a job writes on some EC2
+    resource types in one way: with the call that creates them (``create_actions``, checked by
+    IAM as ``ec2:CreateAction``, with the ownership tag in the request), or later with
+    ec2:CreateTags on resources already tagged as the pipeline's (``owned``) or on any
+    (validate's verdict on a stock AMI); ``delete``: ec2:DeleteTags of those keys too."""
+
+    sid: str
+    keys: tuple[str, ...]
+    resources: tuple[str, ...]  # keys of EC2_ARNS
+    create_actions: tuple[str, ...] = ()
+    owned: bool = True
+    delete: bool = False
+
+    def statement(self) -> dict[str, Any]:
+        """The IAM statement granting exactly this."""
+        keys = {"ForAllValues:StringLike": {"aws:TagKeys": list(self.keys)}}
+        condition: dict[str, Any]
+        if self.create_actions:
+            eq = {"ec2:CreateAction": list(self.create_actions)}
+            condition = {"StringEquals": {**eq, f"aws:RequestTag/{MANAGED_TAG}": MANAGED_VALUE}}
+            condition.update(keys)
+        else:
+            owned = {f"aws:ResourceTag/{MANAGED_TAG}": MANAGED_VALUE}
+            condition = {"StringEquals": owned} if self.owned else {}
+            # Null: a CreateTags/DeleteTags naming no key (DeleteTags then deletes every tag)
+            condition.update({**keys, "Null": {"aws:TagKeys": "false"}})
+        actions = ["ec2:CreateTags", "ec2:DeleteTags"] if self.delete else ["ec2:CreateTags"]
+        resources = [EC2_ARNS[r] for r in self.resources]
+        return _allow(self.sid, actions, resources, condition)
+
+
+@dataclass(frozen=True, slots=True)
+class Writes:
+    """What one job's code writes: tags, and objects of the evidence bucket (key patterns
+    under the bucket, with policy variables)."""
+
+    tags: tuple[TagWrite, ...] = ()
+    objects: tuple[str, ...] = ()
+    objects_sid: str = "WriteEvidence"
+
+    def statements(self) -> list[dict[str, Any]]:
+        """The job policy's statements granting ec2:CreateTags, ec2:DeleteTags, s3:PutObject."""
+        out = [t.statement() for t in self.tags]
+        if self.objects:
+            arns = [f"{EVIDENCE_BUCKET_ARN}/{key}" for key in self.objects]
+            out.append(_allow(self.objects_sid, ["s3:PutObject"], arns))
+        return out
+
+
+def _allow(
+    sid: str, actions: list[str], resources: list[str], condition: Any = None
+) -> dict[str, Any]:
+    """An Allow statement in the key order of the checked-in files."""
+    statement: dict[str, Any] = {
+        "Sid": sid,
+        "Effect": "Allow",
+        "Action": actions,
+        "Resource": resources,
+    }
+    if condition:
+        statement["Condition"] = condition
+    return statement
+
+
+PIPELINE_KEYS = (MANAGED_TAG, HEARTBEAT_TAG)  # ownership and liveness, on what a job creates
+BUILD_KEYS = (NAME_TAG, f"{AMI_TAG_PREFIX}*", *PIPELINE_KEYS)  # Packer's tags, tag_builds
+BUILT = ("instance", "volume", "security-group", "key-pair", "image", "snapshot")
+RELEASE_KEYS = (  # promote's channel record and copy pointers, revoke's revocation
+    f"{CHANNEL_TAG_PREFIX}*",
+    f"{COPY_TAG_PREFIX}*",
+    REVOKED_TAG,
+    REVOKED_REASON_TAG,
+    REVOKED_AT_TAG,
+    REVOKED_BY_TAG,
+)
+WRITES: Mapping[str, Writes] = {
+    "build": Writes(
+        tags=(
+            # Packer's run_tags on its instance, volumes, group, key pair; the AMI's and its
+            # snapshots' tags at CreateImage / CopyImage (Packer's CopyImageTags)
+            TagWrite(
+                "TagOnCreate",
+                BUILD_KEYS,
+                BUILT,
+                (
+                    "RunInstances",
+                    "CreateSecurityGroup",
+                    "CreateKeyPair",
+                    "CreateImage",
+                    "CopyImage",
+                ),
+            ),
+            # Packer's provenance tags (StepCreateTags), tag_builds' fingerprint, the heartbeat
+            TagWrite("TagOwnBuildResourcesWithBuildKeys", BUILD_KEYS, BUILT),
+        )
+    ),
+    "validate": Writes(
+        tags=(
+            TagWrite(
+                "TagOnCreate",
+                (NAME_TAG, f"{VALIDATE_TAG_PREFIX}*", *PIPELINE_KEYS),
+                ("instance", "volume", "security-group"),
+                ("RunInstances", "CreateSecurityGroup"),
+            ),
+            TagWrite(
+                "HeartbeatOnOwnInstancesAndGroups", (HEARTBEAT_TAG,), ("instance", "security-group")
+            ),
+            # PENDING, the verdict and the pointer to the signed record; on any AMI (a stock
+            # one too), so only the cis: keys, and only validate (the role that can sign)
+            TagWrite(
+                "VerdictTagsOnlyCisKeysOnAnyAmi",
+                (f"{CIS_TAG_PREFIX}*",),
+                ("image",),
+                owned=False,
+                delete=True,
+            ),
+            # the nightly chain's drift record, on the pipeline AMI it validated
+            TagWrite("DriftRecordOnPipelineAmis", (DRIFT_COUNTS_TAG, DRIFT_FAILED_TAG), ("image",)),
+        ),
+        # every object of a run (evidence_keys.RUN_OBJECTS), only under its own prefix
+        objects=(f"{EVIDENCE_RUN_PREFIX}*",),
+        objects_sid="WriteEvidenceOnlyUnderTheCallersAccountAndRegion",
+    ),
+    "promote": Writes(
+        tags=(
+            # a regional copy gets its source's tags (cis: pointers too) only as CopyImage makes it
+            TagWrite(
+                "TagCopiesOnCreate",
+                (*COPIED_TAG_KEYS, COPIED_FROM_TAG),
+                ("image", "snapshot"),
+                ("CopyImage",),
+            ),
+            TagWrite("ReleaseTagsOnlyOnPipelineAmis", RELEASE_KEYS, ("image",)),
+        )
+    ),
+    "reap": Writes(),
+    "setup": Writes(),
+}
+WRITE_ACTIONS = frozenset({"ec2:CreateTags", "ec2:DeleteTags", "s3:PutObject"})
+
+
+def write_statements(job: str) -> list[dict[str, Any]]:
+    """The statements of ``job``'s policy that grant WRITE_ACTIONS, as ``WRITES`` says."""
+    return WRITES[check_job(job)].statements()
 
 
 def _declared(source: str) -> tuple[str, ...]:

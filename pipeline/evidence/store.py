@@ -14,49 +14,25 @@ from pathlib import Path
 from typing import Any
 
 import pipeline
-from pipeline import catalog, gate
+from pipeline import catalog, evidence_keys, gate
+from pipeline import tags as tag_keys
 from pipeline.aws import AwsClients, kms, s3
 from pipeline.aws.images import Image
 from pipeline.errors import ConfigError
 from pipeline.evidence import dsse, statement
 from pipeline.policy import ExceptionsPolicy
 
-LAYOUT = """
-s3://<bucket>/<account>/<region>/<ami-id>/<run-id>/      (a resumed run that published: <run-id>~N/)
-    evidence/scan.json  evidence/targets.json  evidence/run.json  evidence/results.json
-    evidence/cis-report.csv  verdict.json  junit.xml  summary.md  policies/<file>  catalogue.json
-    attestation.dsse.json    (the signed record; every other object is one of its inputs)
-"""
-ENVELOPE = "attestation.dsse.json"
+LAYOUT = evidence_keys.LAYOUT
+ENVELOPE = evidence_keys.ENVELOPE
 DEFAULT_KEY_ALIAS = "alias/eks-cis-ami-pipeline-signing"
-ATTESTATION_TAG = "cis:attestation"
-ATTESTATION_SHA_TAG = "cis:attestation-sha256"
-SIGNING_KEY_TAG = "cis:signing-key"
+ATTESTATION_TAG = tag_keys.ATTESTATION_TAG
+ATTESTATION_SHA_TAG = tag_keys.ATTESTATION_SHA_TAG
+SIGNING_KEY_TAG = tag_keys.SIGNING_KEY_TAG
 ROOT = Path(pipeline.__file__).resolve().parent.parent
-# (path under the run's output folder, key under the AMI's prefix, content type)
-REPORTS: tuple[tuple[str, str, str], ...] = (
-    ("evidence/scan.json", "evidence/scan.json", "application/json"),
-    ("evidence/targets.json", "evidence/targets.json", "application/json"),
-    ("evidence/run.json", "evidence/run.json", "application/json"),
-    ("evidence/results.json", "evidence/results.json", "application/json"),
-    ("evidence/cis-report.csv", "evidence/cis-report.csv", "text/csv"),
-    ("verdict.json", "verdict.json", "application/json"),
-    ("junit.xml", "junit.xml", "application/xml"),
-    ("summary.md", "summary.md", "text/markdown"),
-)
-
-
-def default_bucket(account: str, region: str) -> str:
-    """The bucket ``invoke setup`` creates when none is configured."""
-    return f"eks-cis-ami-pipeline-evidence-{account}-{region}"
-
-
-def ami_prefix(account: str, region: str, ami_id: str) -> str:
-    return f"{account}/{region}/{ami_id}/"
-
-
-def run_prefix(account: str, region: str, ami_id: str, run_id: str) -> str:
-    return f"{ami_prefix(account, region, ami_id)}{run_id}/"
+REPORTS = evidence_keys.REPORTS
+default_bucket = evidence_keys.default_bucket
+ami_prefix = evidence_keys.ami_prefix
+run_prefix = evidence_keys.run_prefix
 
 
 def s3_uri(bucket: str, key: str) -> str:
@@ -135,14 +111,14 @@ def plan_uploads(
     for pol in policies:
         objects.append(
             EvidenceObject(
-                f"policies/{Path(pol.source).name}",
+                f"{evidence_keys.POLICIES}{Path(pol.source).name}",
                 Path(pol.source).read_bytes(),
                 "application/yaml",
             )
         )
     if platform is not None:
         body = json.dumps(catalogue_identity(platform), indent=2, sort_keys=True).encode()
-        objects.append(EvidenceObject("catalogue.json", body, "application/json"))
+        objects.append(EvidenceObject(evidence_keys.CATALOGUE, body, "application/json"))
     return objects
 
 

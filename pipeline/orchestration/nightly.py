@@ -26,6 +26,8 @@ from pipeline.orchestration.settings import ChainSettings
 from pipeline.packer import DEFAULT_K8S_VERSION, PACKER_DIR, Arch, check_k8s_version
 from pipeline.tags import (
     BUILD_RUN_TAG,
+    DRIFT_COUNTS_TAG,
+    DRIFT_FAILED_TAG,
     FINGERPRINT_TAG,
     MANAGED_TAG,
     MANAGED_VALUE,
@@ -33,8 +35,8 @@ from pipeline.tags import (
 )
 
 Echo = Callable[[str], None]
-FAILED_TAG = "cis-release:failed-checks"  # FAILED check IDs of the last chain validation
-COUNTS_TAG = "cis-release:counts"  # passed=N,failed=N,skipped=N of the last chain validation
+FAILED_TAG = DRIFT_FAILED_TAG  # FAILED check IDs of the last chain validation
+COUNTS_TAG = DRIFT_COUNTS_TAG  # passed=N,failed=N,skipped=N of the last chain validation
 SOURCE_TAG = "cis-ami:source-ami"
 
 

@@ -13,7 +13,7 @@ from pipeline import channels
 from pipeline.aws import AwsClients, boundary, is_aws_endpoint
 from pipeline.aws import release as aws
 from pipeline.catalog import Platform
-from pipeline.errors import ConfigError, GateBlocked
+from pipeline.errors import AwsError, ConfigError, GateBlocked
 from pipeline.evidence.record import Verification
 from pipeline.evidence.revocation import copy_description, is_copy_of, revocation
 from pipeline.evidence.trust import (
@@ -28,16 +28,16 @@ from pipeline.evidence.verify import key_fingerprint, verify_ami
 from pipeline.tags import (
     CHANNEL_TAG_PREFIX,
     COPIED_FROM_TAG,
+    COPIED_TAG_KEYS,
     COPY_TAG_PREFIX,
     MANAGED_TAG,
     MANAGED_VALUE,
     REVOKED_TAG,
+    key_matches,
 )
 
 Echo = Callable[[str], None]
 Verifier = Callable[[AwsClients, str], Verification]
-# Tags that describe the source's own release state, never copied onto a regional copy.
-_NOT_COPIED = (CHANNEL_TAG_PREFIX, COPY_TAG_PREFIX, REVOKED_TAG, "aws:")
 
 
 @dataclass(frozen=True)
@@ -95,8 +95,11 @@ def default_verifier(request: PromoteRequest) -> Verifier:
 
 
 def copy_tags(source: Mapping[str, str], home: str, ami: str) -> dict[str, str]:
-    """The tags a regional copy carries: the source's (pointer tags included) plus its origin."""
-    kept = {k: v for k, v in source.items() if not k.startswith(_NOT_COPIED)}
+    """The tags a regional copy carries, given at its creation: the source's name, provenance,
+    ownership and validation tags (``COPIED_TAG_KEYS``, pointer tags included; never its
+    release state, nor tags the pipeline does not write), plus its origin. The promote role may
+    write these keys only when it creates the copy (policies/iam/promote.json)."""
+    kept = {k: v for k, v in source.items() if key_matches(k, COPIED_TAG_KEYS)}
     return {**kept, MANAGED_TAG: MANAGED_VALUE, COPIED_FROM_TAG: f"{home}/{ami}"}
 
 
@@ -318,7 +321,13 @@ class _Step:
         if made is None:
             raise ConfigError(f"{rc.region}: copy {copy_id} of {self.ami} vanished")
         missing = {k: v for k, v in wanted.items() if made.image.tags.get(k) != v}
-        if missing:  # an endpoint that dropped the tags given at creation
+        if missing and is_aws_endpoint(rc.endpoint_url):
+            # The promote role may write these keys (cis:* among them) only at creation.
+            raise AwsError(
+                f"{rc.region}: copy {copy_id} of {self.ami} lacks tags given at its creation: "
+                f"{', '.join(sorted(missing))}"
+            )
+        if missing:  # the local AWS (moto) drops the tags given to CopyImage
             aws.tag(rc, [copy_id, *made.snapshots], missing)
             made = aws.owned_image(rc, copy_id) or made
         return made, True
