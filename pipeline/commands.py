@@ -11,7 +11,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from pipeline import gate, outputs, policy, results, safeio
+from pipeline import crosscheck, gate, outputs, policy, results, safeio
 from pipeline.errors import ConfigError, PolicyError
 
 Echo = Callable[[str], None]
@@ -78,7 +78,8 @@ def run_gate(
     policy of its platform from ``default_policy_dir`` (or from several ``--policy`` files).
     The level is ``level`` (``--level``), else the ``securityLevel`` of the run's evidence beside
     the results file (scan.json); that evidence (scan.json, targets.json, run.json) also
-    supplies Inspector's counts to reconcile the rows with, and the local-AWS marker.
+    supplies Inspector's counts to reconcile the rows with, and the local-AWS marker; its
+    checks.json and cis-report.csv, when there, Inspector's views to cross-check each row with.
     Raises ConfigError (exit 2) when the level cannot be established.
     """
     parsed = results.load(results_path)
@@ -124,17 +125,29 @@ EVIDENCE_MAX_BYTES = 16 * 1024 * 1024
 
 
 def load_evidence(folder: Path) -> Evidence:
-    """Read scan.json, targets.json and run.json from ``folder`` when they exist.
+    """Read scan.json, targets.json and run.json from ``folder`` when they exist, and
+    Inspector's other views of the rows (checks.json, cis-report.csv) when they do.
 
-    Malformed or self-contradicting files, and scan.json or targets.json without the other, are
-    ConfigErrors (exit 2) naming the file and JSON path. A scan that did not COMPLETE and targets
-    Inspector did not scan become ``ScanFacts.problems``: the verdict is ERROR (exit 4).
+    Malformed or self-contradicting files, scan.json or targets.json without the other, and a
+    view without scan.json, are ConfigErrors (exit 2) naming the file and JSON path. A scan that
+    did not COMPLETE, targets Inspector did not scan and what cannot be used of a view become
+    ``ScanFacts.problems``: the verdict is ERROR (exit 4); so does any disagreement of the rows
+    with a view (the gate cross-checks them: ``pipeline.crosscheck``).
     """
     scan_path, targets_path, run_path = (folder / n for n in EVIDENCE_FILES)
     scan = _evidence_json(scan_path)
     targets = _evidence_json(targets_path)
     run = _evidence_json(run_path)
+    checks_path, report_path = folder / crosscheck.CHECKS_FILE, folder / crosscheck.REPORT_FILE
+    checks = _evidence_json(checks_path)
+    report = _evidence_bytes(report_path)
     facts = None
+    for path, view in ((checks_path, checks), (report_path, report)):
+        if scan is None and view is not None:
+            raise ConfigError(
+                f"{path}: no scan.json beside it: the run's evidence is incomplete "
+                "(keep the evidence folder whole)"
+            )
     # The scan and its per-target counts come as a pair: either alone cannot be reconciled.
     if (scan is None) != (targets is None):
         there, lost = (targets_path, "scan.json") if scan is None else (scan_path, "targets.json")
@@ -152,6 +165,14 @@ def load_evidence(folder: Path) -> Evidence:
         scan_arn = scan.get("scanArn")
         if scan_arn is not None and not isinstance(scan_arn, str):
             raise ConfigError(f"{scan_path}: $.scanArn: expected a string, got {scan_arn!r}")
+        check_counts: results.CheckCounts | None = None
+        if checks is not None:
+            check_counts, unusable = crosscheck.read_checks(checks, str(checks_path), scan_arn)
+            problems += unusable
+        report_rows: tuple[results.ReportRow, ...] | None = None
+        if report is not None:
+            report_rows, unusable = crosscheck.read_report(report, str(report_path), scan_arn)
+            problems += unusable
         facts = results.ScanFacts(
             level=results.level_number(scan.get("securityLevel"), f"{scan_path}: $.securityLevel"),
             target_counts=counts,
@@ -159,6 +180,8 @@ def load_evidence(folder: Path) -> Evidence:
             failed_checks=_count(scan, "failedChecks", scan_path),
             scan_arn=scan_arn,
             problems=tuple(problems),
+            check_counts=check_counts,
+            report_rows=report_rows,
         )
     context: dict[str, Any] = {}
     architectures: dict[str, str] = {}
@@ -183,14 +206,28 @@ EVIDENCE_FILES = ("scan.json", "targets.json", "run.json")
 
 
 def _evidence_json(path: Path) -> Any:
-    if not path.is_file():
-        if path.exists() or path.is_symlink():  # a folder, FIFO or dangling link: not absent
-            raise ConfigError(f"{path}: not a regular file")
+    if not _present(path):
         return None
     document = safeio.load_json(path, limit=EVIDENCE_MAX_BYTES, what="evidence")
     if document is None:  # present but null: not the same as absent
         raise ConfigError(f"{path}: $: expected an object or a list, got null")
     return document
+
+
+def _evidence_bytes(path: Path) -> bytes | None:
+    """A document kept as downloaded (the CIS report), or None when absent."""
+    if not _present(path):
+        return None
+    return safeio.read_bytes(path, limit=safeio.RESULTS_MAX_BYTES, what="evidence")
+
+
+def _present(path: Path) -> bool:
+    """A regular file is there; nothing is; else (a folder, FIFO, dangling link) ConfigError."""
+    if not path.is_file():
+        if path.exists() or path.is_symlink():  # a folder, FIFO or dangling link: not absent
+            raise ConfigError(f"{path}: not a regular file")
+        return False
+    return True
 
 
 def _count(obj: dict[str, Any], key: str, source: Path, path: str = "$") -> int | None:

@@ -10,7 +10,8 @@ BUCKET_PREFIX = "eks-cis-ami-pipeline-evidence-"
 LAYOUT = """
 s3://<bucket>/<account>/<region>/<ami-id>/<run-id>/      (a resumed run that published: <run-id>~N/)
     evidence/scan.json  evidence/targets.json  evidence/run.json  evidence/results.json
-    evidence/cis-report.csv  verdict.json  junit.xml  summary.md  policies/<file>  catalogue.json
+    evidence/checks.json  evidence/cis-report.csv  verdict.json  junit.xml  summary.md
+    policies/<file>  catalogue.json
     attestation.dsse.json    (the signed record; every other object is one of its inputs)
 """
 ENVELOPE = "attestation.dsse.json"
@@ -22,6 +23,7 @@ REPORTS: tuple[tuple[str, str, str], ...] = (
     ("evidence/targets.json", "evidence/targets.json", "application/json"),
     ("evidence/run.json", "evidence/run.json", "application/json"),
     ("evidence/results.json", "evidence/results.json", "application/json"),
+    ("evidence/checks.json", "evidence/checks.json", "application/json"),
     ("evidence/cis-report.csv", "evidence/cis-report.csv", "text/csv"),
     ("verdict.json", "verdict.json", "application/json"),
     ("junit.xml", "junit.xml", "application/xml"),

@@ -3,7 +3,9 @@
 No I/O and no clock: ``today`` is passed in. A verdict is only given for a complete scan at
 the level asked for: per target, exactly one row per recommendation of the catalogue in scope,
 titles and levels as the catalogue has them, every automated recommendation evaluated (or its
-skip approved), and the rows reconciled with Inspector's own counts. Anything else is ERROR.
+skip approved), the rows reconciled with Inspector's own counts, and every row's status
+cross-checked with Inspector's per-check view and CIS report when collected. Anything else is
+ERROR.
 A FAILED check then blocks unless a valid exception matches its exact check ID (and level,
 when the exception is scoped to levels) and its title has not drifted.
 """
@@ -16,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from enum import StrEnum
 
-from pipeline import completeness
+from pipeline import completeness, crosscheck
 from pipeline.catalog import Catalogue, Platform, normalise_title
 from pipeline.errors import ConfigError, ExitCode
 from pipeline.policy import EXPIRY_WARNING_DAYS, ExceptionsPolicy, PolicyException, PolicySkip
@@ -201,6 +203,7 @@ def evaluate(
                 errors.append(missing[target])
     totals_problems, reconciled_as = completeness.scan_totals(results, facts)
     errors += totals_problems
+    errors += crosscheck.problems(results, facts)  # every row's status, by Inspector's views
     if facts is not None:
         errors += facts.problems
     if facts is not None:

@@ -57,6 +57,29 @@ def write_atomic(path: Path, write: Callable[[IO[str]], object]) -> Path:
     never written through a link planted in the output folder. ``os.replace`` would replace
     a link created after the check, not follow it. The temporary file is removed on error.
     """
+
+    def text(fd: int) -> None:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            write(handle)
+            os.fchmod(handle.fileno(), FILE_MODE)
+
+    return _replace(path, text)
+
+
+def write_bytes(path: Path, data: bytes) -> Path:
+    """``write_atomic`` for bytes as they are (a document downloaded as evidence)."""
+
+    def raw(fd: int) -> None:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            os.fchmod(handle.fileno(), FILE_MODE)
+
+    return _replace(path, raw)
+
+
+def _replace(path: Path, fill: Callable[[int], None]) -> Path:
+    """A temporary file beside ``path`` filled by ``fill`` (given its descriptor), then moved
+    over ``path``; never through a symbolic link (see ``write_atomic``)."""
     if path.is_symlink():
         raise ConfigError(f"{path}: is a symbolic link; refusing to write a report through it")
     try:
@@ -64,9 +87,7 @@ def write_atomic(path: Path, write: Callable[[IO[str]], object]) -> Path:
     except OSError as exc:
         raise ConfigError(f"{path}: cannot write: {exc.strerror or exc}") from exc
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            write(handle)
-            os.fchmod(handle.fileno(), FILE_MODE)
+        fill(fd)
         os.replace(tmp, path)
     except BaseException as exc:
         with contextlib.suppress(FileNotFoundError):

@@ -68,6 +68,20 @@ class StatusCounts:
 
 
 @dataclass(frozen=True, slots=True)
+class ReportRow:
+    """One row of Inspector's CIS report (``GetCisScanReport``, CSV): one check on one target."""
+
+    target: str
+    check_id: str
+    status: CheckStatus
+
+
+# statusCounts per (checkId, platform) of ListCisScanResultsAggregatedByChecks; the platform is
+# None when Inspector gives none.
+CheckCounts = Mapping[tuple[str, str | None], StatusCounts]
+
+
+@dataclass(frozen=True, slots=True)
 class ScanFacts:
     """What Inspector itself says about a scan; the rows must agree with every part of it.
 
@@ -85,6 +99,11 @@ class ScanFacts:
     # What Inspector says that makes the scan untrustworthy whatever its rows (a scan that did
     # not COMPLETE, a target not scanned): each is an error of the verdict.
     problems: tuple[str, ...] = ()
+    # Inspector's other views of the same results, None when not collected: every row's status
+    # must agree with both (``pipeline.crosscheck``). ``check_counts``: the per-check view
+    # (ListCisScanResultsAggregatedByChecks); ``report_rows``: the CIS report (CSV).
+    check_counts: CheckCounts | None = None
+    report_rows: tuple[ReportRow, ...] | None = None
 
 
 def level_number(value: object, source: str) -> int:

@@ -53,12 +53,16 @@ CEILING: dict[str, tuple[int, str]] = {
     "inspector2:ListCisScanConfigurations": (2, "deleted from outside? left behind?"),
     "inspector2:ListCisScanResultsAggregatedByTargetResource": (1, "Inspector's own counts"),
     "inspector2:GetCisScanResultDetails": (1, "the per-check rows, one page"),
-    "inspector2:GetCisScanReport": (1, "the CSV report (evidence)"),
+    "inspector2:ListCisScanResultsAggregatedByChecks": (
+        3,
+        "the per-check view each row is cross-checked with: 243 checks, 100 a page",
+    ),
+    "inspector2:GetCisScanReport": (1, "the CSV report (evidence; each row cross-checked)"),
     "inspector2:DeleteCisScanConfiguration": (1, "cleanup"),
     "ec2:TerminateInstances": (1, "cleanup"),
     "ec2:DeleteSecurityGroup": (1, "cleanup"),
     "ec2:DescribeSecurityGroups": (1, "leftovers"),
-    "s3:PutObject": (11, "8 reports, the policy, the catalogue identity, the signed envelope"),
+    "s3:PutObject": (12, "9 reports, the policy, the catalogue identity, the signed envelope"),
     "kms:Sign": (1, "the record"),
 }
 # What makes a PASS mean something: a change that saves calls by dropping these must fail here.
@@ -70,6 +74,7 @@ SAFETY_CHECKS = (
     "ec2:CreateTags",
     "ssm:DescribeInstanceInformation",
     "inspector2:ListCisScanResultsAggregatedByTargetResource",
+    "inspector2:ListCisScanResultsAggregatedByChecks",
     "inspector2:GetCisScanReport",
     "ec2:DescribeSecurityGroups",
     "kms:Sign",
@@ -101,7 +106,7 @@ def runs(
 
 def test_the_budget_leaves_room_for_the_heartbeats_of_a_real_clock() -> None:
     assert (round(WAITED_S, 1), BEATS, BUDGET) == (393.4, 3, 75)
-    assert sum(n for n, _ in CEILING.values()) == 68 <= BUDGET
+    assert sum(n for n, _ in CEILING.values()) == 72 <= BUDGET
 
 
 def test_a_steady_run_passes_within_the_budget(runs: dict[str, dict[str, Any]]) -> None:

@@ -350,6 +350,9 @@ def test_reports_are_never_written_through_a_symlink(tmp_path: Path) -> None:
     (out / "scan.json").symlink_to(victim)
     with pytest.raises(ConfigError, match="scan.json: is a symbolic link"):
         outputs.write_json(out / "scan.json", {"x": 1})
+    (out / "cis-report.csv").symlink_to(victim)  # a downloaded document, written as bytes
+    with pytest.raises(ConfigError, match="cis-report.csv: is a symbolic link"):
+        outputs.write_bytes(out / "cis-report.csv", b"checkId,status\n")
     assert victim.read_text() == "keep me"
     assert not [p for p in out.iterdir() if p.name.endswith(".tmp")]
 
@@ -359,9 +362,11 @@ def test_modes_do_not_depend_on_the_umask(tmp_path: Path) -> None:
     try:
         out = tmp_path / "a" / "b"
         paths = outputs.write_reports(_verdict(["t"]), out)
+        raw = outputs.write_bytes(out / "cis-report.csv", b"\xef\xbb\xbfcheckId\r\n")
     finally:
         os.umask(old)
-    for path in (paths.verdict_json, paths.junit_xml, paths.summary_md):
+    assert raw.read_bytes() == b"\xef\xbb\xbfcheckId\r\n"  # the bytes as they came
+    for path in (paths.verdict_json, paths.junit_xml, paths.summary_md, raw):
         assert stat.S_IMODE(path.stat().st_mode) == 0o644, path
     for folder in (tmp_path / "a", out):
         assert stat.S_IMODE(folder.stat().st_mode) == 0o755, folder

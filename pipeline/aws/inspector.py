@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import urllib.request
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pipeline.aws import AwsClients, ClientError, aws_error, error_code
@@ -28,12 +27,14 @@ IAM_ACTIONS: tuple[str, ...] = (
     "inspector2:ListCisScanConfigurations",
     "inspector2:ListCisScans",
     "inspector2:ListCisScanResultsAggregatedByTargetResource",
-    "inspector2:ListCisScanResultsAggregatedByChecks",  # catalogue.refresh
+    "inspector2:ListCisScanResultsAggregatedByChecks",  # validate's cross-check, catalogue.refresh
     "inspector2:GetCisScanResultDetails",
     "inspector2:GetCisScanReport",
     "inspector2:TagResource",
 )
 RESULTS_PAGE_SIZE = 1000  # GetCisScanResultDetails maxResults 1..1000
+CHECKS_PAGE_SIZE = 100  # ListCisScanResultsAggregatedByChecks maxResults 1..100
+REPORT_MAX_BYTES = 256 * 1024 * 1024  # the CIS report CSV; as much as safeio's results files
 
 
 @dataclass(frozen=True, slots=True)
@@ -237,19 +238,25 @@ def scan_by_arn(clients: AwsClients, scan_arn: str) -> CisScan | None:
     return None
 
 
+def check_aggregation_items(clients: AwsClients, scan_arn: str) -> list[dict[str, Any]]:
+    """Every item of ListCisScanResultsAggregatedByChecks for a scan (all pages, 100 a page),
+    as the API returned them: one per check per platform, with ``statusCounts`` over targets."""
+    return collect(
+        clients.inspector2,
+        "list_cis_scan_results_aggregated_by_checks",
+        "checkAggregations",
+        scanArn=scan_arn,
+        PaginationConfig={"PageSize": CHECKS_PAGE_SIZE},
+    )
+
+
 def check_aggregations(clients: AwsClients, scan_arn: str) -> list[CheckAggregation]:
     """Every check a scan evaluated, per platform (ListCisScanResultsAggregatedByChecks, paged).
 
     Every member but ``scanArn`` is optional in the service model, so absent ones are None.
     """
-    items = collect(
-        clients.inspector2,
-        "list_cis_scan_results_aggregated_by_checks",
-        "checkAggregations",
-        scanArn=scan_arn,
-    )
     out = []
-    for item in items:
+    for item in check_aggregation_items(clients, scan_arn):
         counts = item.get("statusCounts", {})
         out.append(
             CheckAggregation(
@@ -286,10 +293,11 @@ def result_pages(
     return out
 
 
-def download_report(clients: AwsClients, scan_arn: str, dest: Path) -> str:
-    """Ask for the CSV report (GetCisScanReport) and download it to ``dest``.
+def download_report(clients: AwsClients, scan_arn: str) -> bytes:
+    """Ask for the CSV report (GetCisScanReport) and download it: its bytes, as served.
 
-    Returns the report status. Raises AwsError when it cannot be produced or downloaded.
+    The caller writes them (``pipeline.outputs``: atomically, never through a link). Raises
+    AwsError when the report cannot be produced or downloaded, or passes ``REPORT_MAX_BYTES``.
     """
     try:
         resp = clients.inspector2.get_cis_scan_report(scanArn=scan_arn, reportFormat="CSV")
@@ -303,10 +311,12 @@ def download_report(clients: AwsClients, scan_arn: str, dest: Path) -> str:
         raise AwsError(f"CIS report URL is not HTTP(S): {url[:60]}")
     try:
         with urllib.request.urlopen(url, timeout=60) as handle:  # noqa: S310 - checked scheme
-            dest.write_bytes(handle.read())
+            body: bytes = handle.read(REPORT_MAX_BYTES + 1)
     except OSError as exc:
         raise AwsError(f"downloading the CIS report: {exc}") from exc
-    return status
+    if len(body) > REPORT_MAX_BYTES:
+        raise AwsError(f"the CIS report for {scan_arn} is larger than {REPORT_MAX_BYTES} bytes")
+    return body
 
 
 @dataclass(frozen=True, slots=True)

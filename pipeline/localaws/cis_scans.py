@@ -291,8 +291,10 @@ def finding(
 
 
 def aggregate(scan: Scan, ctx: Ctx) -> list[Result]:
+    """ListCisScanResultsAggregatedByChecks' items: one per check per platform, counted over
+    the targets (a scenario's ``aggregated_status`` counts a check's results as that status)."""
     groups: dict[tuple[str, str], list[Result]] = {}
-    for finding in scan.findings(ctx.now):
+    for finding in restated(scan.findings(ctx.now), scan.lies.aggregated_status):
         groups.setdefault((finding["checkId"], finding["platform"]), []).append(finding)
     return [
         {
@@ -322,10 +324,34 @@ def told(outcome: CheckOutcome, lies: Results) -> CheckOutcome:
     return outcome
 
 
-def reported(findings: list[Result], lies: Results) -> list[Result]:
-    """GetCisScanResultDetails' rows: dropped statuses gone, duplicates added after originals."""
-    rows: list[Result] = []
+def restated(findings: list[Result], statuses: Mapping[str, str]) -> list[Result]:
+    """``findings`` with the checks named in ``statuses`` carrying that status instead (one
+    view's lie: ``aggregated_status``, ``report_status``)."""
+    return [
+        {**f, "status": statuses[f["checkId"]]} if f["checkId"] in statuses else f for f in findings
+    ]
+
+
+def swapped(findings: list[Result], lies: Results) -> list[Result]:
+    """One target's findings with the statuses of each ``swap_status`` pair exchanged: every
+    count (per target, per scan) stays true, only the rows lie."""
+    if not lies.swap_status:
+        return findings
+    truth = {f["checkId"]: f["status"] for f in findings}
+    out = []
     for finding in findings:
+        other = lies.swapped_with(finding["checkId"])
+        if other is not None and other in truth:
+            finding = {**finding, "status": truth[other]}
+        out.append(finding)
+    return out
+
+
+def reported(findings: list[Result], lies: Results) -> list[Result]:
+    """GetCisScanResultDetails' rows (of one target): swapped statuses exchanged, dropped
+    statuses gone, duplicates added after originals."""
+    rows: list[Result] = []
+    for finding in swapped(findings, lies):
         if finding["status"] in lies.drop_status:
             continue
         rows.append(finding)

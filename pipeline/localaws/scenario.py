@@ -34,6 +34,11 @@ _SECONDS = {"type": "number", "minimum": 0}
 _CHECK_ID = {"type": "string", "pattern": r"^[0-9]+(\.[0-9]+)*$"}
 _CHECK_IDS = {"type": "array", "items": _CHECK_ID, "uniqueItems": True}
 _DELTA = {"type": "integer", "minimum": -100_000, "maximum": 100_000}
+_CHECK_STATUS_MAP = {
+    "type": "object",
+    "propertyNames": _CHECK_ID,
+    "additionalProperties": {"enum": list(CHECK_STATUSES)},
+}
 LEVELS = ("LEVEL_1", "LEVEL_2")
 # Bounds of a scenario file (issue 9: no input may exhaust the machine).
 MAX_BYTES = 256 * 1024
@@ -80,11 +85,7 @@ SCHEMA: dict[str, Any] = {
                 "max_pages": {"type": "integer", "minimum": 1},
                 "page_size": {"type": "integer", "minimum": 1, "maximum": 1000},
                 "duplicate": _CHECK_IDS,
-                "conflicting_duplicate": {
-                    "type": "object",
-                    "propertyNames": _CHECK_ID,
-                    "additionalProperties": {"enum": list(CHECK_STATUSES)},
-                },
+                "conflicting_duplicate": _CHECK_STATUS_MAP,
                 "status_counts_delta": {
                     "type": "object",
                     "additionalProperties": False,
@@ -104,6 +105,14 @@ SCHEMA: dict[str, Any] = {
                 "benchmark": {"enum": [p.value for p in catalog.Platform]},
                 "skip_automated": {"anyOf": [{"const": "all"}, _CHECK_IDS]},
                 "all_skipped": {"type": "boolean"},
+                # Inspector's views disagree with one another (the gate's cross-check).
+                "swap_status": {
+                    "type": "object",
+                    "propertyNames": _CHECK_ID,
+                    "additionalProperties": _CHECK_ID,
+                },
+                "aggregated_status": _CHECK_STATUS_MAP,
+                "report_status": _CHECK_STATUS_MAP,
             },
         },
         "pipeline": {  # hints for the pipeline run that rehearses this scenario (chain --local)
@@ -152,7 +161,10 @@ class Results:
     ``benchmark``, ``title_overrides``, ``skip_automated``, ``all_skipped``. What one API
     *reports* against its own counts: ``drop_status``, ``max_pages`` (``page_size``), ``duplicate``,
     ``conflicting_duplicate`` (GetCisScanResultDetails), ``status_counts_delta``
-    (ListCisScanResultsAggregatedByTargetResource), ``scan_counts_delta`` (ListCisScans).
+    (ListCisScanResultsAggregatedByTargetResource), ``scan_counts_delta`` (ListCisScans). What
+    one view reports against the others, every count kept: ``swap_status``
+    (GetCisScanResultDetails), ``aggregated_status`` (ListCisScanResultsAggregatedByChecks),
+    ``report_status`` (the CIS report's CSV).
     """
 
     drop_status: frozenset[str] = frozenset()
@@ -168,6 +180,17 @@ class Results:
     skip_automated: frozenset[str] | None = None  # None: none; empty set never happens
     skip_all_automated: bool = False
     all_skipped: bool = False
+    # Each pair of checks exchanges statuses on every target, in GetCisScanResultDetails only.
+    swap_status: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    aggregated_status: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    report_status: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+
+    def swapped_with(self, check_id: str) -> str | None:
+        """The check whose status ``check_id``'s rows carry (``swap_status``, both ways)."""
+        for one, other in self.swap_status.items():
+            if check_id in (one, other):
+                return other if check_id == one else one
+        return None
 
     def skips(self, check_id: str, automated: bool) -> bool:
         """Whether an evaluated check is reported SKIPPED by the scenario."""
@@ -275,11 +298,22 @@ def _semantic_problems(raw: Mapping[str, Any], source: str) -> list[str]:
             )
     results = raw.get("results") or {}
     skip = results.get("skip_automated")
+    swap = results.get("swap_status") or {}
+    paired = [*swap, *swap.values()]
+    twice = sorted({c for c in paired if paired.count(c) > 1})
+    if twice:  # a check swapped with itself, or with two others: which status would it carry?
+        problems.append(
+            f"{source}: $.results.swap_status: {', '.join(twice)} named more than once (each "
+            "check can be in one pair only)"
+        )
     named = {
         "duplicate": list(results.get("duplicate") or []),
         "conflicting_duplicate": list(results.get("conflicting_duplicate") or {}),
         "title_overrides": list(results.get("title_overrides") or {}),
         "skip_automated": list(skip) if isinstance(skip, list) else [],
+        "swap_status": paired,
+        "aggregated_status": list(results.get("aggregated_status") or {}),
+        "report_status": list(results.get("report_status") or {}),
     }
     for key, check_ids in named.items():
         for check_id in check_ids:
@@ -359,6 +393,9 @@ def _results(raw: Mapping[str, Any]) -> Results:
         skip_automated=frozenset(skip) if isinstance(skip, list) and skip else None,
         skip_all_automated=skip == "all",
         all_skipped=bool(raw.get("all_skipped", False)),
+        swap_status=MappingProxyType(dict(raw.get("swap_status") or {})),
+        aggregated_status=MappingProxyType(dict(raw.get("aggregated_status") or {})),
+        report_status=MappingProxyType(dict(raw.get("report_status") or {})),
     )
 
 

@@ -1,5 +1,6 @@
 """Collect: the scan's evidence into ``--out/evidence`` (the scan, the run, its targets, every
-result page, Inspector's CIS report), with every reason not to trust it, for the gate."""
+result page, Inspector's per-check view and CIS report), with every reason not to trust it, for
+the gate (which cross-checks every row's status with both views: ``pipeline.crosscheck``)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pipeline import outputs, results
+from pipeline import crosscheck, outputs, results
 from pipeline.aws import AwsClients, inspector
 from pipeline.errors import ConfigError, PipelineError
 from pipeline.validate.preflight import Run
@@ -36,8 +37,11 @@ def collect(
     architectures: dict[str, str],
 ) -> Collected:
     """Write the scan's evidence and read its results (ec2:DescribeInstances and
-    inspector2:ListCisScanConfigurations for interference, then its targets, result pages and
-    report)."""
+    inspector2:ListCisScanConfigurations for interference, then its targets, result pages,
+    per-check view and report).
+
+    Raises ConfigError (exit 2) when evidence cannot be written where it belongs (a symbolic
+    link planted in ``--out/evidence`` is refused, never followed)."""
     settings = run.settings
     evidence = Path(settings.out_dir) / "evidence"
     outputs.ensure_dir(evidence)
@@ -54,7 +58,8 @@ def collect(
     )
     problems = scan_problems(scan, settings)
     problems += interference(clients, run.run_id, instances, config_arn)
-    targets = inspector.scan_targets(clients, scan.scan_arn) if scan.status in TERMINAL else []
+    terminal = scan.status in TERMINAL
+    targets = inspector.scan_targets(clients, scan.scan_arn) if terminal else []
     outputs.write_json(evidence / "targets.json", [t.raw for t in targets])
     problems += target_problems(targets, instances)
     pages = [
@@ -64,19 +69,29 @@ def collect(
     ]
     outputs.write_json(evidence / "results.json", pages)
     rt.echo(f"collected {sum(len(p.get('scanResultDetails', [])) for p in pages)} results")
+    checks = inspector.check_aggregation_items(clients, scan.scan_arn) if terminal else None
+    outputs.write_json(evidence / crosscheck.CHECKS_FILE, checks or [])
+    report: bytes | None = None
     try:
-        inspector.download_report(clients, scan.scan_arn, evidence / "cis-report.csv")
+        report = inspector.download_report(clients, scan.scan_arn)
     except PipelineError as exc:  # the report is part of the evidence: without it, no PASS
         problems.append(f"CIS report not downloaded: {exc} (results are in evidence/)")
+    if report is not None:  # written like every report: atomically, never through a link
+        outputs.write_bytes(evidence / crosscheck.REPORT_FILE, report)
     parsed = results.parse_document(pages, str(evidence / "results.json"))
-    facts, fact_problems = _scan_facts(scan, targets)
+    facts, fact_problems = _scan_facts(scan, targets, checks, report, evidence)
     return Collected(parsed.rows, facts, problems + fact_problems + list(parsed.problems))
 
 
 def _scan_facts(
-    scan: inspector.CisScan, targets: list[inspector.ScanTarget]
+    scan: inspector.CisScan,
+    targets: list[inspector.ScanTarget],
+    checks: list[dict[str, Any]] | None,
+    report: bytes | None,
+    evidence: Path,
 ) -> tuple[results.ScanFacts | None, list[str]]:
-    """Inspector's own account of the scan (level, per-target counts, totals) for the gate."""
+    """Inspector's own account of the scan (level, per-target counts, totals, its per-check
+    view and report, each with what cannot be used of it) for the gate."""
     try:
         level = results.level_number(scan.raw.get("securityLevel"), f"scan {scan.scan_arn}")
     except ConfigError as exc:
@@ -85,5 +100,25 @@ def _scan_facts(
         t.target: results.StatusCounts(passed=t.passed, failed=t.failed, skipped=t.skipped)
         for t in targets
     }
-    facts = results.ScanFacts(level, counts, scan.total_checks, scan.failed_checks, scan.scan_arn)
-    return facts, []
+    by_check: results.CheckCounts | None = None
+    report_rows: tuple[results.ReportRow, ...] | None = None
+    problems: list[str] = []
+    if checks is not None:  # the scan ended: its per-check view is there to compare with
+        by_check, problems = crosscheck.read_checks(
+            checks, str(evidence / crosscheck.CHECKS_FILE), scan.scan_arn
+        )
+    if report is not None:
+        report_rows, unread = crosscheck.read_report(
+            report, str(evidence / crosscheck.REPORT_FILE), scan.scan_arn
+        )
+        problems += unread
+    facts = results.ScanFacts(
+        level,
+        counts,
+        scan.total_checks,
+        scan.failed_checks,
+        scan.scan_arn,
+        check_counts=by_check,
+        report_rows=report_rows,
+    )
+    return facts, problems

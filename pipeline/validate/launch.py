@@ -38,7 +38,11 @@ def launch_all(
 ) -> dict[str, Image]:
     """Launch (or reuse) the test instances and wait until they run: instance ID -> its AMI.
 
-    Each instance goes into ``context["amis"]``; the heartbeat starts once they exist.
+    Each instance goes into ``context["amis"]``. What an earlier run left (a resumed run's
+    instances and security group) is stamped with a fresh heartbeat as soon as it is found,
+    before anything is launched: it still carries the killed run's stamp, which ``invoke reap``
+    would take for a dead run's. What this run creates carries a fresh stamp from the start.
+    The heartbeat then beats every ``heartbeat.INTERVAL`` once the instances exist.
     """
     settings, run_id = run.settings, run.run_id
     if settings.subnet_id:
@@ -46,15 +50,20 @@ def launch_all(
     else:
         vpc_id, subnet_id = ec2.default_subnet(clients)
     tags = run_tags(run_id, rt.now())
-    sg_id = settings.security_group_id or _run_security_group(
-        clients, rt, vpc_id, run_id, tags, cleanup, fresh=fresh_run(settings)
-    )
-    if not settings.security_group_id:
-        beat.add([sg_id])
-    # A run ID made by this run names nothing yet: look for an earlier run's instances only
+    # A run ID made by this run names nothing yet: look for an earlier run's resources only
     # when the ID came from outside (--run-id, the chain's build).
     fresh = fresh_run(settings)
+    sg_id, sg_found = settings.security_group_id, False
+    if sg_id is None:
+        sg_id, sg_found = _run_security_group(
+            clients, rt, vpc_id, run_id, tags, cleanup, fresh=fresh
+        )
     existing = {} if fresh else {i.ami_id: i.id for i in ec2.run_instances(clients, run_id)}
+    reused = [existing[image.id] for image in run.images if image.id in existing]
+    beat.add(([sg_id] if sg_found else []) + reused)
+    beat.beat()  # the run's first beat: the earlier run's resources are this run's from now on
+    if not settings.security_group_id:
+        beat.add([sg_id])
     expires = (rt.now() + timedelta(minutes=settings.ttl_minutes)).strftime("%Y-%m-%dT%H:%M:%SZ")
     launched: dict[str, Image] = {}
     for image in run.images:
@@ -106,16 +115,18 @@ def _run_security_group(
     cleanup: ExitStack,
     *,
     fresh: bool = False,
-) -> str:
-    """The run's own security group (no ingress), found or created, deleted at cleanup.
+) -> tuple[str, bool]:
+    """The run's own security group (no ingress), found or created, deleted at cleanup: its
+    ID, and whether an earlier run made it.
 
     ``fresh``: the run ID is this run's own, so no group can carry its name yet.
     """
     name = f"cis-validate-{run_id}"
     sg_id = None if fresh else ec2.find_security_group(clients, vpc_id, name)
+    found = sg_id is not None
     if sg_id is None:
         sg_id = ec2.create_security_group(clients, vpc_id, name, tags)
     cleanup.callback(
         quietly, rt, f"delete security group {sg_id}", ec2.delete_security_group, clients, sg_id
     )
-    return sg_id
+    return sg_id, found

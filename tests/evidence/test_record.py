@@ -55,6 +55,7 @@ def test_the_record_is_an_in_toto_vsa_about_this_image(world: World) -> None:
     assert {
         "evidence/results.json",
         "evidence/scan.json",
+        "evidence/checks.json",
         "evidence/cis-report.csv",
         "verdict.json",
         "policies/amazon-linux-2023.yaml",
@@ -210,6 +211,28 @@ def test_regate_reproduces_and_notices_a_policy_that_would_not(world: World) -> 
     # judged long after every exception expired, the same evidence would not pass
     later = result.time_verified.replace(year=result.time_verified.year + 20)
     assert regate_bytes(stored, world.ami, later, "PASS").recomputed == "FAIL"
+
+
+def test_regate_cross_checks_the_rows_with_the_stored_views(world: World) -> None:
+    """``verify --regate`` re-runs the cross-check on the verified bytes: a stored report or
+    per-check view that disagrees with the stored rows makes the verdict ERROR."""
+    result = verify_ami(world.clients, world.ami, evidence_bucket=world.bucket)
+    assert {"evidence/checks.json", "evidence/cis-report.csv"} <= set(result.inputs)
+    assert regate(result).reproduced
+    assert result.time_verified is not None
+    report = result.inputs["evidence/cis-report.csv"].decode()
+    (line,) = [x for x in report.splitlines() if ",3.2.1," in x]
+    assert ",FAILED," in line  # excepted in the policy: the stored verdict is a PASS
+    lying = report.replace(line, line.replace(",FAILED,", ",PASSED,"))
+    stored = {**result.inputs, "evidence/cis-report.csv": lying.encode()}
+    again = regate_bytes(stored, world.ami, result.time_verified, "PASS")
+    assert (again.recomputed, again.reproduced, again.problems) == ("ERROR", False, ())
+    checks = json.loads(result.inputs["evidence/checks.json"])
+    (item,) = [i for i in checks if i["checkId"] == "3.2.1"]
+    item["statusCounts"] = {"passed": 1, "failed": 0, "skipped": 0}
+    stored = {**result.inputs, "evidence/checks.json": json.dumps(checks).encode()}
+    again = regate_bytes(stored, world.ami, result.time_verified, "PASS")
+    assert (again.recomputed, again.reproduced, again.problems) == ("ERROR", False, ())
 
 
 def test_the_verify_and_setup_tasks_map_outcomes_to_exit_codes(

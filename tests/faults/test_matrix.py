@@ -29,6 +29,7 @@ CIS_OPERATIONS = (
     "ListCisScans",
     "ListCisScanResultsAggregatedByTargetResource",
     "GetCisScanResultDetails",
+    "ListCisScanResultsAggregatedByChecks",
 )
 STORM = 20  # more than the clients' two attempts per call, and than any poll's patience
 

@@ -178,6 +178,45 @@ def test_every_emulated_operation_answers_within_its_output_shape(
     assert len(recorder.calls) > 30
 
 
+def test_views_that_lie_still_answer_within_their_output_shapes(
+    world: World, recorder: Recorder
+) -> None:
+    """The cross-check knobs (rows swapped, per-check view and report restated) change statuses
+    only: every answer stays a valid one."""
+    world.aws.load_scenario(
+        {
+            "results": {
+                "swap_status": {"1.1.1.1": "3.2.1"},
+                "aggregated_status": {"1.1.1.2": "SKIPPED"},
+                "report_status": {"1.1.1.3": "FAILED"},
+            }
+        }
+    )
+    (instance,) = world.launch(ami=world.hardened(Platform.AMAZON_LINUX_2023, 2))
+    scan_arn = world.scan()
+    world.details(scan_arn, instance)
+    insp = world.c.inspector
+    for _ in insp.get_paginator("list_cis_scan_results_aggregated_by_checks").paginate(
+        scanArn=scan_arn
+    ):
+        pass
+    insp.list_cis_scan_results_aggregated_by_target_resource(scanArn=scan_arn)
+    insp.get_cis_scan_report(scanArn=scan_arn, reportFormat="CSV")
+    operations = {operation for _, operation, _, _ in recorder.calls}
+    assert {
+        "GetCisScanResultDetails",
+        "ListCisScanResultsAggregatedByChecks",
+        "GetCisScanReport",
+    } <= operations
+    problems = [
+        problem
+        for service, operation, raw, parsed in recorder.calls
+        for problem in _problems(service, operation, json.loads(raw))
+        + _problems(service, operation, parsed)
+    ]
+    assert problems == []
+
+
 def test_the_validator_would_catch_a_broken_response() -> None:
     """The contract test can fail: a response missing required members, with an out-of-enum
     status, an unknown member and a malformed finding ARN breaks the shape."""

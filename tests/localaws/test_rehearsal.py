@@ -75,3 +75,6 @@ def test_the_lying_rehearsals_set_the_documented_knobs() -> None:
     first_page = scenario.load(folder / "first-page-only.yaml").results
     assert (first_page.max_pages, first_page.page_size) == (1, 50)
     assert scenario.load(folder / "wrong-level.yaml").results.scan_level == "LEVEL_1"
+    swapped = scenario.load(folder / "swapped-statuses.yaml")
+    assert dict(swapped.results.swap_status) == {"1.1.1.1": "3.2.1"}
+    assert dict(swapped.checks) == {"1.1.1.1": "FAILED", "3.2.1": "PASSED"}

@@ -6,6 +6,9 @@ against the server, with the knob, and compares with what the service itself cla
 
 from __future__ import annotations
 
+import csv
+import io
+import urllib.request
 from typing import Any
 
 import pytest
@@ -156,6 +159,65 @@ def test_skip_automated_listed_and_all(world: World) -> None:
     assert every["scan"]["failedChecks"] == 0
 
 
+def _by_checks(world: World, scan_arn: str) -> dict[str, dict[str, int]]:
+    pages = world.c.inspector.get_paginator("list_cis_scan_results_aggregated_by_checks")
+    return {
+        item["checkId"]: item["statusCounts"]
+        for page in pages.paginate(scanArn=scan_arn, PaginationConfig={"PageSize": 100})
+        for item in page.get("checkAggregations", [])
+    }
+
+
+def _report(world: World, scan_arn: str) -> dict[str, str]:
+    """checkId -> status in the CSV report (one target)."""
+    url = world.c.inspector.get_cis_scan_report(scanArn=scan_arn, reportFormat="CSV")["url"]
+    with urllib.request.urlopen(url) as response:  # a plain HTTP client, as the pipeline
+        body = response.read().decode("utf-8")
+    return {row["checkId"]: row["status"] for row in csv.DictReader(io.StringIO(body))}
+
+
+def _one(status: str) -> dict[str, int]:
+    return {"failed": 0, "passed": 0, "skipped": 0, status.lower(): 1}
+
+
+def test_swap_status_exchanges_statuses_in_the_rows_only(world: World) -> None:
+    truth = _scan(world, None)
+    passed, failed = _a(truth["rows"], "PASSED"), _a(truth["rows"], "FAILED")
+    _reset(world)
+    got = _scan(world, {"swap_status": {passed: failed}})
+    status = {r["checkId"]: r["status"] for r in got["rows"]}
+    assert (status[passed], status[failed]) == ("FAILED", "PASSED")
+    assert _counts(got["rows"]) == got["target"]["statusCounts"] == truth["target"]["statusCounts"]
+    assert got["scan"]["failedChecks"] == truth["scan"]["failedChecks"]
+    by_checks, report = _by_checks(world, got["arn"]), _report(world, got["arn"])
+    assert (by_checks[passed], by_checks[failed]) == (_one("PASSED"), _one("FAILED"))
+    assert (report[passed], report[failed]) == ("PASSED", "FAILED")
+
+
+def test_aggregated_status_lies_in_the_per_check_view_only(world: World) -> None:
+    truth = _scan(world, None)
+    failed = _a(truth["rows"], "FAILED")
+    _reset(world)
+    got = _scan(world, {"aggregated_status": {failed: "PASSED"}})
+    assert _by_checks(world, got["arn"])[failed] == _one("PASSED")
+    assert {r["checkId"]: r["status"] for r in got["rows"]}[failed] == "FAILED"
+    assert _report(world, got["arn"])[failed] == "FAILED"
+    assert got["target"]["statusCounts"] == truth["target"]["statusCounts"]
+
+
+def test_report_status_lies_in_the_csv_only(world: World) -> None:
+    truth = _scan(world, None)
+    failed = _a(truth["rows"], "FAILED")
+    _reset(world)
+    got = _scan(world, {"report_status": {failed: "SKIPPED"}})
+    assert _report(world, got["arn"])[failed] == "SKIPPED"
+    assert {r["checkId"]: r["status"] for r in got["rows"]}[failed] == "FAILED"
+    assert _by_checks(world, got["arn"])[failed] == _one("FAILED")
+    pdf = world.c.inspector.get_cis_scan_report(scanArn=got["arn"])["url"]  # the PDF: the truth
+    with urllib.request.urlopen(pdf) as response:
+        assert f"FAILED   {failed}".encode() in response.read()
+
+
 def test_all_skipped(world: World) -> None:
     got = _scan(world, {"all_skipped": True})
     assert {r["status"] for r in got["rows"]} == {"SKIPPED"}
@@ -177,6 +239,17 @@ def test_all_skipped(world: World) -> None:
         ({"skip_automated": "some"}, "$.results.skip_automated: 'some' is not valid"),
         ({"all_skipped": "yes"}, "$.results.all_skipped: 'yes' is not of type 'boolean'"),
         ({"conflicting_duplicate": {"1.1.1.1": "MAYBE"}}, "$.results.conflicting_duplicate"),
+        ({"swap_status": {"1.1.1.1": "9.9.9"}}, "$.results.swap_status: '9.9.9' is not a rec"),
+        ({"swap_status": {"1.1.1.1": "1.1.1.1"}}, "$.results.swap_status: 1.1.1.1 named more"),
+        (
+            {"swap_status": {"1.1.1.1": "3.2.1", "3.2.1": "1.1.1.2"}},
+            "$.results.swap_status: 3.2.1 named more than once",
+        ),
+        ({"swap_status": {"1.1.1.1": 3}}, "$.results.swap_status['1.1.1.1']: 3 is not of"),
+        ({"aggregated_status": {"1.1.1.1": "MAYBE"}}, "$.results.aggregated_status"),
+        ({"aggregated_status": {"9.9.9": "PASSED"}}, "$.results.aggregated_status: '9.9.9' is"),
+        ({"report_status": {"1.1.1.1": "passed"}}, "$.results.report_status"),
+        ({"report_status": {"9.9.9": "PASSED"}}, "$.results.report_status: '9.9.9' is not"),
     ],
 )
 def test_invalid_results_knobs_name_the_json_path(results: dict[str, Any], problem: str) -> None:

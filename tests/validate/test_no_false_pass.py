@@ -5,19 +5,23 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from pipeline.aws import AwsClients
+from pipeline import commands, gate, policy, results
+from pipeline.aws import AwsClients, inspector
 from pipeline.errors import AwsError, ConfigError, ExitCode
 from pipeline.gate import Outcome
 from pipeline.localaws import LocalAws
 from pipeline.validate import Runtime, run_validate
-from tests.validate.conftest import ami_tags, make_ami, settings
+from tests.validate.conftest import ROOT, ami_tags, make_ami, settings
 
-# Each: the scenario's `results:` section (the local AWS lies), and a fragment of the error.
+# Each: the scenario's `results:` section (the local AWS lies), or a whole scenario (with its
+# `results:`), and a fragment of the error.
+# On the hardened AL2023 node 1.1.1.1 PASSES and 3.2.1 FAILS (excepted).
 LIES: list[tuple[str, dict[str, Any], str]] = [
     ("failed rows dropped", {"drop_status": ["FAILED"]}, "statusCounts say"),
     ("status counts off", {"status_counts_delta": {"failed": 1}}, "statusCounts say"),
@@ -29,6 +33,21 @@ LIES: list[tuple[str, dict[str, Any], str]] = [
     ("another benchmark", {"benchmark": "AMAZON_LINUX_2"}, "look like CIS Amazon Linux 2 "),
     ("automated checks skipped", {"skip_automated": ["1.1.1.3"]}, "1.1.1.3 was SKIPPED"),
     ("every check skipped", {"all_skipped": True}, "were SKIPPED"),
+    # Inspector's views disagree, every count kept (the gate's cross-check, pipeline.crosscheck)
+    (
+        "per-check view lies",
+        {"aggregated_status": {"3.2.1": "PASSED"}},
+        "check 3.2.1 on AMAZON_LINUX_2023: ListCisScanResultsAggregatedByChecks counts 1 passed",
+    ),
+    ("CIS report lies", {"report_status": {"3.2.1": "PASSED"}}, "the CIS report says PASSED"),
+    (  # a whole scenario: 1.1.1.1 FAILS (unexcepted), 3.2.1 PASSES, the rows swap them
+        "statuses swapped in the rows",
+        {
+            "checks": {"1.1.1.1": "FAILED", "3.2.1": "PASSED"},
+            "results": {"swap_status": {"1.1.1.1": "3.2.1"}},
+        },
+        "the result rows say PASSED, the CIS report says FAILED",
+    ),
 ]
 
 
@@ -41,7 +60,7 @@ def test_results_that_lie_are_never_a_pass(
     lie: dict[str, Any],
     needle: str,
 ) -> None:
-    aws.load_scenario({"results": lie})
+    aws.load_scenario(lie if "results" in lie else {"results": lie})
     ami = make_ami(clients)
     verdict = run_validate(settings(tmp_path, ami), clients, runtime())
     assert verdict.verdict is Outcome.ERROR, verdict.errors
@@ -50,6 +69,83 @@ def test_results_that_lie_are_never_a_pass(
     written = json.loads((tmp_path / "out/verdict.json").read_text())
     assert written["verdict"] == "ERROR"
     assert ami_tags(clients, ami)["cis:verdict"] == "ERROR"
+
+
+def test_a_swap_that_keeps_every_count_is_no_longer_a_pass(
+    aws: LocalAws, clients: AwsClients, runtime: Callable[..., Runtime], tmp_path: Path
+) -> None:
+    """The rows report an unexcepted FAILED (1.1.1.1) as PASSED and an excepted PASSED (3.2.1)
+    as FAILED: every count Inspector gives holds, so the counts alone pass it. Inspector's
+    per-check view and CIS report each name both checks on the instance: ERROR, and `invoke
+    gate` on the evidence says the same."""
+    aws.load_scenario(
+        {
+            "checks": {"1.1.1.1": "FAILED", "3.2.1": "PASSED"},
+            "results": {"swap_status": {"1.1.1.1": "3.2.1"}},
+        }
+    )
+    ami = make_ami(clients)
+    verdict = run_validate(settings(tmp_path, ami), clients, runtime())
+    assert verdict.verdict is Outcome.ERROR and verdict.exit_code == ExitCode.UNTRUSTED_SCAN
+    (instance,) = [t.target for t in verdict.targets]
+    disagree = sorted(e.split(":")[0] for e in verdict.errors if "views disagree" in e)
+    assert disagree == [
+        "check 1.1.1.1 on AMAZON_LINUX_2023",
+        f"check 1.1.1.1 on {instance}",
+        "check 3.2.1 on AMAZON_LINUX_2023",
+        f"check 3.2.1 on {instance}",
+    ]
+    assert ami_tags(clients, ami)["cis:verdict"] == "ERROR"
+    # Nothing else was wrong: judged by the counts alone, the same rows pass.
+    evidence = tmp_path / "out/evidence"
+    facts = commands.load_evidence(evidence).facts
+    assert facts is not None and facts.problems == ()
+    rows = results.load(evidence / "results.json").rows
+    chosen = gate.select_policies(
+        rows, policy.load_all(policy.discover(ROOT / "policies/exceptions"))
+    )
+    blind = replace(facts, check_counts=None, report_rows=None)
+    fooled = gate.evaluate(rows, chosen, verdict.today, level=2, facts=blind)
+    assert fooled.verdict is Outcome.PASS, fooled.errors
+    again = commands.run_gate(
+        str(evidence / "results.json"),
+        [],
+        verdict.today,
+        str(tmp_path / "regated"),
+        ROOT / "policies/exceptions",
+        lambda _: None,
+    )
+    assert again.verdict is Outcome.ERROR
+    assert [e for e in again.errors if "views disagree" in e] == [
+        e for e in verdict.errors if "views disagree" in e
+    ]
+
+
+def test_a_symlink_planted_at_the_cis_report_is_refused_not_followed(
+    aws: LocalAws,
+    clients: AwsClients,
+    runtime: Callable[..., Runtime],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The report is written like every report: atomically, never through a link (exit 2)."""
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    real = inspector.download_report
+
+    def planting(clients: AwsClients, scan_arn: str) -> bytes:
+        (tmp_path / "out/evidence/cis-report.csv").symlink_to(victim)
+        return real(clients, scan_arn)
+
+    monkeypatch.setattr(inspector, "download_report", planting)
+    ami = make_ami(clients)
+    with pytest.raises(ConfigError, match="cis-report.csv: is a symbolic link") as caught:
+        run_validate(settings(tmp_path, ami), clients, runtime())
+    assert caught.value.exit_code == ExitCode.INVALID_INPUT
+    assert victim.read_text() == "precious"
+    assert (tmp_path / "out/evidence/cis-report.csv").is_symlink()
+    assert ami_tags(clients, ami)["cis:verdict"] == "PENDING"  # never an unfounded verdict
+    assert json.loads((tmp_path / "out/verdict.json").read_text())["verdict"] == "ERROR"
 
 
 def test_identical_duplicates_are_merged_and_still_pass(
