@@ -17,6 +17,9 @@ s3://<bucket>/<account>/<region>/<ami-id>/<run-id>/      (a resumed run that pub
 ENVELOPE = "attestation.dsse.json"
 POLICIES = "policies/"  # + the exceptions policy file's name
 CATALOGUE = "catalogue.json"
+# Under an AMI's prefix, not a run's: promote's record of each regional copy it made
+# (``releases/<copy region>/<copy id>.json``), which revoke reads and no tag can remove.
+RELEASES = "releases/"
 # (path under the run's output folder, key under the run's prefix, content type)
 REPORTS: tuple[tuple[str, str, str], ...] = (
     ("evidence/scan.json", "evidence/scan.json", "application/json"),
@@ -49,3 +52,12 @@ def ami_prefix(account: str, region: str, ami_id: str) -> str:
 
 def run_prefix(account: str, region: str, ami_id: str, run_id: str) -> str:
     return f"{ami_prefix(account, region, ami_id)}{run_id}/"
+
+
+def releases_prefix(account: str, region: str, ami_id: str) -> str:
+    """Where promote records each regional copy it made of the AMI (the release history)."""
+    return f"{ami_prefix(account, region, ami_id)}{RELEASES}"
+
+
+def release_key(account: str, region: str, ami_id: str, copy_region: str, copy_id: str) -> str:
+    return f"{releases_prefix(account, region, ami_id)}{copy_region}/{copy_id}.json"

@@ -126,17 +126,31 @@ def evidence_settings(
     *,
     evidence_bucket: str | None = None,
     signing_key: str | None = None,
+    trusting: bool = False,
 ) -> EvidenceSettings:
     """``evidence_bucket`` and ``signing_key``: the flag, else ``pipeline.evidence_bucket`` /
     ``pipeline.signing_key`` in invoke.yaml, else ``CIS_EVIDENCE_BUCKET`` / ``CIS_SIGNING_KEY``,
-    else None (the names ``invoke setup`` creates)."""
+    else None (the names ``invoke setup`` creates).
+
+    ``trusting`` (verify, promote, revoke, the nightly's reuse decision): the key and bucket
+    decide what verifies, and an earlier CI step can set environment variables, so a value that
+    would come from the environment is refused (ConfigError, exit 2, one line per variable)."""
     found: dict[str, str | None] = {}
+    refused: list[str] = []
     for key, flag, env in (
         ("evidence_bucket", evidence_bucket, "CIS_EVIDENCE_BUCKET"),
         ("signing_key", signing_key, "CIS_SIGNING_KEY"),
     ):
-        value = pick(flag, config, key, environ.get(env) or None)
+        from_env = environ.get(env) or None
+        value = pick(flag, config, key, from_env)
+        if trusting and from_env is not None and pick(flag, config, key) is None:
+            refused.append(
+                f"{env}: sets {key}, which decides what is trusted: set pipeline.{key} in "
+                "invoke.yaml or give the flag, not the environment"
+            )
         found[key] = str(value).strip() if value is not None else None
+    if refused:
+        raise ConfigError(refused[0], problems=refused)
     bucket = found["evidence_bucket"]
     if bucket is not None and not _BUCKET.fullmatch(bucket):
         raise ConfigError(f"--evidence-bucket {bucket!r}: not a valid S3 bucket name")

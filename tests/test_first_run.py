@@ -136,9 +136,11 @@ def test_an_invalid_policy_stops_build_and_validate_before_any_ami_exists(
 
 def test_the_cli_refuses_an_invalid_policy_before_starting_anything(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k != "AWS_ENDPOINT_URL"}
-    env["INVOKE_PIPELINE_POLICY_DIR"] = str(_bad_policy(tmp_path))  # invoke.yaml's policy_dir
+    runtime = tmp_path / "cfg.yaml"  # -f, on the command line: invoke.yaml's policy_dir
+    runtime.write_text(f"pipeline:\n  policy_dir: {_bad_policy(tmp_path)}\n", encoding="utf-8")
     proc = subprocess.run(
-        [str(Path(sys.executable).parent / "invoke"), "build-and-validate", "--local"]
+        [str(Path(sys.executable).parent / "invoke"), "-f", str(runtime), "build-and-validate"]
+        + ["--local"]
         + ["--out", str(tmp_path / "out")],
         cwd=ROOT,
         env=env,

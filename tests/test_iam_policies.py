@@ -316,9 +316,15 @@ def test_declared_keys_come_from_pipeline_tags_and_are_iam_patterns() -> None:
             for key in grant.keys:
                 assert "*" not in key[:-1] and "?" not in key, (job, key)
                 assert key == tags.NAME_TAG or key.startswith(families), (job, key)
-        for pattern in writes.objects:
-            assert pattern.startswith(iam_policy.EVIDENCE_RUN_PREFIX), job
     account, region = "${aws:PrincipalAccount}", "${aws:RequestedRegion}"
+    releases = evidence_keys.releases_prefix(account, region, "ami-*")
+    for job, writes in iam_policy.WRITES.items():
+        for pattern in writes.objects:  # a run's objects (validate), the release history (promote)
+            assert pattern.startswith((iam_policy.EVIDENCE_RUN_PREFIX, releases)), job
+    assert [p for w in iam_policy.WRITES.values() for p in w.objects] == [
+        f"{iam_policy.EVIDENCE_RUN_PREFIX}*",
+        f"{releases}*",
+    ]
     expected = evidence_keys.run_prefix(account, region, "ami-*", "*")
     assert expected == iam_policy.EVIDENCE_RUN_PREFIX
 

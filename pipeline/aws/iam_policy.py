@@ -112,8 +112,9 @@ JOBS: Mapping[str, Mapping[str, tuple[str, ...]]] = {
         "pipeline.aws.images": ("ec2:DescribeImages",),
         "pipeline.aws.ec2": ("ec2:ModifyImageAttribute",),
         "pipeline.aws.ssm": ("ssm:PutParameter",),
-        # verifying the signed record (pipeline.evidence.verify)
-        "pipeline.aws.s3": ("s3:ListBucket", "s3:GetObject"),
+        # verifying the signed record (pipeline.evidence.verify); recording each regional copy
+        # in the release history (<account>/<region>/<ami>/releases/, revoke reads it)
+        "pipeline.aws.s3": ("s3:ListBucket", "s3:GetObject", "s3:PutObject"),
         "pipeline.aws.kms": ("kms:DescribeKey", "kms:Verify", "kms:GetPublicKey"),
         # promotion channels, copies to other regions, sharing, revoke, retention (pipeline.release)
         "pipeline.aws.release": (),
@@ -334,7 +335,15 @@ WRITES: Mapping[str, Writes] = {
                 ("CopyImage",),
             ),
             TagWrite("ReleaseTagsOnlyOnPipelineAmis", RELEASE_KEYS, ("image",)),
-        )
+        ),
+        # the release history: each regional copy promote made, under the source AMI's prefix
+        objects=(
+            evidence_keys.releases_prefix(
+                "${aws:PrincipalAccount}", "${aws:RequestedRegion}", "ami-*"
+            )
+            + "*",
+        ),
+        objects_sid="RecordCopiesInTheReleaseHistory",
     ),
     "reap": Writes(),
     "setup": Writes(),

@@ -87,6 +87,9 @@ class Image:
     root_device_name: str | None = None
     snapshot_ids: tuple[str, ...] = ()  # of its EBS block devices, sorted
     root_volume_size: int | None = None  # GiB of the root device's EBS mapping, when given
+    # What EC2 says a CopyImage copy was copied from: (SourceImageRegion, SourceImageId). Absent
+    # for CreateImage and RegisterImage images: no tag, name or description can set it.
+    source: tuple[str, str] | None = None
 
     @property
     def available(self) -> bool:
@@ -134,6 +137,11 @@ def image_from_api(item: Mapping[str, Any], region: str) -> Image:
         tags=MappingProxyType(tags),
         root_device_name=item.get("RootDeviceName"),
         root_volume_size=_root_volume_size(item),
+        source=(
+            (str(item["SourceImageRegion"]), str(item["SourceImageId"]))
+            if item.get("SourceImageId") and item.get("SourceImageRegion")
+            else None
+        ),
         snapshot_ids=tuple(
             sorted(
                 str(m["Ebs"]["SnapshotId"])

@@ -56,16 +56,12 @@ class OwnedImage:
 
     image: Image
     snapshots: tuple[str, ...]
-    # What EC2 says a copy was copied from (DescribeImages SourceImageId/SourceImageRegion);
-    # None when the endpoint does not say (moto).
-    source_image: str | None = None
-    source_region: str | None = None
 
-    def copied_from(self, region: str, ami: str) -> bool | None:
-        """Whether EC2 says this image is a copy of ``region``/``ami``; None when it is silent."""
-        if self.source_image is None:
-            return None
-        return (self.source_image, self.source_region) == (ami, region)
+    def copied_from(self, region: str, ami: str) -> bool:
+        """Whether EC2 says this image is a copy of ``region``/``ami`` (DescribeImages
+        ``SourceImageId`` + ``SourceImageRegion``); an image EC2 names no source for
+        (CreateImage, RegisterImage) is no copy, whatever its tags, name or description."""
+        return self.image.source == (region, ami)
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,14 +113,7 @@ def _owned(item: Mapping[str, Any], region: str) -> OwnedImage:
         for m in item.get("BlockDeviceMappings", []) or []
         if m.get("Ebs", {}).get("SnapshotId")
     )
-    source = item.get("SourceImageId")
-    where = item.get("SourceImageRegion")
-    return OwnedImage(
-        image_from_api(item, region),
-        snaps,
-        str(source) if source else None,
-        str(where) if where else None,
-    )
+    return OwnedImage(image_from_api(item, region), snaps)
 
 
 def owned_images(clients: AwsClients, filters: Sequence[FilterTypeDef]) -> list[OwnedImage]:
@@ -266,6 +255,39 @@ def add_volume_permission(clients: AwsClients, snapshot_id: str, accounts: Itera
             SnapshotId=snapshot_id,
             Attribute="createVolumePermission",
             OperationType="add",
+            UserIds=users,
+        )
+    except ClientError as exc:
+        raise aws_error(
+            f"ec2:ModifySnapshotAttribute {snapshot_id} ({clients.region})", exc
+        ) from exc
+
+
+def remove_launch_permission(clients: AwsClients, ami_id: str, accounts: Iterable[str]) -> None:
+    """Take launch permission on the AMI away from ``accounts`` (ec2:ModifyImageAttribute)."""
+    users = sorted(set(accounts))
+    if not users:
+        return
+    try:
+        clients.ec2.modify_image_attribute(
+            ImageId=ami_id, LaunchPermission={"Remove": [{"UserId": a} for a in users]}
+        )
+    except ClientError as exc:
+        raise aws_error(f"ec2:ModifyImageAttribute {ami_id} ({clients.region})", exc) from exc
+
+
+def remove_volume_permission(
+    clients: AwsClients, snapshot_id: str, accounts: Iterable[str]
+) -> None:
+    """Take create-volume permission on the snapshot away (ec2:ModifySnapshotAttribute)."""
+    users = sorted(set(accounts))
+    if not users:
+        return
+    try:
+        clients.ec2.modify_snapshot_attribute(
+            SnapshotId=snapshot_id,
+            Attribute="createVolumePermission",
+            OperationType="remove",
             UserIds=users,
         )
     except ClientError as exc:

@@ -30,7 +30,7 @@ def promote(
     dry_run: bool,
     public_key: str | None,
 ) -> ExitCode:
-    evidence = settings.evidence_settings(inv.config, os.environ)
+    evidence = settings.evidence_settings(inv.config, os.environ, trusting=True)
     request = release.PromoteRequest(
         ami=ami,
         channel=channel,
@@ -82,7 +82,9 @@ def verify(
     export_public_key: str | None,
 ) -> ExitCode:
     config = inv.config
-    ev = settings.evidence_settings(config, os.environ, evidence_bucket=evidence_bucket)
+    ev = settings.evidence_settings(
+        config, os.environ, evidence_bucket=evidence_bucket, trusting=True
+    )
     if export_public_key:
         record.export_public_key_file(make_clients(), export_public_key, ev.signing_key, echo)
         return ExitCode.OK
@@ -114,7 +116,7 @@ def revoke(
     allow_stale_rollback: bool,
 ) -> ExitCode:
     config = release.release_config(inv.config)
-    evidence = settings.evidence_settings(inv.config, os.environ)
+    evidence = settings.evidence_settings(inv.config, os.environ, trusting=True)
     request = RevokeRequest(
         ami=ami,
         reason=reason,

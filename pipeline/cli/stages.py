@@ -124,6 +124,6 @@ def build_and_validate(
         instance_types=dict(inv.setting("validate") or {}).get("instance_types"),
         skip_unchanged=skip_unchanged,
         release=release_config(inv.config),
-        evidence=settings.evidence_settings(inv.config, os.environ),
+        evidence=settings.evidence_settings(inv.config, os.environ, trusting=skip_unchanged),
     )
     return run_chain(cfg, Runtime(echo=echo)).exit_code

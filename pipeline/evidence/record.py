@@ -15,7 +15,6 @@ from pipeline import gate
 from pipeline.evidence import dsse, statement, store
 
 # The AMI tags that merely repeat the record; a disagreement means someone changed one of them.
-MAX_TIED_RECORDS = 8  # records of one AMI stored in the same second (one run writes one)
 MAX_ENVELOPE_BYTES = 1 << 20  # a record is a few KiB; a planted giant is refused unread
 _RUN_SEGMENT = re.compile(r"[A-Za-z0-9][A-Za-z0-9._~-]{0,127}")
 _TAG_CLAIMS = ("cis:verdict", "cis:level", "cis:policy-sha256", "cis:scan-arn", "cis:run-id")

@@ -13,18 +13,24 @@ from pipeline.tags import COPIED_FROM_TAG, REVOKED_REASON_TAG, REVOKED_TAG
 def revocation(clients: AwsClients, prefix: str, image: Image) -> str | None:
     """Why the AMI is revoked, or None: its revocation tag, or the record in SSM (either wins),
     for a regional copy also its source's record. Both are written by revoke; a removed tag
-    alone does not un-revoke (ssm:GetParameter).
+    alone does not un-revoke (ssm:GetParameter). The source is the one EC2 names
+    (``SourceImageId``, which no tag changes), and the one the ``cis-release:copied-from`` tag
+    names too (a tag can only add a revocation here, never remove one).
     """
     if image.tags.get(REVOKED_TAG, "").strip().lower() == "true":
         return image.tags.get(REVOKED_REASON_TAG) or "revoked"
     own = aws.get_parameter(clients, channels.revocation_parameter(prefix, image.id))
     if own is not None:
         return own
-    # A regional copy is revoked with its source (recorded in the source's home region).
     region, _, source = image.tags.get(COPIED_FROM_TAG, "").partition("/")
-    if channels.AMI_ID.fullmatch(source) and region in aws.known_regions():
-        home = aws.in_region(clients, region)
-        return aws.get_parameter(home, channels.revocation_parameter(prefix, source))
+    sources = [image.source] if image.source is not None else []
+    sources.append((region, source))
+    for region, source in dict.fromkeys(sources):
+        if channels.AMI_ID.fullmatch(source) and region in aws.known_regions():
+            home = aws.in_region(clients, region)
+            why = aws.get_parameter(home, channels.revocation_parameter(prefix, source))
+            if why is not None:
+                return why
     return None
 
 
@@ -33,9 +39,10 @@ def copy_description(origin: str, description: str | None) -> str:
     return f"Copy of {origin}: {description or ''}"
 
 
-def is_copy_of(candidate: Image, source: Image, origin: str) -> bool:
-    """Whether ``candidate`` has the name and description promote's CopyImage gave a copy of
-    ``source`` (``origin`` = ``<region>/<ami>``): attributes ec2:CreateTags cannot change."""
-    return candidate.name == (source.name or source.id) and (
-        candidate.description or ""
-    ).startswith(copy_description(origin, None))
+def is_copy_of(candidate: Image, origin: str) -> bool:
+    """Whether EC2 says ``candidate`` was copied from ``origin`` (``<region>/<ami>``): its
+    ``SourceImageRegion``/``SourceImageId``. A name, a ``Copy of …`` description and a
+    ``cis-release:copied-from`` tag are what anyone with ec2:RegisterImage + ec2:CreateTags can
+    give any image; an image EC2 names no source for is not a copy."""
+    region, _, ami = origin.partition("/")
+    return candidate.source == (region, ami)

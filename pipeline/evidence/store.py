@@ -35,6 +35,10 @@ ami_prefix = evidence_keys.ami_prefix
 run_prefix = evidence_keys.run_prefix
 
 
+releases_prefix = evidence_keys.releases_prefix
+release_key = evidence_keys.release_key
+
+
 def s3_uri(bucket: str, key: str) -> str:
     return f"s3://{bucket}/{key}"
 

@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import replace
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -21,14 +20,13 @@ from pipeline.aws.images import Image, describe_image
 from pipeline.channels import DEFAULT_PREFIX
 from pipeline.errors import AwsError, ConfigError, GateBlocked
 from pipeline.evidence import dsse, statement, store
+from pipeline.evidence.newest import Signed, newest_record, prove
 from pipeline.evidence.record import (
     MAX_ENVELOPE_BYTES,
-    MAX_TIED_RECORDS,
     Found,
     SignatureCheck,
     Verification,
     check_record,
-    unique_keys,
 )
 from pipeline.evidence.regate import Regate, regate
 from pipeline.evidence.revocation import revocation
@@ -46,7 +44,8 @@ def find(
     account: str,
     signature_ok: SignatureCheck | None = None,
 ) -> Found:
-    """The AMI's facts and tags and its record (pointer tag, else the newest under its prefix)."""
+    """The AMI's facts and tags and its record: the newest by signed content under its prefix
+    (``pipeline.evidence.newest``), which the pointer tag, when set, must name."""
     bucket = bucket or store.default_bucket(account, clients.region)
     try:
         image = describe_image(clients, ami_id)
@@ -55,99 +54,54 @@ def find(
     facts = store.image_facts(image)
     tags = dict(image.tags)
     prefix = store.ami_prefix(account, clients.region, ami_id)
-    stored = {
-        key: when
-        for key, when in s3.list_modified(clients, bucket, prefix, account).items()
+    keys = [
+        key
+        for key in s3.list_keys(clients, bucket, prefix, account)
         if key.endswith("/" + store.ENVELOPE)
-    }
+    ]
+    bodies: dict[str, bytes] = {}  # what was proven is what is checked: no second read
 
-    def signed_time(key: str) -> datetime | None:
+    def read(key: str) -> Signed | str:
         try:
             body = s3.get_object(clients, bucket, key, account, max_bytes=MAX_ENVELOPE_BYTES)
         except s3.ObjectTooLarge:
-            return None
-        return _signed_time(body, signature_ok)
+            return f"is larger than {MAX_ENVELOPE_BYTES} bytes"
+        if body is None:
+            return "vanished while it was read"
+        bodies[key] = body
+        return prove(body, signature_ok)
 
-    newest, tie = newest_record(stored, signed_time)
-    uri = tags.get(store.ATTESTATION_TAG)
+    newest, problems = newest_record(
+        keys, prefix, statement.image_arn(clients.region, ami_id), read
+    )
+    found = list(problems)  # when no record proves itself, the pointed one is still checked
+    uri = tags.get(store.ATTESTATION_TAG) or (store.s3_uri(bucket, newest) if newest else None)
     if uri is None:
-        if newest is None:
-            return Found(ami_id, clients.region, facts, tags, bucket, None, None, account=account)
-        uri = store.s3_uri(bucket, newest)
+        return Found(ami_id, clients.region, facts, tags, bucket, None, None, problems, account)
     where = store.parse_s3_uri(uri)
-    problems: list[str] = []
-    if tie is not None:
-        problems.append(f"{tie} (validate {ami_id} again)")
     if where is None or where[0] != bucket:
-        problems.append(
+        found.append(
             f"tag {store.ATTESTATION_TAG}={uri} does not point into the evidence bucket {bucket}"
         )
-        return Found(
-            ami_id, clients.region, facts, tags, bucket, uri, None, tuple(problems), account
-        )
+        return Found(ami_id, clients.region, facts, tags, bucket, uri, None, tuple(found), account)
     if newest is not None and where[1] != newest:
         # An older record (an earlier PASS, say) never speaks for an image validated since.
-        problems.append(
+        found.append(
             f"tag {store.ATTESTATION_TAG} points to {uri}, but the newest record of {ami_id} is "
             f"{store.s3_uri(bucket, newest)}"
         )
-    try:
-        body = s3.get_object(clients, bucket, where[1], account, max_bytes=MAX_ENVELOPE_BYTES)
-    except s3.ObjectTooLarge as exc:
-        problems.append(f"record {exc}: not a record this pipeline signs")
-        return Found(
-            ami_id, clients.region, facts, tags, bucket, uri, None, tuple(problems), account
-        )
+    body: bytes | None = bodies.get(where[1])
     if body is None:
-        problems.append(f"record {uri} does not exist")
-    return Found(ami_id, clients.region, facts, tags, bucket, uri, body, tuple(problems), account)
-
-
-def newest_record(
-    stored: Mapping[str, str], signed_time: Callable[[str], datetime | None]
-) -> tuple[str | None, str | None]:
-    """The key of the record that speaks for the AMI, and why none can when that is so.
-
-    ``stored`` maps each record's key to its ``LastModified``, which no writer chooses: the
-    record S3 stored last speaks, never the one whose unsigned ``timeVerified`` claims to be
-    newest (an overwritten or planted record could claim any time and bring back an older
-    PASS); it must then verify on its own, so tampering can only make verification fail.
-    S3 keeps whole seconds; of records stored in the same second, one whose signature does not
-    verify (``signed_time`` None) speaks and fails, else the latest signed time, and a tie on
-    that too is refused.
-    """
-    last = max(stored.values(), default=None)
-    tied = sorted(key for key, when in stored.items() if when == last)
-    if len(tied) <= 1:
-        return (tied[0] if tied else None), None
-    if len(tied) > MAX_TIED_RECORDS:  # planted in bulk: not worth a signature check each
-        return tied[-1], f"{len(tied)} records were stored in the same second: none is trusted"
-    times = {key: signed_time(key) for key in tied}
-    unproven = [key for key, when in times.items() if when is None]
-    if unproven:
-        return unproven[-1], None
-    top = max(when for when in times.values() if when is not None)
-    best = [key for key, when in times.items() if when == top]
-    if len(best) > 1:
-        return best[-1], (
-            f"records {', '.join(best)} were stored in the same second and signed for the same "
-            "time: which one is the newest cannot be told"
-        )
-    return best[0], None
-
-
-def _signed_time(body: bytes | None, signature_ok: SignatureCheck | None) -> datetime | None:
-    """The statement's ``timeVerified`` when some signature of the envelope verifies."""
-    try:
-        envelope = dsse.parse(body or b"")
-        claims, _ = statement.read(json.loads(envelope.payload, object_pairs_hook=unique_keys))
-    except (dsse.EnvelopeError, ValueError, AttributeError):
-        return None
-    if signature_ok is None or not any(
-        signature_ok(envelope, s) is None for s in envelope.signatures
-    ):
-        return None
-    return claims.time_verified
+        try:
+            body = s3.get_object(clients, bucket, where[1], account, max_bytes=MAX_ENVELOPE_BYTES)
+        except s3.ObjectTooLarge as exc:
+            found.append(f"record {exc}: not a record this pipeline signs")
+            return Found(
+                ami_id, clients.region, facts, tags, bucket, uri, None, tuple(found), account
+            )
+    if body is None:
+        found.append(f"record {uri} does not exist")
+    return Found(ami_id, clients.region, facts, tags, bucket, uri, body, tuple(found), account)
 
 
 def verify_ami(

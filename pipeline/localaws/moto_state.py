@@ -30,6 +30,7 @@ INTERNALS: tuple[tuple[str, str], ...] = (
     ("moto.moto_server.werkzeug_app", "create_backend_app"),
     ("moto.ec2.models", "ec2_backends"),
     ("moto.ec2.models.amis", "Ami"),
+    ("moto.ec2.models.amis", "AmiBackend.copy_image"),
     ("moto.iam.models", "iam_backends"),
     ("moto.iam.exceptions", "NotFoundException"),
     ("moto.ssm.models", "ssm_backends"),
@@ -47,6 +48,11 @@ SIGNATURES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
         + ("root_device_type", "root_device_name", "region_name", "boot_mode"),
     ),
     ("moto.moto_server.werkzeug_app", "DomainDispatcherApplication.get_application", ("environ",)),
+    (
+        "moto.ec2.models.amis",
+        "AmiBackend.copy_image",
+        ("self", "source_image_id", "source_region", "name", "description"),
+    ),
     (
         "moto.ssm.models",
         "Parameter",
@@ -147,6 +153,32 @@ def enable_managed_policies() -> None:
     """What MOTO_IAM_LOAD_MANAGED_POLICIES=true does, without changing the process environment."""
     config = _get("moto.core.config", "default_user_config")
     config.setdefault("iam", {})["load_aws_managed_policies"] = True
+
+
+def record_copy_sources() -> None:
+    """Make DescribeImages say what a CopyImage copy was copied from, as EC2 does
+    (``SourceImageId``, ``SourceImageRegion``; absent for CreateImage and RegisterImage images):
+    moto 5 serialises those fields when its Ami has the attributes, but CopyImage never sets
+    them. Wraps moto's ``AmiBackend.copy_image`` once per process."""
+    backend = _get("moto.ec2.models.amis", "AmiBackend")
+    original = backend.copy_image
+    if getattr(original, "_records_source", False):
+        return
+
+    def copy_image(
+        self: Any,
+        source_image_id: str,
+        source_region: str,
+        name: str | None = None,
+        description: str | None = None,
+    ) -> Any:
+        ami = original(self, source_image_id, source_region, name, description)
+        ami.source_image_id = source_image_id
+        ami.source_image_region = source_region
+        return ami
+
+    copy_image._records_source = True  # type: ignore[attr-defined]
+    backend.copy_image = copy_image
 
 
 def reset() -> None:

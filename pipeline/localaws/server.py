@@ -96,6 +96,7 @@ class LocalAws:
         answers immediately. Raises ConfigError if the port cannot be bound.
         """
         moto_state.enable_managed_policies()
+        moto_state.record_copy_sources()  # DescribeImages' SourceImageId, as EC2 gives it
         self._moto = moto_state.make_app()
         listener = _listen(self._port)
         try:

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline import drift, github, outputs, results
-from pipeline.aws import AwsClients, boundary
+from pipeline.aws import AwsClients, boundary, is_aws_endpoint
 from pipeline.aws import release as aws
 from pipeline.aws.images import Image, resolve_eks_base_ami
 from pipeline.build import run_build
@@ -61,10 +61,63 @@ class Decision:
         }
 
 
+# The checks of a record that prove which image it is about and who signed it; its result may be
+# FAIL (a failed image is re-validated, never promoted, all the same).
+_PROVENANCE = frozenset(
+    {
+        "lookup",
+        "record",
+        "record location",
+        "envelope",
+        "payload type",
+        "signature",
+        "statement",
+        "subject",
+        "image digest",
+    }
+)
+MAX_REUSE_CANDIDATES = 5  # the newest pipeline-tagged AMIs looked at before building instead
+Proof = Callable[[AwsClients, Image, Platform, Arch, str], "str | None"]
+
+
+def built_by_pipeline(evidence: tuple[str | None, str | None] = (None, None)) -> Proof:
+    """The proof the nightly asks of an image before reusing it: the pipeline's signed record
+    (``evidence`` = bucket, signing key) is about exactly this image (its subject digest covers
+    the ID, owner, snapshot IDs and creation date EC2 reports now), and signs its platform and
+    Kubernetes version; EC2 gives its architecture. Tags prove nothing: anyone with
+    ``ec2:CreateTags`` and ``ec2:RegisterImage`` can make an image that carries all of them.
+    Returns None when proven, else why not."""
+
+    def proof(
+        clients: AwsClients, image: Image, platform: Platform, arch: Arch, k8s: str
+    ) -> str | None:
+        result = verify_ami(clients, image.id, evidence_bucket=evidence[0], signing_key=evidence[1])
+        failed = [d for name, ok, d in result.checks if not ok and name in _PROVENANCE]
+        if failed or result.statement is None:
+            return "; ".join(failed) or "no signed record of its build"
+        claims, _ = statement.read(result.statement)
+        wrong = [
+            f"{what} {got}, not {want}"
+            for what, got, want in (
+                ("signed platform", claims.platform, platform.value),
+                ("signed Kubernetes version", claims.kubernetes_version, k8s),
+                ("architecture", image.architecture, arch.value),
+            )
+            if got != want
+        ]
+        if claims.local == is_aws_endpoint(clients.endpoint_url):
+            wrong.append("its record was made on another AWS (local or real) than this one")
+        return "; ".join(wrong) or None
+
+    return proof
+
+
 def newest_pipeline_image(
-    clients: AwsClients, platform: Platform, arch: Arch, k8s: str
-) -> aws.OwnedImage | None:
-    """The newest available, unrevoked pipeline AMI of platform/arch/Kubernetes version."""
+    clients: AwsClients, platform: Platform, arch: Arch, k8s: str, proven: Proof
+) -> tuple[aws.OwnedImage | None, list[str]]:
+    """The newest available, unrevoked pipeline AMI of platform/arch/Kubernetes version that
+    ``proven`` accepts, and one line for each newer candidate it refused (by tags, at most
+    ``MAX_REUSE_CANDIDATES`` are tried)."""
     found = aws.owned_images(
         clients,
         [
@@ -76,14 +129,26 @@ def newest_pipeline_image(
         ],
     )
     usable = [o for o in found if o.image.available and REVOKED_TAG not in o.image.tags]
-    return max(usable, key=lambda o: (o.image.creation_date or "", o.image.id), default=None)
+    usable.sort(key=lambda o: (o.image.creation_date or "", o.image.id), reverse=True)
+    refused: list[str] = []
+    for owned in usable[:MAX_REUSE_CANDIDATES]:
+        why = proven(clients, owned.image, platform, arch, k8s)
+        if why is None:
+            return owned, refused
+        refused.append(f"{owned.image.id} is not reused, no pipeline build proven: {why}")
+    return None, refused
 
 
 def decide(
-    settings: ChainSettings, clients: AwsClients, packer_dir: Path = PACKER_DIR
+    settings: ChainSettings,
+    clients: AwsClients,
+    packer_dir: Path = PACKER_DIR,
+    proven: Proof | None = None,
 ) -> list[Decision]:
-    """For each image of the matrix: re-validate the newest pipeline AMI when its fingerprint
-    equals the inputs' fingerprint now, else build. Calls ssm:GetParameter, ec2:DescribeImages."""
+    """For each image of the matrix: re-validate the newest pipeline AMI whose build the signed
+    record proves (``built_by_pipeline``) when its fingerprint equals the inputs' fingerprint
+    now, else build. Calls ssm:GetParameter, ec2:DescribeImages and what verify calls."""
+    proof = proven or built_by_pipeline((settings.evidence.bucket, settings.evidence.signing_key))
     out = []
     with boundary("build-and-validate --skip-unchanged"):
         for name in settings.platforms:
@@ -102,8 +167,11 @@ def decide(
                     settings.policy_dir,
                     packer_dir,
                 )
-                newest = newest_pipeline_image(clients, platform, arch, k8s)
-                out.append(_decision(platform, arch, k8s, value, base, newest))
+                newest, refused = newest_pipeline_image(clients, platform, arch, k8s, proof)
+                decision = _decision(platform, arch, k8s, value, base, newest)
+                if refused:
+                    decision = replace(decision, why="; ".join([decision.why, *refused]))
+                out.append(decision)
     return out
 
 

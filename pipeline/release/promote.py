@@ -4,16 +4,20 @@ accounts; refuse anything whose signed validation record does not hold up. Tags 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 from pipeline import channels
-from pipeline.aws import AwsClients, boundary, is_aws_endpoint
+from pipeline.aws import AwsClients, boundary, is_aws_endpoint, s3
 from pipeline.aws import release as aws
+from pipeline.aws.account import caller_account
+from pipeline.aws.images import Image
 from pipeline.catalog import Platform
 from pipeline.errors import AwsError, ConfigError, GateBlocked
+from pipeline.evidence import store
 from pipeline.evidence.record import Verification
 from pipeline.evidence.revocation import copy_description, is_copy_of, revocation
 from pipeline.evidence.trust import (
@@ -138,6 +142,7 @@ def run_promote(
 
     Calls ec2:DescribeImages, ec2:CopyImage, ec2:CreateTags, ec2:Describe/ModifyImageAttribute,
     ec2:Describe/ModifySnapshotAttribute, ssm:GetParameter, ssm:PutParameter,
+    ssm:DeleteParameter (undoing a write a revoke overtook), s3:PutObject (the release history),
     sts:GetCallerIdentity and whatever the verifier calls. Raises ConfigError (exit 2) for bad
     input, GateBlocked (exit 3) with every reason for a refusal, AwsError (exit 1).
     """
@@ -249,6 +254,7 @@ class _Step:
             return RegionOutcome(
                 region, None, self.parameter, True, current, True, None, tuple(accounts)
             )
+        self._refuse_if_revoked(home, rc, target.image, "after the copy")
         shared = self._share(rc, target, accounts)
         current = aws.get_parameter(rc, self.parameter)
         version = None
@@ -258,8 +264,10 @@ class _Step:
                 target.image.id, home.region, self.ami, self.channel, self.now, self.who, current
             )
             if not dry:
+                self._refuse_if_revoked(home, rc, target.image, f"before setting {self.parameter}")
                 version = aws.put_parameter(rc, self.parameter, target.image.id, note)
                 aws.wait_parameter(rc, self.parameter, target.image.id, echo=self.echo)
+                self._undo_if_revoked(home, rc, target.image, current)
                 aws.tag(
                     rc,
                     [target.image.id],
@@ -275,25 +283,63 @@ class _Step:
             region, target.image.id, self.parameter, copied, current, updated, version, shared
         )
 
+    def _record_copy(self, home: AwsClients, region: str, copy_id: str) -> None:
+        """Record the copy in the evidence store's release history (write-once, before it is
+        published: a copy that cannot be recorded is not published), where revoke finds it
+        when its tags are removed."""
+        account = caller_account(home)
+        bucket = self.request.evidence_bucket or store.default_bucket(account, home.region)
+        key = store.release_key(account, home.region, self.ami, region, copy_id)
+        body = json.dumps(
+            {"source": f"{home.region}/{self.ami}", "copy": f"{region}/{copy_id}", "by": self.who}
+        ).encode()
+        s3.put_new_object(home, bucket, key, body, account, "application/json")
+        self.echo(f"{region}: copy {copy_id} recorded in s3://{bucket}/{key}")
+
+    def _refuse_if_revoked(self, home: AwsClients, rc: AwsClients, image: Image, when: str) -> None:
+        """GateBlocked (exit 3) when ``invoke revoke`` revoked the source (or this copy) since
+        it was verified: the revocation record in SSM is re-read, the tags may be stale."""
+        prefix = self.release.parameter_prefix
+        why = revocation(home, prefix, self.source.image)
+        why = why or (revocation(rc, prefix, image) if image.id != self.ami else None)
+        if why is not None:
+            raise GateBlocked(
+                f"--ami {self.ami}: not promoted",
+                problems=[f"--ami {self.ami}: revoked while being promoted ({when}): {why}"],
+            )
+
+    def _undo_if_revoked(
+        self, home: AwsClients, rc: AwsClients, image: Image, previous: str | None
+    ) -> None:
+        """A revoke that recorded the revocation between the check and the write may have read
+        the parameters before this write: read the record again and, if it is there, put the
+        previous value back (or delete the parameter) and refuse. Revoke records first and
+        reads the parameters after; promote writes first and reads the record after: one of
+        the two always sees the other."""
+        try:
+            self._refuse_if_revoked(home, rc, image, f"after setting {self.parameter}")
+        except GateBlocked:
+            if previous is None:
+                aws.delete_parameter(rc, self.parameter)
+            else:
+                note = f"promotion of {image.id} undone: revoked while being promoted"
+                aws.put_parameter(rc, self.parameter, previous, note)
+            self.echo(f"{rc.region}: {self.parameter} put back to {previous or '(deleted)'}")
+            raise
+
     def _target(self, home: AwsClients, rc: AwsClients) -> tuple[aws.OwnedImage | None, bool]:
         """The image to publish in ``rc``'s region: the source, an existing copy or a new one."""
         if rc.region == home.region:
             return self.source, False
         origin = f"{home.region}/{self.ami}"
-        recorded = self.source.image.tags.get(f"{COPY_TAG_PREFIX}{rc.region}")
         copies = [
             c
             for c in aws.owned_images(rc, [{"Name": f"tag:{COPIED_FROM_TAG}", "Values": [origin]}])
             if c.image.state in {"available", "pending"}
             and REVOKED_TAG not in c.image.tags
-            # EC2's own record of the copy's source wins; without it both tags must agree, and
-            # so must what no tag can change: the name and description CopyImage gave the copy
-            # (else anyone who may tag could make any image of the account "the copy").
-            and c.copied_from(home.region, self.ami) is not False
-            and (
-                c.copied_from(home.region, self.ami)
-                or (c.image.id == recorded and is_copy_of(c.image, self.source.image, origin))
-            )
+            # Only EC2's own record of the copy's source (SourceImageId) makes an image the
+            # copy: tags, name and description are anyone's with ec2:RegisterImage/CreateTags.
+            and is_copy_of(c.image, origin)
         ]
         if copies:
             copy = sorted(copies, key=lambda c: c.image.creation_date or "")[-1]
@@ -315,6 +361,7 @@ class _Step:
             tags=wanted,
         )
         self.echo(f"{rc.region}: copying {self.ami} as {copy_id} (encrypted); waiting")
+        self._record_copy(home, rc.region, copy_id)
         aws.wait_available(rc, [copy_id])
         aws.tag(home, [self.ami], {f"{COPY_TAG_PREFIX}{rc.region}": copy_id})
         made = aws.owned_image(rc, copy_id)

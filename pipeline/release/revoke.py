@@ -12,11 +12,12 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from pipeline import channels
-from pipeline.aws import AwsClients, boundary, is_aws_endpoint
+from pipeline.aws import AwsClients, boundary, is_aws_endpoint, s3
 from pipeline.aws import release as aws
+from pipeline.aws.account import caller_account
 from pipeline.aws.images import Image
 from pipeline.errors import AwsError, ConfigError
-from pipeline.evidence import trust
+from pipeline.evidence import store, trust
 from pipeline.evidence.record import Verification
 from pipeline.evidence.revocation import is_copy_of, revocation
 from pipeline.evidence.verify import verify_ami
@@ -63,6 +64,7 @@ class Revocation:
     newly_revoked: tuple[str, ...]  # "<region>/<ami-id>" marked revoked by this run
     changes: tuple[ChannelChange, ...]
     dry_run: bool = False
+    unshared: tuple[str, ...] = ()  # "<region>/<image or snapshot>: <account>" taken away
 
 
 def check_reason(reason: str) -> str:
@@ -137,13 +139,18 @@ def run_revoke(
     (None: there are none, so only ``allow_stale_rollback`` can roll back).
 
     Calls ec2:DescribeImages, ec2:CreateTags, ec2:EnableImageDeprecation (real AWS only),
+    ec2:Describe/ModifyImageAttribute, ec2:Describe/ModifySnapshotAttribute (the shares),
     ssm:GetParameter, GetParametersByPath, GetParameterHistory, PutParameter, DeleteParameter,
-    sts:GetCallerIdentity and what the verifier calls (s3:GetObject, s3:ListBucket,
-    kms:DescribeKey, kms:Verify). Raises ConfigError (exit 2), AwsError (exit 1).
+    sts:GetCallerIdentity, s3:ListBucket (the release history) and what the verifier calls
+    (s3:GetObject, s3:ListBucket, kms:DescribeKey, kms:Verify). Raises ConfigError (exit 2),
+    AwsError (exit 1).
     """
     ami = channels.check_ami(request.ami)
     reason = check_reason(request.reason)
-    names = [release.channel(request.channel).name] if request.channel else sorted(release.channels)
+    # --channel narrows revoke to one configured channel; else every parameter under the prefix
+    # whose value is a revoked image is taken back, configured channel or not (one removed from
+    # invoke.yaml since the promotion still serves the image).
+    only = release.channel(request.channel).name if request.channel else None
     dry = request.dry_run
     verb = "would " if dry else ""
     prefix = release.parameter_prefix
@@ -154,7 +161,10 @@ def run_revoke(
         source = aws.owned_image(clients, ami)
         if source is None:
             raise ConfigError(f"--ami {ami}: no such AMI in {clients.region}")
-        images = [(clients, source.image), *_copies(clients, source.image, echo, release.regions)]
+        images = [
+            (clients, source.image),
+            *_copies(clients, source.image, echo, release.regions, request.evidence_bucket),
+        ]
         revoked_ids = {img.id for _, img in images}
         who = aws.caller_arn(clients)
         newly: list[str] = []
@@ -170,6 +180,7 @@ def run_revoke(
                 aws.enable_deprecation(rc, img.id, deprecation_time(now))
             else:  # moto does not implement EnableImageDeprecation; the tags carry the time
                 echo(f"{rc.region}: local AWS: deprecation time recorded in tags only")
+        unshared = [line for rc, img in images for line in _unshare(rc, img, dry, echo)]
         record = channels.revocation_parameter(prefix, ami)
         if aws.get_parameter(clients, record) is None:
             if not dry:
@@ -179,26 +190,67 @@ def run_revoke(
         changes = []
         note = f"revoked ({reason}) at {now:%Y-%m-%dT%H:%M:%SZ} by {who}"
         for rc in {rc.region: rc for rc, _ in images}.values():
-            # Every channel parameter that points at a revoked image, found by its value (never
-            # by name from the image's tags, which anyone who may tag could change).
+            # Every parameter under the prefix that points at a revoked image, found by its
+            # value (never by name from the image's tags, which anyone who may tag could change).
             current = aws.parameters_under(rc, prefix)
             for name in sorted(current):
-                if current[name] in revoked_ids and channels.channel_of(prefix, name) in names:
+                if current[name] in revoked_ids and only in (
+                    None,
+                    channels.channel_of(prefix, name),
+                ):
                     changes.append(
                         _roll_back(rc, name, current[name], revoked_ids, judge, note, dry, echo)
                     )
-    if not newly and not changes:
+    if not newly and not changes and not unshared:
         echo(f"{ami} is already revoked and no channel points at it: nothing to do")
-    return Revocation(ami, tuple(newly), tuple(changes), dry)
+    return Revocation(ami, tuple(newly), tuple(changes), dry, tuple(unshared))
+
+
+def _unshare(rc: AwsClients, image: Image, dry: bool, echo: Echo) -> list[str]:
+    """Take away every launch permission on the image and create-volume permission on its
+    snapshots (what promote's ``--accounts`` granted); nothing left to take: nothing done."""
+    verb = "would take" if dry else "took"
+    done: list[str] = []
+    owners = aws.launch_permissions(rc, image.id)
+    if owners and not dry:
+        aws.remove_launch_permission(rc, image.id, owners)
+    done += [f"{rc.region}/{image.id}: {account}" for account in sorted(owners)]
+    for snapshot in image.snapshot_ids:
+        users = aws.volume_permissions(rc, snapshot)
+        if users and not dry:
+            aws.remove_volume_permission(rc, snapshot, users)
+        done += [f"{rc.region}/{snapshot}: {account}" for account in sorted(users)]
+    for line in done:
+        echo(f"{verb} away the share {line}")
+    return done
+
+
+def _recorded(home: AwsClients, ami: str, bucket: str | None) -> list[tuple[str, str]]:
+    """(region, copy ID) of each copy promote recorded in the evidence store's release history
+    (``store.releases_prefix``); keys that name no region and AMI are ignored."""
+    account = caller_account(home)
+    prefix = store.releases_prefix(account, home.region, ami)
+    bucket = bucket or store.default_bucket(account, home.region)
+    found = []
+    for key in s3.list_keys(home, bucket, prefix, account):
+        region, _, name = key.removeprefix(prefix).partition("/")
+        copy_id = name.removesuffix(".json")
+        if region in aws.known_regions() and channels.AMI_ID.fullmatch(copy_id):
+            found.append((region, copy_id))
+    return found
 
 
 def _copies(
-    home: AwsClients, source: Image, echo: Echo, regions: Sequence[str] = ()
+    home: AwsClients,
+    source: Image,
+    echo: Echo,
+    regions: Sequence[str] = (),
+    bucket: str | None = None,
 ) -> list[tuple[AwsClients, Image]]:
-    """The regional copies of ``source``: those its tags record, each confirmed by its own
-    back-pointer tag and by the name and description CopyImage gave it, and, in the release
-    regions, every image with that name and description whatever its tags say (tags can be
-    removed to hide a copy from revoke)."""
+    """The regional copies of ``source``: those its tags and the evidence store's release
+    history (promote's, ``bucket``) record and, in the release regions,
+    every image with its name whatever its tags say (tags can be removed to hide a copy from
+    revoke), each confirmed by EC2's own record of what it was copied from."""
     found: dict[tuple[str, str], tuple[AwsClients, Image]] = {}
     origin = f"{home.region}/{source.id}"
     for key, copy_id in sorted(source.tags.items()):
@@ -210,22 +262,20 @@ def _copies(
             continue
         rc = aws.in_region(home, region)
         copy = aws.owned_image(rc, copy_id)
-        if (
-            copy is None
-            or copy.image.tags.get(COPIED_FROM_TAG) != origin
-            or copy.copied_from(home.region, source.id) is False
-            or not is_copy_of(copy.image, source, origin)
-        ):
+        if copy is None or not is_copy_of(copy.image, origin):
             echo(f"WARNING  {region}/{copy_id} is not a copy of {origin}: left alone")
             continue
         found[(region, copy.image.id)] = (rc, copy.image)
+    for region, copy_id in _recorded(home, source.id, bucket):
+        rc = aws.in_region(home, region)
+        copy = aws.owned_image(rc, copy_id)
+        if copy is not None and is_copy_of(copy.image, origin):
+            found.setdefault((region, copy.image.id), (rc, copy.image))
     for region in sorted(set(regions) - {home.region}):
         rc = aws.in_region(home, region)
         named = source.name or source.id
         for copy in aws.owned_images(rc, [{"Name": "name", "Values": [named]}]):
-            if copy.copied_from(home.region, source.id) is not False and is_copy_of(
-                copy.image, source, origin
-            ):
+            if is_copy_of(copy.image, origin):
                 found.setdefault((region, copy.image.id), (rc, copy.image))
     return list(found.values())
 
@@ -271,6 +321,8 @@ class _Judge:
             verification = self.verify(subject_rc, subject.id)
         except AwsError as exc:  # fail closed: an unreadable record does not verify
             return [*out, f"its record could not be read: {exc}"], []
+        if channel_name not in self.release.channels:  # its min_level is unknown: none fits
+            return [*out, f"channel {channel_name} is not configured in invoke.yaml"], []
         channel = self.release.channel(channel_name)
         out += trust.trust_refusals(
             verification,
@@ -307,11 +359,13 @@ class _Judge:
         source = aws.owned_image(home, ami)
         if source is None:
             return f"its source {origin} is not an image of this account"
-        if copy.copied_from(region, ami) is False or not is_copy_of(
-            copy.image, source.image, origin
-        ):
-            return f"not a copy of {origin} (EC2's source record, name or description differ)"
+        if not is_copy_of(copy.image, origin):
+            return f"not a copy of {origin}: EC2 names {_named(copy.image)} as its source"
         return home, source.image
+
+
+def _named(image: Image) -> str:
+    return "/".join(image.source) if image.source else "no image"
 
 
 def _path_refusals(

@@ -21,7 +21,8 @@ from pipeline.aws import kms, s3
 from pipeline.channels import release_settings
 from pipeline.errors import ConfigError, ExitCode, GateBlocked
 from pipeline.evidence import dsse, statement, store
-from pipeline.evidence.verify import key_fingerprint, newest_record, run_verify, verify_ami
+from pipeline.evidence.newest import MAX_RECORDS, Signed, newest_record
+from pipeline.evidence.verify import key_fingerprint, run_verify, verify_ami
 from pipeline.release.revoke import RevokeRequest, run_revoke
 from pipeline.tags import REVOKED_TAG
 from tests.evidence.conftest import World
@@ -82,6 +83,7 @@ def _publish(
         name = where[1].removeprefix(world.prefix)
         _put(world, prefix + name, _get(world, where[1]))
         item["uri"] = store.s3_uri(world.bucket, prefix + name)
+    doc["predicate"]["annotations"]["runId"] = run  # a record is signed for its run's folder
     change(doc)
     body = _sign(world, raw(statement.canonical_json(doc)), key)
     _put(world, prefix + store.ENVELOPE, body)
@@ -92,6 +94,7 @@ def _publish(
             store.ATTESTATION_TAG: store.s3_uri(world.bucket, prefix + store.ENVELOPE),
             store.ATTESTATION_SHA_TAG: statement.sha256_hex(body),
             store.SIGNING_KEY_TAG: envelope.signatures[0].keyid,
+            "cis:run-id": run,
         },
         ami,
     )
@@ -170,74 +173,171 @@ def test_a_newer_fail_cannot_be_hidden_by_rewriting_the_store(
 
     assert not result.ok, f"{attack}/{retag}: the older PASS verified over a newer FAIL"
     assert result.record_uri == store.s3_uri(world.bucket, fail) or any(
-        "the newest record" in r for r in result.reasons
+        fail in r for r in result.reasons
     ), result.reasons
 
 
-def test_the_newest_record_is_chosen_by_when_s3_stored_it(clean: World) -> None:
-    """A PASS stored after a FAIL verifies, although the FAIL claims the later timeVerified and
-    sorts after it: S3's order, not a record's own claim, decides (and no DoS from the rule)."""
+def test_a_newer_signed_pass_speaks_whatever_its_key_sorts_as(clean: World) -> None:
+    """A PASS signed after a FAIL verifies although its run sorts before the FAIL's."""
     world = clean
-    time.sleep(1.1)  # S3's LastModified has whole seconds
     _publish(world, "run-b-fail", _failed)
-    time.sleep(1.1)
-    newer = _publish(world, "run-a-pass-again", lambda doc: None)  # sorts before run-b
+    newer = _publish(world, "run-a-pass-again", _later(hours=2))
     result = verify_ami(world.clients, world.ami, evidence_bucket=world.bucket)
     assert result.ok, result.reasons
     assert result.record_uri == store.s3_uri(world.bucket, newer)
 
 
-T0, T1 = "2026-11-27T10:00:00+00:00", "2026-11-27T10:00:01+00:00"
-OLD, NEW = datetime(2026, 1, 1, tzinfo=UTC), datetime(2030, 1, 1, tzinfo=UTC)
-NEWEST_CASES = {  # LastModified per key, signed time per key (absent: does not verify), want
-    "s3-order-beats-a-later-signed-time": ({"a/x": T0, "b/x": T1}, {"a/x": NEW, "b/x": OLD}, "b/x"),
-    "s3-order-beats-an-unsigned-claim": ({"a/x": T1, "b/x": T0}, {"a/x": OLD}, "a/x"),
-    "same-second-unverified-speaks-and-fails": ({"a/x": T1, "b/x": T1}, {"b/x": NEW}, "a/x"),
-    "same-second-later-signed-time": (
-        {"a/x": T1, "b/x": T1, "c/x": T0},
-        {"a/x": NEW, "b/x": OLD},
-        "a/x",
+def _later(hours: int) -> Callable[[dict[str, Any]], None]:
+    def change(doc: dict[str, Any]) -> None:
+        pred = doc["predicate"]
+        when = datetime.fromisoformat(pred["timeVerified"].replace("Z", "+00:00"))
+        pred["timeVerified"] = (when + timedelta(hours=hours)).isoformat().replace("+00:00", "Z")
+
+    return change
+
+
+@pytest.mark.parametrize("retag", ["pointer-to-old-pass", "pointer-tags-removed"])
+@pytest.mark.parametrize("reuploads", [1, 2])
+def test_an_old_pass_uploaded_again_at_its_own_key_does_not_come_back(
+    clean: World, retag: str, reuploads: int
+) -> None:
+    """Issue 20 #1: re-uploading last month's PASS envelope (byte for byte, at its own key)
+    makes it the object S3 stored last; the newer FAIL still speaks, by its signed time."""
+    world = clean
+    genuine = _tags(world)
+    fail = _publish(world, "run-later-fail", _failed)
+    old_pass = _get(world, world.record_key)
+    for _ in range(reuploads):
+        time.sleep(1.1)  # S3's LastModified has whole seconds: the PASS is now stored last
+        _put(world, world.record_key, old_pass)
+    stored = {
+        k: v
+        for k, v in s3.list_modified(
+            world.clients, world.bucket, store.ami_prefix(ACCOUNT, "us-east-1", world.ami), ACCOUNT
+        ).items()
+        if k.endswith(store.ENVELOPE)
+    }
+    assert max(stored, key=stored.__getitem__) == world.record_key  # the attack took hold
+    if retag == "pointer-tags-removed":
+        world.clients.ec2.delete_tags(Resources=[world.ami], Tags=[{"Key": k} for k in POINTERS])
+    else:
+        _set_tags(world, {k: genuine[k] for k in (*POINTERS, "cis:run-id")})
+    result = verify_ami(world.clients, world.ami, evidence_bucket=world.bucket)
+    assert not result.ok
+    if retag == "pointer-tags-removed":
+        assert result.record_uri == store.s3_uri(world.bucket, fail), result.reasons
+        assert any("FAILED" in r for r in result.reasons), result.reasons
+    else:
+        assert any(
+            f"the newest record of {world.ami} is {store.s3_uri(world.bucket, fail)}" in r
+            for r in result.reasons
+        ), result.reasons
+
+
+def _copy_to(run: str, ami: str | None = None) -> Callable[[World], str]:
+    def plant(world: World) -> str:
+        key = store.run_prefix(ACCOUNT, "us-east-1", ami or world.ami, run) + store.ENVELOPE
+        _put(world, key, _get(world, world.record_key))
+        return key
+
+    return plant
+
+
+PLANTED = {  # each plants one object under the AMI's prefix; each must make verify fail
+    "genuine-copied-to-another-run": (_copy_to("run-zz-copy"), "not for the folder"),
+    "garbage": (lambda w: _plant(w, "run-x", b"{not json"), "not a readable signed statement"),
+    "unsigned": (lambda w: _plant(w, "run-x", _unsigned(w)), "does not verify"),
+    "empty": (lambda w: _plant(w, "run-x", b""), "not a readable signed statement"),
+}
+
+
+def _plant(world: World, run: str, body: bytes) -> str:
+    key = store.run_prefix(ACCOUNT, "us-east-1", world.ami, run) + store.ENVELOPE
+    _put(world, key, body)
+    return key
+
+
+def _unsigned(world: World) -> bytes:
+    doc = _genuine_statement(world)
+    doc["predicate"]["annotations"]["runId"] = "run-x"
+    return json.dumps(
+        {
+            "payloadType": dsse.PAYLOAD_TYPE,
+            "payload": base64.b64encode(statement.canonical_json(doc)).decode(),
+            "signatures": [{"keyid": "", "sig": base64.b64encode(b"0" * 70).decode()}],
+        }
+    ).encode()
+
+
+@pytest.mark.parametrize("case", sorted(PLANTED))
+def test_an_object_under_the_ami_that_proves_nothing_fails_closed(clean: World, case: str) -> None:
+    """Whatever sits under the AMI's prefix and cannot prove itself could be a newer FAIL
+    overwritten: no record is trusted while it is there (an s3:PutObject can deny, never pass)."""
+    plant, why = PLANTED[case]
+    key = plant(clean)
+    result = verify_ami(clean.clients, clean.ami, evidence_bucket=clean.bucket)
+    assert not result.ok
+    assert any(key in r and why in r for r in result.reasons), result.reasons
+
+
+def test_a_genuine_record_of_another_ami_planted_under_this_one_is_refused(clean: World) -> None:
+    world = clean
+    doc = _genuine_statement(world)
+    doc["subject"][0]["name"] = statement.image_arn("us-east-1", "ami-0123456789abcdef0")
+    _later(hours=3)(doc)
+    key = store.run_prefix(
+        ACCOUNT, "us-east-1", world.ami, doc["predicate"]["annotations"]["runId"]
+    )
+    _put(world, key + "x/" + store.ENVELOPE, _sign(world, statement.canonical_json(doc)))
+    result = verify_ami(world.clients, world.ami, evidence_bucket=world.bucket)
+    assert not result.ok
+    assert any(
+        "was signed for arn:aws:ec2:us-east-1::image/ami-0123456789abcdef0" in r
+        for r in result.reasons
+    ), result.reasons
+
+
+NEW, OLD = datetime(2030, 1, 1, tzinfo=UTC), datetime(2026, 1, 1, tzinfo=UTC)
+P = "1/r/ami-1/"
+NEWEST_CASES: dict[str, tuple[dict[str, Signed | str], object]] = {
+    "newest-signed-time-wins": (
+        {P + "a/x.json": Signed(NEW, "a", "ami-1"), P + "b/x.json": Signed(OLD, "b", "ami-1")},
+        P + "a/x.json",
     ),
-    "same-second-same-signed-time": ({"a/x": T1, "b/x": T1}, {"a/x": OLD, "b/x": OLD}, "cannot"),
-    "none": ({}, {}, None),
-    "same-second-in-bulk": ({f"{n:02}/x": T1 for n in range(9)}, {"08/x": NEW}, "none is trusted"),
+    "an-unsigned-record-refuses-all": (
+        {P + "a/x.json": Signed(NEW, "a", "ami-1"), P + "b/x.json": "does not verify"},
+        "does not verify",
+    ),
+    "same-signed-time-is-refused": (
+        {P + "a/x.json": Signed(NEW, "a", "ami-1"), P + "b/x.json": Signed(NEW, "b", "ami-1")},
+        "signed for the same time",
+    ),
+    "moved-record-is-refused": ({P + "a/x.json": Signed(NEW, "b", "ami-1")}, "not for the folder"),
+    "other-ami-is-refused": ({P + "a/x.json": Signed(NEW, "a", "ami-2")}, "signed for ami-2"),
+    "none": ({}, None),
 }
 
 
 @pytest.mark.parametrize("case", sorted(NEWEST_CASES))
-def test_newest_record_follows_s3_order(case: str) -> None:
-    stored, signed, want = NEWEST_CASES[case]
-    key, problem = newest_record(stored, signed.get)
-    if want == "cannot":
-        assert problem is not None and "which one is the newest cannot be told" in problem
-    elif want == "none is trusted":
-        assert problem == "9 records were stored in the same second: none is trusted"
+def test_newest_record_follows_signed_time(case: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(store, "ENVELOPE", "x.json")
+    records, want = NEWEST_CASES[case]
+    key, problems = newest_record(records, P, "ami-1", records.__getitem__)
+    if want is None or want in records:
+        assert (key, problems) == (want, ())
     else:
-        assert (key, problem) == (want, None)
+        assert key is None and len(problems) == 1 and str(want) in problems[0], problems
 
 
-def test_records_stored_in_the_same_second_are_refused(clean: World) -> None:
-    """Two copies of a genuine envelope planted in one second: same signature, same time, so
-    which is newest cannot be told and neither speaks for the AMI (fail closed)."""
-    world = clean
-    genuine = _get(world, world.record_key)
-    for attempt in range(5):  # two writes straddle a second boundary now and then
-        keys = [
-            store.run_prefix(ACCOUNT, "us-east-1", world.ami, f"run-tie-{attempt}-{n}")
-            + store.ENVELOPE
-            for n in (1, 2)
-        ]
-        for key in keys:
-            _put(world, key, genuine)
-        times = s3.list_modified(
-            world.clients, world.bucket, store.ami_prefix(ACCOUNT, "us-east-1", world.ami), ACCOUNT
-        )
-        if times[keys[0]] == times[keys[1]]:
-            break
-    result = verify_ami(world.clients, world.ami, evidence_bucket=world.bucket)
-    assert not result.ok
-    assert any("were stored in the same second and signed" in r for r in result.reasons), (
-        result.reasons
+def test_more_records_than_the_bound_are_refused_unread() -> None:
+    keys = [f"{P}{n}/{store.ENVELOPE}" for n in range(MAX_RECORDS + 1)]
+
+    def read(key: str) -> Signed | str:
+        raise AssertionError("read a record of a bulk plant")
+
+    assert newest_record(keys, P, "ami-1", read) == (
+        None,
+        (f"{MAX_RECORDS + 1} records under {P} (more than {MAX_RECORDS}): none is trusted",),
     )
 
 
@@ -359,13 +459,26 @@ def test_an_auditor_handed_the_adversarys_public_key_is_protected_by_the_pin(
     unless the fingerprint is pinned (pipeline.signing_key_sha256); the output names it."""
     world = clean
     kms.create_signing_key(world.clients, "alias/adversary-offline", {})
-    _publish(world, "run-forged-offline", lambda doc: None, key="alias/adversary-offline")
+    _publish(world, "run-forged-offline", _later(hours=1), key="alias/adversary-offline")
+    genuine = _get(world, world.record_key)  # re-signed by the forger too, so all verify for them
+    _put(
+        world,
+        world.record_key,
+        _sign(world, dsse.parse(genuine).payload, "alias/adversary-offline"),
+    )
     theirs = _pem(world, "alias/adversary-offline", tmp_path / "theirs.pem")
     ours = _pem(world, store.DEFAULT_KEY_ALIAS, tmp_path / "ours.pem")
     pinned = key_fingerprint(Path(ours).read_bytes())
 
     lines: list[str] = []
-    run_verify(world.clients, world.ami, public_key=theirs, echo=lines.append)  # unpinned
+    try:
+        run_verify(world.clients, world.ami, public_key=theirs, echo=lines.append)  # unpinned
+        _check_pin(world, theirs, ours, pinned, lines)
+    finally:
+        _put(world, world.record_key, genuine)
+
+
+def _check_pin(world: World, theirs: str, ours: str, pinned: str, lines: list[str]) -> None:
     forged = key_fingerprint(Path(theirs).read_bytes())
     assert forged != pinned and f"signature checked offline with {theirs} ({forged})" in lines
 

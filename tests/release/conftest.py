@@ -14,6 +14,7 @@ from pipeline.aws import AwsClients, make_clients
 from pipeline.aws.images import eks_ami_parameter
 from pipeline.catalog import Platform
 from pipeline.channels import ReleaseSettings, release_settings
+from pipeline.evidence import store
 from pipeline.evidence.verify import Verification
 from pipeline.localaws import LocalAws
 from pipeline.packer import Arch
@@ -36,7 +37,10 @@ def aws(local_aws_server: LocalAws, monkeypatch: pytest.MonkeyPatch) -> Iterator
 
 @pytest.fixture
 def clients(aws: LocalAws) -> AwsClients:
-    return make_clients(region="us-east-1")
+    """us-east-1, with the evidence bucket promote records its copies in."""
+    home = make_clients(region="us-east-1")
+    home.s3.create_bucket(Bucket=store.default_bucket(aws.account_id, "us-east-1"))  # type: ignore[union-attr]
+    return home
 
 
 def release(**overrides: object) -> ReleaseSettings:

@@ -79,6 +79,10 @@ def _fingerprint_now(clients: AwsClients, packer_dir: Path = PACKER_DIR) -> str:
     )
 
 
+def ANY_IMAGE(*_: Any) -> None:  # noqa: N802  # these tests are about the fingerprint only
+    """Every image counts as the pipeline's build (the proof: test_nightly_provenance.py)."""
+
+
 def _set_base(aws: LocalAws, new_value: str) -> None:
     """A new EKS release: the public parameter gets a new value (moto refuses PutParameter on
     /aws/..., so the test writes the local AWS's state directly, as its seeding does)."""
@@ -97,9 +101,10 @@ def test_skip_when_unchanged_rebuild_when_the_base_ami_changed(
         return []
 
     monkeypatch.setattr(nightly, "run_build", fake_build)
+    monkeypatch.setattr(nightly, "built_by_pipeline", lambda *_: ANY_IMAGE)
     settings = _settings(tmp_path)
 
-    first = nightly.decide(settings, clients)
+    first = nightly.decide(settings, clients, proven=ANY_IMAGE)
     assert first[0].reuse is None and "no earlier pipeline AMI" in first[0].why
 
     base = base_ami(clients)
@@ -136,10 +141,10 @@ def test_a_changed_hardening_script_rebuilds(
             "cis-ami:source-ami": base_ami(clients),
         },
     )
-    assert nightly.decide(_settings(tmp_path), clients, packer)[0].reuse is not None
+    assert nightly.decide(_settings(tmp_path), clients, packer, ANY_IMAGE)[0].reuse is not None
     script = next(p for p in sorted((packer / "scripts").rglob("*.sh")))
     script.write_text(script.read_text() + "\n# changed\n")
-    decision = nightly.decide(_settings(tmp_path), clients, packer)[0]
+    decision = nightly.decide(_settings(tmp_path), clients, packer, ANY_IMAGE)[0]
     assert decision.reuse is None and "inputs changed since" in decision.why
 
 
