@@ -64,3 +64,9 @@ def page(rows: list[dict[str, Any]], target: str | None = None) -> dict[str, Any
     """One saved page (evidence/results.json shape) for one target."""
     tgt = target or (rows[0]["targetResourceId"] if rows else "i-0123456789abcdef0")
     return {"scanResultDetails": rows, "targetResourceId": tgt}
+
+
+def distinct_rows(rows: Iterable[dict[str, Any]]) -> frozenset[frozenset[tuple[str, Any]]]:
+    """What the rows say, whatever their order or identical repeats: equal for two results the
+    gate must judge alike."""
+    return frozenset(frozenset(row.items()) for row in rows)

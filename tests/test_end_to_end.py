@@ -7,6 +7,8 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -20,38 +22,85 @@ pytestmark = [
 ]
 
 
-def chain(tmp_path: Path, *extra: str) -> tuple[subprocess.CompletedProcess[str], Path, Path]:
-    out = tmp_path / "out"
-    outputs = tmp_path / "github-output"
-    summary = tmp_path / "step-summary"
+@dataclass
+class Chain:
+    """One ``invoke build-and-validate --local`` process: its out dir, GitHub outputs, and its
+    stdout and stderr (files: two runs at once never block on a full pipe)."""
+
+    proc: subprocess.Popen[bytes]
+    tmp: Path
+
+    @property
+    def out(self) -> Path:
+        return self.tmp / "out"
+
+    @property
+    def outputs(self) -> Path:
+        return self.tmp / "github-output"
+
+    @property
+    def returncode(self) -> int | None:
+        return self.proc.returncode
+
+    @property
+    def stdout(self) -> str:
+        return (self.tmp / "stdout").read_text()
+
+    @property
+    def stderr(self) -> str:
+        return (self.tmp / "stderr").read_text()
+
+
+def start(tmp_path: Path, *extra: str) -> Chain:
     env = {
         **os.environ,
         "GITHUB_ACTIONS": "true",
-        "GITHUB_OUTPUT": str(outputs),
-        "GITHUB_STEP_SUMMARY": str(summary),
+        "GITHUB_OUTPUT": str(tmp_path / "github-output"),
+        "GITHUB_STEP_SUMMARY": str(tmp_path / "step-summary"),
     }
     env.pop("AWS_ENDPOINT_URL", None)  # start an in-process local AWS
-    proc = subprocess.run(
-        [INVOKE, "build-and-validate", "--local", "--out", str(out), *extra],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    return proc, out, outputs
+    with (tmp_path / "stdout").open("wb") as stdout, (tmp_path / "stderr").open("wb") as stderr:
+        proc = subprocess.Popen(
+            [INVOKE, "build-and-validate", "--local", "--out", str(tmp_path / "out"), *extra],
+            cwd=ROOT,
+            env=env,
+            stdout=stdout,
+            stderr=stderr,
+        )
+    return Chain(proc, tmp_path)
 
 
-def test_hardened_al2023_image_passes_with_its_exceptions(tmp_path: Path) -> None:
-    proc, out, outputs = chain(tmp_path)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr
+@pytest.fixture(scope="module")
+def chains(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Chain]]:
+    """The two runs, started together: each has its own local AWS (on a free port) and mostly
+    waits for that local AWS's scripted latencies (SSM registration, the scan)."""
+    scenario = ROOT / "examples/scenarios/unexcepted-failure.yaml"
+    started = {
+        "default": start(tmp_path_factory.mktemp("default")),
+        "failure": start(tmp_path_factory.mktemp("failure"), "--scenario", str(scenario)),
+    }
+    try:
+        for run in started.values():
+            run.proc.wait(timeout=300)
+        yield started
+    finally:
+        for run in started.values():
+            if run.proc.poll() is None:
+                run.proc.kill()
+                run.proc.wait()
+
+
+def test_hardened_al2023_image_passes_with_its_exceptions(chains: dict[str, Chain]) -> None:
+    run = chains["default"]
+    out, outputs = run.out, run.outputs
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr
     verdict = json.loads((out / "verdict.json").read_text())
     assert verdict["verdict"] == "PASS"
     assert verdict["context"]["local"] is True
     excepted = {f["checkId"] for f in verdict["failed_excepted"]}
     assert {"3.2.1", "6.1.11", "6.1.12"} <= excepted
     assert all(f["exception"]["reason"] for f in verdict["failed_excepted"])
-    assert "::group::build" in proc.stdout and "::endgroup::" in proc.stdout
+    assert "::group::build" in run.stdout and "::endgroup::" in run.stdout
     written = outputs.read_text()
     ami = verdict["context"]["amis"][0]["ami"]
     assert f"ami-ids={ami}" in written and "verdict=PASS" in written
@@ -59,13 +108,13 @@ def test_hardened_al2023_image_passes_with_its_exceptions(tmp_path: Path) -> Non
     assert (out / "build/al2023-x86_64.manifest.json").is_file()
 
 
-def test_a_failure_scenario_blocks_with_exit_3(tmp_path: Path) -> None:
-    scenario = ROOT / "examples/scenarios/unexcepted-failure.yaml"
-    proc, out, outputs = chain(tmp_path, "--scenario", str(scenario))
-    assert proc.returncode == 3, proc.stdout[-3000:] + proc.stderr
+def test_a_failure_scenario_blocks_with_exit_3(chains: dict[str, Chain]) -> None:
+    run = chains["failure"]
+    out, outputs = run.out, run.outputs
+    assert run.returncode == 3, run.stdout[-3000:] + run.stderr
     verdict = json.loads((out / "verdict.json").read_text())
     assert sorted(f["checkId"] for f in verdict["failed_unexcepted"]) == ["1.1.1.4", "3.3.1"]
-    assert "::error title=CIS 1.1.1.4 FAILED::" in proc.stdout
+    assert "::error title=CIS 1.1.1.4 FAILED::" in run.stdout
     assert "verdict=FAIL" in outputs.read_text()
 
 

@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 import json
+import random
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import given, note, settings
+from hypothesis import example, given, note, settings
 from hypothesis import strategies as st
 
 from pipeline import catalog, gate, policy, report, results
 from pipeline.errors import ConfigError
 from pipeline.schema import schema_problems
 from tests import _gatecase as gatecase
-from tests._complete import SCAN_ARN, complete_rows, status_counts
+from tests._complete import SCAN_ARN, complete_rows, distinct_rows, status_counts
 
 ROOT = Path(__file__).resolve().parents[1]
 CASES = sorted((ROOT / "tests/cases/gate").glob("*.json"))
@@ -115,8 +117,12 @@ def test_gate_case(path: Path, tmp_path: Path) -> None:
 AL2023 = catalog.load(catalog.Platform.AMAZON_LINUX_2023)
 SHIPPED = policy.load(POLICIES / "amazon-linux-2023.yaml")
 TODAY = date(2026, 12, 1)
-# A corruption that makes the results unprovable: the verdict must be ERROR, whatever else.
-HARMFUL = (
+TARGETS = ("i-1", "i-2", "i-3")
+# What an adversary or a broken API does to a complete scan. Whether the result is harmful (the
+# verdict must be ERROR, whatever else) is judged on the data it leaves, not on these names: two
+# corruptions can add up to the complete scan again (a row duplicated, then one copy moved onto
+# an identical row of another target; an automated check SKIPPED, then changed back to PASSED).
+CORRUPTIONS = (
     "drop",
     "conflicting_duplicate",
     "change_status",
@@ -130,93 +136,139 @@ HARMFUL = (
     "next_token",
     "foreign_scan",
     "retarget",
+    "reorder",
+    "identical_duplicate",
+    "split_pages",
 )
-HARMLESS = ("reorder", "identical_duplicate", "split_pages")
 
 
-@st.composite
-def scans(draw: st.DrawFn) -> tuple[Any, results.ScanFacts, int, set[str], bool]:
-    """(document, facts, asked level, failed IDs, harmful?) for a random complete scan."""
-    level = draw(st.sampled_from([1, 2]))
-    scope = [r for r in AL2023.in_scope(level) if r.automated]
-    targets = draw(st.lists(st.sampled_from(["i-1", "i-2", "i-3"]), min_size=1, unique=True))
-    excepted = [r.id for r in scope if r.id in SHIPPED.by_check]
+@dataclass(frozen=True)
+class Corruption:
+    """One corruption: ``row`` picks the row it hits (an index into the rows as they are then,
+    wrapped); ``choice`` picks the retarget's new target, the reorder's shuffle or where the
+    first page ends; ``token`` is the next_token's value."""
+
+    kind: str
+    row: int = 0
+    choice: int = 0
+    token: Any = "more"
+
+
+# (document, facts, asked level, failed IDs, harmful?)
+Scan = tuple[Any, results.ScanFacts, int, set[str], bool]
+
+
+def corrupted(level: int, failed: dict[str, list[str]], corruptions: list[Corruption]) -> Scan:
+    """A complete scan of the targets in ``failed`` (each with those checks FAILED), corrupted.
+
+    Harmful when what the gate is given differs from the complete scan: another set of rows
+    (order and identical repeats aside), other facts, or a page that says more pages follow.
+    """
     rows: list[dict[str, Any]] = []
-    failed: set[str] = set()
-    for target in targets:
-        ids = draw(st.lists(st.sampled_from(excepted + [r.id for r in scope]), max_size=6))
-        failed.update(ids)
+    for target, ids in failed.items():
         rows += complete_rows("AMAZON_LINUX_2023", level, target, failed=ids)
     counts = {
         t: results.StatusCounts(**status_counts(r for r in rows if r["targetResourceId"] == t))
-        for t in targets
+        for t in failed
     }
     nfailed = sum(r["status"] == "FAILED" for r in rows)
     facts = results.ScanFacts(level, counts, len(rows), nfailed, SCAN_ARN)
-    kinds = draw(st.lists(st.sampled_from(HARMFUL + HARMLESS), max_size=3, unique=True))
-    pages = False
-    next_token = False
-    for kind in kinds:
-        i = draw(st.integers(0, len(rows) - 1))
-        row = rows[i]
-        if kind == "drop":  # every copy of that row
+    complete, complete_facts = distinct_rows(rows), facts
+    cut: int | None = None
+    token: Any = None
+    for c in corruptions:
+        row = rows[c.row % len(rows)]
+        if c.kind == "drop":  # every copy of that row
             key = (row["targetResourceId"], row["checkId"])
             rows = [r for r in rows if (r["targetResourceId"], r["checkId"]) != key]
-        elif kind == "conflicting_duplicate":
+        elif c.kind == "conflicting_duplicate":
             other = "PASSED" if row["status"] != "PASSED" else "FAILED"
             rows.append({**row, "status": other})
-        elif kind == "change_status":
+        elif c.kind == "change_status":
             row["status"] = {"PASSED": "FAILED", "FAILED": "PASSED", "SKIPPED": "PASSED"}[
                 row["status"]
             ]
-        elif kind == "counts_delta":
+        elif c.kind == "counts_delta":
             t = row["targetResourceId"]
-            c = counts[t]
-            counts[t] = results.StatusCounts(c.passed + 1, c.failed, c.skipped)
-        elif kind == "total_delta":
+            n = counts[t] if t in counts else results.StatusCounts(0, 0, 0)
+            counts = {**counts, t: results.StatusCounts(n.passed + 1, n.failed, n.skipped)}
+            facts = results.ScanFacts(level, counts, facts.total_checks, nfailed, SCAN_ARN)
+        elif c.kind == "total_delta":
             facts = results.ScanFacts(level, counts, len(rows) + 1, nfailed, SCAN_ARN)
-        elif kind == "other_level":
+        elif c.kind == "other_level":
             facts = results.ScanFacts(3 - level, counts, facts.total_checks, nfailed, SCAN_ARN)
-        elif kind == "retitle":
+        elif c.kind == "retitle":
             row["title"] = "Ensure " + row["title"] + " twice"
-        elif kind == "replatform":
+        elif c.kind == "replatform":
             row["platform"] = "AMAZON_LINUX_2"
-        elif kind == "relevel":
+        elif c.kind == "relevel":
             row["level"] = "LEVEL_1" if row["level"] == "LEVEL_2" else "LEVEL_2"
-        elif kind == "skip_automated":
+        elif c.kind == "skip_automated":
             auto = [r for r in rows if AL2023.recommendations[r["checkId"]].automated]
-            auto[i % len(auto)]["status"] = "SKIPPED"
-        elif kind == "retarget":  # a row moved to another (or an unscanned) instance
-            others = [t for t in ("i-1", "i-2", "i-3") if t != row["targetResourceId"]]
-            row["targetResourceId"] = draw(st.sampled_from(others))
-        elif kind == "foreign_scan":
+            auto[c.row % len(auto)]["status"] = "SKIPPED"
+        elif c.kind == "retarget":  # a row moved to another (or an unscanned) instance
+            others = [t for t in TARGETS if t != row["targetResourceId"]]
+            row["targetResourceId"] = others[c.choice % len(others)]
+        elif c.kind == "foreign_scan":
             row["scanArn"] = SCAN_ARN.replace("test-scan", "another-scan")
-        elif kind == "next_token":
-            next_token = True
-        elif kind == "reorder":
-            rows = draw(st.permutations(rows))
-        elif kind == "identical_duplicate":
+        elif c.kind == "next_token":
+            cut, token = c.choice, c.token
+        elif c.kind == "reorder":
+            random.Random(c.choice).shuffle(rows)
+        elif c.kind == "identical_duplicate":
             rows.append(dict(row))
-        elif kind == "split_pages":
-            pages = True
+        elif c.kind == "split_pages":
+            cut = c.choice
+        else:
+            raise AssertionError(f"unknown corruption {c.kind!r}")
     document: Any = rows
-    if pages or next_token:
-        cut = draw(st.integers(0, len(rows)))
+    if cut is not None:
+        cut = min(cut, len(rows))
         document = [{"scanResultDetails": rows[:cut]}, {"scanResultDetails": rows[cut:]}]
         document = [p for p in document if p["scanResultDetails"]] or [{"scanResultDetails": []}]
-        if next_token:
+        if token is not None:
             # any token but null or "" says more pages follow, falsy ones included
-            document[0]["nextToken"] = draw(st.sampled_from(["more", 0, False, " ", {}]))
-    harmful = any(k in HARMFUL for k in kinds)
-    note(f"corruptions: {kinds}")
-    return document, facts, level, failed, harmful
+            document[0]["nextToken"] = token
+    harmful = token is not None or facts != complete_facts or distinct_rows(rows) != complete
+    return document, facts, level, {i for ids in failed.values() for i in ids}, harmful
 
 
-@settings(max_examples=400, deadline=None)
+@st.composite
+def scans(draw: st.DrawFn) -> Scan:
+    """A random complete scan, then up to three corruptions."""
+    level = draw(st.sampled_from([1, 2]))
+    scope = [r.id for r in AL2023.in_scope(level) if r.automated]
+    excepted = [i for i in scope if i in SHIPPED.by_check]
+    targets = draw(st.lists(st.sampled_from(TARGETS), min_size=1, unique=True))
+    failed = {t: draw(st.lists(st.sampled_from(excepted + scope), max_size=6)) for t in targets}
+    kinds = draw(st.lists(st.sampled_from(CORRUPTIONS), max_size=3, unique=True))
+    corruptions = [
+        Corruption(
+            kind,
+            row=draw(st.integers(0, 10_000)),
+            choice=draw(st.integers(0, 10_000)),
+            token=draw(st.sampled_from(["more", 0, False, " ", {}])),
+        )
+        for kind in kinds
+    ]
+    note(f"corruptions: {corruptions}")
+    return corrupted(level, failed, corruptions)
+
+
+CLEAN = {"i-1": [], "i-2": []}  # two targets, nothing FAILED: level 1's first row is automated
+
+
+# Twice the profile's budget (the "ci" profile: 400 derandomized examples).
+@settings(max_examples=2 * settings().max_examples)
 @given(scan=scans())
-def test_pass_only_for_a_complete_scan_with_every_failure_excepted(
-    scan: tuple[Any, results.ScanFacts, int, set[str], bool],
-) -> None:
+# A copy of a row, then the original moved onto the same (identical) row of another target:
+# the same complete scan with an identical repeat, which passes (it was labelled harmful).
+@example(
+    scan=corrupted(1, CLEAN, [Corruption("identical_duplicate"), Corruption("retarget", choice=0)])
+)
+# An automated check SKIPPED, then the same row changed back to PASSED: the complete scan.
+@example(scan=corrupted(1, CLEAN, [Corruption("skip_automated"), Corruption("change_status")]))
+def test_pass_only_for_a_complete_scan_with_every_failure_excepted(scan: Scan) -> None:
     document, facts, level, failed, harmful = scan
     parsed = results.parse_document(document, "results.json")
     verdict = gate.evaluate(
@@ -233,3 +285,16 @@ def test_pass_only_for_a_complete_scan_with_every_failure_excepted(
     blocking = {c for c in failed if c not in SHIPPED.by_check}
     want = gate.Outcome.FAIL if blocking else gate.Outcome.PASS
     assert verdict.verdict is want, (verdict.errors, blocking)
+
+
+def test_corruptions_that_add_up_to_the_complete_scan_are_harmless() -> None:
+    """The two examples above leave the complete scan (so the gate must not ERROR on them),
+    though their second corruption alone is harmful."""
+    for pair in (
+        [Corruption("identical_duplicate"), Corruption("retarget", choice=0)],
+        [Corruption("skip_automated"), Corruption("change_status")],
+    ):
+        assert corrupted(1, CLEAN, pair)[4] is False, pair
+        assert corrupted(1, CLEAN, pair[1:])[4] is True, pair[1:]
+    assert corrupted(1, CLEAN, [Corruption("skip_automated")])[4] is True
+    assert corrupted(1, CLEAN, [Corruption("identical_duplicate")])[4] is False

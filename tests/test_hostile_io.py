@@ -180,7 +180,7 @@ def _depth(value: Any) -> int:
 
 
 @given(_JSON, st.booleans(), st.integers(min_value=1, max_value=6))
-@settings(max_examples=400)
+@settings(max_examples=2 * settings().max_examples)  # the profile's budget, twice
 def test_depth_prescan_agrees_with_the_real_depth(value: Any, ascii_only: bool, limit: int) -> None:
     """Brackets, quotes and backslashes inside strings never fool the C-speed depth check."""
     data = json.dumps(value, ensure_ascii=ascii_only).encode()

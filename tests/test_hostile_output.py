@@ -252,7 +252,7 @@ def _read_outputs(text: str) -> dict[str, str]:
 
 
 @given(st.text(max_size=40), st.sampled_from(["", "\n", "x\nforged=1\nEOF\n", "EOF_"]))
-@settings(max_examples=200)
+@settings(max_examples=settings().max_examples)  # the profile's budget
 def test_output_values_round_trip_and_add_no_keys(value: str, tail: str) -> None:
     values = {"verdict": value + tail, "ami-ids": "ami-1,ami-2"}
     if "\r" in value:
@@ -317,7 +317,11 @@ _ANY_CHAR = st.one_of(
 
 
 @given(st.lists(st.text(alphabet=_ANY_CHAR, max_size=30), min_size=1, max_size=8))
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(  # three quarters of the profile's budget: each example renders a whole report
+    max_examples=3 * settings().max_examples // 4,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
 def test_junit_is_well_formed_for_any_text(texts: list[str]) -> None:
     verdict = _verdict(texts + HOSTILE[:1])
     buf = io.StringIO()

@@ -393,7 +393,9 @@ def test_a_killed_validation_run_is_reaped_after_its_heartbeat_goes_stale(
 def test_sigkill_during_the_scan_then_reap(tmp_path: Path) -> None:
     """A real `invoke validate` process killed with SIGKILL (no cleanup at all): the next reap
     leaves it alone while its heartbeat is fresh, and takes everything once it is stale."""
-    with local_aws(scenario={"scan": {"duration_s": 600}}) as server:
+    # Inspector on and SSM online at once, so the run reaches its scan without poll waits.
+    fast = {"inspector": {"initially_enabled": True}, "ssm": {"online_after_s": 0}}
+    with local_aws(scenario={**fast, "scan": {"duration_s": 600}}) as server:
         clients = make_clients_for(server)
         ami = make_ami(clients)
         proc = subprocess.Popen(

@@ -20,6 +20,7 @@ ACCOUNT_ID = "123456789012"  # moto's default account (moto.core.DEFAULT_ACCOUNT
 # (module, attribute) pairs this module relies on; checked by self_check().
 INTERNALS: tuple[tuple[str, str], ...] = (
     ("moto.core", "DEFAULT_ACCOUNT_ID"),
+    ("moto.core.base_backend", "AccountSpecificBackend._generate_regions.cache_clear"),
     ("moto.core.base_backend", "BackendDict"),
     ("moto.core.base_backend", "BaseBackend"),
     ("moto.core.base_backend", "backend_lock"),
@@ -31,6 +32,7 @@ INTERNALS: tuple[tuple[str, str], ...] = (
     ("moto.ec2.models", "ec2_backends"),
     ("moto.ec2.models.amis", "Ami"),
     ("moto.ec2.models.amis", "AmiBackend.copy_image"),
+    ("moto.ec2.models.subnets", "Subnet._base_avail_ip_iterator.cache_clear"),
     ("moto.iam.models", "iam_backends"),
     ("moto.iam.exceptions", "NotFoundException"),
     ("moto.ssm.models", "ssm_backends"),
@@ -186,7 +188,10 @@ def reset() -> None:
 
     moto's own reset first re-initialises each regional backend and then discards it; that
     re-initialisation costs ~0.4 s (EC2 reloads its AMI catalogue) for nothing, so it is only
-    done for backends that override ``reset`` to release resources (S3, Batch).
+    done for backends that override ``reset`` to release resources (S3, Batch). Two of moto's
+    caches are keyed by backend objects and would keep every discarded EC2 backend (with its
+    ~1,300 AMIs) alive, growing memory and GC time with each reset: the regions of an
+    ``AccountSpecificBackend`` (an lru_cache of 128) and each subnet's IP iterator (unbounded).
     """
     backend_dict = _get("moto.core.base_backend", "BackendDict")
     plain_reset = _get("moto.core.base_backend", "BaseBackend").reset
@@ -198,6 +203,8 @@ def reset() -> None:
                         regional.reset()
             backends.clear()
         backend_dict._instances.clear()
+        _get("moto.core.base_backend", "AccountSpecificBackend._generate_regions.cache_clear")()
+        _get("moto.ec2.models.subnets", "Subnet._base_avail_ip_iterator.cache_clear")()
     _get("moto.core.model_instances", "reset_model_data")()
     enable_managed_policies()
 

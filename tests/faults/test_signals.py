@@ -27,7 +27,9 @@ from tests.validate.conftest import make_ami
 
 ROOT = Path(__file__).resolve().parents[2]
 INVOKE = str(Path(sys.executable).parent / "invoke")
-FAST = {"inspector": {"initially_enabled": True}, "ssm": {"online_after_s": 1}}
+# Inspector on and the instance an SSM node as soon as it runs: no poll waits before the phase
+# a test is about (a phase that needs a wait scripts it below).
+FAST = {"inspector": {"initially_enabled": True}, "ssm": {"online_after_s": 0}}
 THROTTLE = "ThrottlingException"
 
 
@@ -175,7 +177,7 @@ PHASES: dict[str, tuple[dict[str, Any], Callable[[Run], bool]]] = {
     "collection": (
         {
             **FAST,
-            "scan": {"duration_s": 1},
+            "scan": {"duration_s": 0},
             "faults": [
                 {"operation": operation, "error": THROTTLE, "times": 3}
                 for operation in (
@@ -212,6 +214,10 @@ def test_signal_cleans_up_and_exits_with_its_code(
     written = json.loads((run.out / "verdict.json").read_text())
     assert written["verdict"] == "ERROR" and written["exit_code"] == code
     assert any(f"interrupted by {sig.name}" in e for e in written["errors"]), written["errors"]
+    assert f"interrupted by {sig.name}" in run.output
+    if phase in ("scan-polling", "collection"):  # the scan configuration exists: it is deleted
+        assert written["context"]["scan_configuration_arn"]
+        assert "cleanup: delete scan configuration" in run.output
     fresh.post("scenario", {})
     assert fresh.leftovers() == ([], [], []), run.output
 
@@ -224,9 +230,9 @@ def test_sigkill_leaks_until_reap(fresh: Server, phase: str, tmp_path: Path) -> 
     fresh.post("scenario", {})
     live, configs, groups = fresh.leftovers()
     assert live and configs and groups  # nothing cleaned: that is reap's job
-    time.sleep(1.5)  # the killed run's last heartbeat is now older than 0.02 minutes
+    time.sleep(0.7)  # the killed run's last heartbeat is now older than 0.01 minutes (0.6 s)
     reap = subprocess.run(
-        [INVOKE, "reap", "--stale-minutes", "0.02"],
+        [INVOKE, "reap", "--stale-minutes", "0.01"],
         cwd=ROOT,
         env={**os.environ, **fresh.env},
         capture_output=True,

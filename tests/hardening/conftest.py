@@ -15,7 +15,6 @@ import re
 import shutil
 import subprocess
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -265,20 +264,23 @@ def hardened(
 ) -> Iterator[Callable[[str, int], Run]]:
     """hardened(platform, level): the first run on a fresh root, one per platform and level.
 
-    The four runs start together on first use (they are independent processes).
+    Each run is made on the first use of its platform and level and kept for the session (a
+    pytest-xdist worker that gets only some of the tests makes only the runs they use).
     """
     if RUNNER_KIND is None:
         pytest.skip("run the hardening tests as root, or install fakeroot (apt)")
+    runs: dict[tuple[str, int], Run] = {}
 
-    def first_run(key: tuple[str, int]) -> Run:
-        platform, level = key
-        base = tmp_path_factory.mktemp(f"{platform}-l{level}")
-        root, state = new_root(base, platform)
-        return harden(root, platform, level, stub_bin, state)
+    def first_run(platform: str, level: int) -> Run:
+        key = (platform, level)
+        assert key in PLATFORM_LEVELS, key
+        if key not in runs:
+            base = tmp_path_factory.mktemp(f"{platform}-l{level}")
+            root, state = new_root(base, platform)
+            runs[key] = harden(root, platform, level, stub_bin, state)
+        return runs[key]
 
-    with ThreadPoolExecutor(max_workers=len(PLATFORM_LEVELS)) as pool:
-        runs = dict(zip(PLATFORM_LEVELS, pool.map(first_run, PLATFORM_LEVELS), strict=True))
-    yield lambda platform, level: runs[(platform, level)]
+    yield first_run
 
 
 def catalogue(platform: str) -> dict[str, dict[str, object]]:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -19,33 +17,22 @@ SCRIPT_FILES = [
     *sorted((SCRIPTS / "cis").glob("*/section*.sh")),
     STUB,
 ]
-Results = dict[Path, subprocess.CompletedProcess[str]]
 
 
-def _shellcheck(script: Path) -> subprocess.CompletedProcess[str]:
+@pytest.mark.skipif(SHELLCHECK is None, reason="shellcheck is not installed (apt)")
+@pytest.mark.parametrize(
+    "script", SCRIPT_FILES, ids=lambda p: str(p.relative_to(SCRIPTS.parents[1]))
+)
+def test_shellcheck_clean(script: Path) -> None:
+    """One shellcheck per script (cis-harden.sh and lib.sh take ~2 s each: -x follows every
+    file they source)."""
     assert SHELLCHECK is not None
-    return subprocess.run(
+    proc = subprocess.run(
         [SHELLCHECK, "-x", "--shell=bash", str(script)],
         capture_output=True,
         text=True,
         cwd=script.parent,
     )
-
-
-@pytest.fixture(scope="module")
-def shellcheck_results() -> Iterator[Results]:
-    """shellcheck every script at once (one process each, in parallel: lib.sh alone takes ~2 s)."""
-    if SHELLCHECK is None:
-        pytest.skip("shellcheck is not installed (apt install shellcheck)")
-    with ThreadPoolExecutor(max_workers=4) as pool:
-        yield dict(zip(SCRIPT_FILES, pool.map(_shellcheck, SCRIPT_FILES), strict=True))
-
-
-@pytest.mark.parametrize(
-    "script", SCRIPT_FILES, ids=lambda p: str(p.relative_to(SCRIPTS.parents[1]))
-)
-def test_shellcheck_clean(shellcheck_results: Results, script: Path) -> None:
-    proc = shellcheck_results[script]
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 

@@ -9,7 +9,6 @@ from typing import Any
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
-from botocore.retries import standard
 
 World = Any
 OWNER = "arn:aws:inspector2:us-east-1:123456789012:owner/123456789012"
@@ -113,16 +112,10 @@ def test_ssm_throttling_is_aws_json_with_type(world: World) -> None:
     )
 
 
-@pytest.fixture
-def no_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
-    """botocore's standard retry mode, minus its sleeps (0.5-8 s of jitter for 3 throttles)."""
-    monkeypatch.setattr(standard.ExponentialBackoff, "delay_amount", lambda self, context: 0.0)
-
-
+# Standard retries; tests/conftest.py takes their backoff sleeps out (the retries stay).
 STANDARD = Config(retries={"mode": "standard", "max_attempts": 5})
 
 
-@pytest.mark.usefixtures("no_backoff")
 def test_throttled_three_times_then_answered_by_standard_retries(world: World) -> None:
     world.aws.load_scenario(
         {"faults": [{"operation": "ListCisScans", "error": "ThrottlingException", "times": 3}]}
@@ -137,7 +130,6 @@ def test_throttled_three_times_then_answered_by_standard_retries(world: World) -
     assert world.aws.emulation.faults.pending() == 0
 
 
-@pytest.mark.usefixtures("no_backoff")
 @pytest.mark.parametrize(
     ("service", "method", "error", "status"),
     [

@@ -7,6 +7,8 @@ moto in pyproject.toml) before anything else.
 
 from __future__ import annotations
 
+import gc
+import weakref
 from typing import Any
 
 import moto
@@ -56,3 +58,13 @@ def test_instance_profile_goes_to_every_instance_of_a_launch(world: World) -> No
     world.aws.advance(2)
     infos = world.c.ssm.describe_instance_information()["InstanceInformationList"]
     assert sorted(i["InstanceId"] for i in infos) == sorted(instances)
+
+
+def test_a_reset_lets_the_discarded_backends_go(world: World) -> None:
+    """Nothing keeps a reset's discarded backends alive (two moto caches did: EC2's backend with
+    its AMI catalogue stayed in memory, and in every GC pass, after each reset)."""
+    world.launch()  # an instance: its subnet caches an IP iterator
+    old = weakref.ref(moto_state.ec2(world.aws.account_id, "us-east-1"))
+    world.aws.reset()
+    gc.collect()
+    assert old() is None, "the EC2 backend outlived the reset"

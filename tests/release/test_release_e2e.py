@@ -89,19 +89,27 @@ def _invoke(aws: LocalAws, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_cli_exit_codes_and_one_line_errors(aws: LocalAws, clients: AwsClients) -> None:
+def test_a_refused_promote_is_exit_3_with_one_line_per_reason(
+    aws: LocalAws, clients: AwsClients
+) -> None:
     stock = base_ami(clients)
     refused = _invoke(aws, "promote", "--ami", stock, "--channel", "candidate")
     assert refused.returncode == 3, refused.stderr
     errors = refused.stderr.strip().splitlines()
     assert errors and all(line.startswith(f"error: --ami {stock}: ") for line in errors)
     assert "Traceback" not in refused.stderr
-    bad = _invoke(aws, "promote", "--ami", stock, "--accounts", "12345")
+
+
+def test_a_bad_account_id_is_exit_2_in_one_line(aws: LocalAws, clients: AwsClients) -> None:
+    bad = _invoke(aws, "promote", "--ami", base_ami(clients), "--accounts", "12345")
     assert (bad.returncode, bad.stderr.strip()) == (
         2,
         "error: --accounts 12345: not a 12-digit AWS account ID",
     )
-    dry = _invoke(aws, "revoke", "--ami", stock, "--reason", "test", "--dry-run")
+
+
+def test_revoke_and_reap_dry_runs_exit_0(aws: LocalAws, clients: AwsClients) -> None:
+    dry = _invoke(aws, "revoke", "--ami", base_ami(clients), "--reason", "test", "--dry-run")
     assert dry.returncode == 0, dry.stderr
     assert "would mark" in dry.stdout
     reap = _invoke(aws, "reap", "--dry-run")

@@ -3,11 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -16,15 +11,13 @@ import pytest
 from pipeline.aws import AwsClients
 from pipeline.errors import ConfigError, ExitCode, ScanError
 from pipeline.gate import Outcome
-from pipeline.localaws import LocalAws, local_aws
+from pipeline.localaws import LocalAws
 from pipeline.validate import Runtime, run_validate
 from tests.test_policy import SEED_AL2
 from tests.validate.conftest import (
     ami_tags,
-    assert_nothing_left,
     base_ami,
     make_ami,
-    make_clients_for,
     settings,
 )
 
@@ -219,48 +212,6 @@ def test_target_ssm_unmanaged_at_scan_time_is_an_error(
     verdict = run_validate(settings(tmp_path, ami), clients, runtime())
     assert verdict.verdict is Outcome.ERROR
     assert any("SSM_UNMANAGED" in e for e in verdict.errors), verdict.errors
-
-
-def test_sigterm_while_polling_cleans_up_and_exits_non_zero(tmp_path: Path) -> None:
-    # A real process on a real clock: its own local AWS, as `invoke local-aws` would serve it.
-    with local_aws(scenario={"scan": {"duration_s": 600}}) as server:
-        clients = make_clients_for(server)
-        ami = make_ami(clients)
-        invoke = Path(sys.executable).parent / "invoke"
-        proc = subprocess.Popen(
-            [
-                str(invoke),
-                "validate",
-                "--ami",
-                ami,
-                "--enable-inspector",
-                "--out",
-                str(tmp_path / "o"),
-            ],
-            cwd=Path(__file__).resolve().parents[2],
-            env={**os.environ, **server.env()},
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        seen: list[str] = []
-        deadline = time.monotonic() + 60
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            seen.append(line)
-            if "CIS scan configuration" in line or time.monotonic() > deadline:
-                break
-        time.sleep(0.5)  # now polling ListCisScans
-        proc.send_signal(signal.SIGTERM)
-        rest, _ = proc.communicate(timeout=60)
-        output = "".join(seen) + rest
-        assert proc.returncode not in (0, None), output
-        assert "interrupted by SIGTERM" in output
-        assert "cleanup: delete scan configuration" in output
-        aborted = json.loads((tmp_path / "o/verdict.json").read_text())
-        assert aborted["verdict"] == "ERROR" and "interrupted by SIGTERM" in aborted["errors"][0]
-        assert aborted["context"]["scan_configuration_arn"]
-        assert_nothing_left(server)
 
 
 def test_every_aws_call_of_a_run_is_declared_in_the_iam_policy(
