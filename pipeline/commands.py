@@ -11,7 +11,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from pipeline import crosscheck, gate, outputs, policy, results, safeio
+from pipeline import crosscheck, gate, github, outputs, policy, results, safeio
 from pipeline.errors import ConfigError, PolicyError
 
 Echo = Callable[[str], None]
@@ -41,6 +41,9 @@ def _relative(path: Path) -> Path:
         return path
 
 
+EXPIRING = f"CIS exception expires within {policy.EXPIRY_WARNING_DAYS} days"
+
+
 def validate_policies(paths: Sequence[Path], today: date, echo: Echo) -> int:
     """Validate policies (schema, semantics, expiry). Returns the number of exceptions.
 
@@ -51,8 +54,9 @@ def validate_policies(paths: Sequence[Path], today: date, echo: Echo) -> int:
     for pol in loaded.values():
         errors, warnings = policy.expiry_problems(pol, today)
         problems += errors
-        for warning in warnings:
+        for warning in warnings:  # a notice, never a failure: CI stays green until expiry
             echo(f"WARNING  {warning}")
+            github.emit(github.Command("warning", warning, (("title", EXPIRING),)), echo)
     if problems:
         raise PolicyError(problems[0], problems=problems)
     for pol in loaded.values():

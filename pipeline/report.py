@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 import re
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import IO, Any
 from xml.sax.saxutils import escape, quoteattr
 
@@ -21,6 +21,7 @@ from pipeline.results import CheckResult
 SCHEMA_VERSION = 1
 MAX_MARKDOWN_ROWS = 200
 MAX_CELL_CHARS = 500  # untrusted text in one Markdown cell or list item
+MAX_CONSOLE_FAILURES = 25  # FAIL lines on the console; the reports list every one
 _MARK = {Outcome.PASS: "✅", Outcome.FAIL: "❌", Outcome.ERROR: "⚠️"}
 
 
@@ -284,6 +285,7 @@ def to_markdown(verdict: Verdict) -> str:
             ),
             len(verdict.failed_unexcepted),
         )
+    lines += _notes("Expired exceptions (they cover nothing)", verdict.expired_exceptions)
     if verdict.failed_excepted:
         lines += [
             "### Failures covered by an approved exception",
@@ -295,17 +297,9 @@ def to_markdown(verdict: Verdict) -> str:
         lines += _capped((_excepted_row(cid, fs) for cid, fs in grouped.items()), len(grouped))
     for heading, notes in (
         ("Exceptions expiring within 30 days", verdict.expiring_soon),
-        ("Expired exceptions (they cover nothing)", verdict.expired_exceptions),
         ("Unused exceptions (candidates for removal)", verdict.unused_exceptions),
     ):
-        if notes:
-            lines += [f"### {heading}", ""]
-            lines += [
-                f"- {_md(n.exception.check_id)} {_md(n.exception.title)}: expires "
-                f"{n.exception.expires}, approved by {_md(n.exception.approved_by)} "
-                f"({_md(display_path(n.policy.source))})"
-                for n in _dedupe(notes)
-            ] + [""]
+        lines += _notes(heading, notes)
     lines += summary_sections(verdict.context, _md)
     if verdict.warnings:
         lines += ["### Warnings", ""] + [f"- {_md(w)}" for w in verdict.warnings[:50]] + [""]
@@ -322,6 +316,21 @@ def to_markdown(verdict: Verdict) -> str:
         ]
         lines += ["", "</details>", ""]
     return "\n".join(lines)
+
+
+def _notes(heading: str, notes: Sequence[ExceptionNote]) -> list[str]:
+    if not notes:
+        return []
+    return (
+        [f"### {heading}", ""]
+        + [
+            f"- {_md(n.exception.check_id)} {_md(n.exception.title)}: expires "
+            f"{n.exception.expires}, approved by {_md(n.exception.approved_by)} "
+            f"({_md(display_path(n.policy.source))})"
+            for n in _dedupe(notes)
+        ]
+        + [""]
+    )
 
 
 def _excepted_row(check_id: str, findings: list[Finding]) -> str:
@@ -381,32 +390,42 @@ def _md(text: str) -> str:
 # ---------------------------------------------------------------- console
 
 
-def console_lines(verdict: Verdict, *, max_rows: int = 100) -> list[str]:
-    """Prowler-style lines: status, check, title, target, and why; then the counts."""
+def console_lines(
+    verdict: Verdict, *, max_rows: int = 100, max_failures: int = MAX_CONSOLE_FAILURES
+) -> list[str]:
+    """Prowler-style lines: status, check, title, target, and why; then the counts.
+
+    What blocks comes first (FAIL, capped at ``max_failures`` with a count: a stock image fails
+    100+ checks; ERROR; EXPIRED), then what does not (EXCEPTED, EXPIRING, WARNING, UNUSED).
+    """
     lines: list[str] = []
-    for f in verdict.failed_unexcepted[:max_rows]:
+    blocking = verdict.failed_unexcepted
+    for f in blocking[:max_failures]:
         lines.append(_line("FAIL", f, verdict))
-    if len(verdict.failed_unexcepted) > max_rows:
-        lines.append(f"FAIL … {len(verdict.failed_unexcepted) - max_rows} more in verdict.json")
+    if len(blocking) > max_failures:
+        lines.append(
+            f"FAIL     … {len(blocking) - max_failures} more blocking failure(s) "
+            f"({len(blocking)} in all: verdict.json, junit.xml, summary.md)"
+        )
+    for message in verdict.errors[:max_rows]:
+        lines.append(f"ERROR    {message}")
+    if len(verdict.errors) > max_rows:
+        lines.append(f"ERROR    … {len(verdict.errors) - max_rows} more in verdict.json")
+    for n in _dedupe(verdict.expired_exceptions):
+        lines.append(f"EXPIRED  {n.exception.check_id:<10} exception expired {n.exception.expires}")
     grouped = _group_by_check(verdict.failed_excepted)
     for cid, fs in grouped.items():
         title = fs[0].result.title or (fs[0].exception.title if fs[0].exception else "")
         where = target_label(verdict, fs[0].result.target) if len(fs) == 1 else f"{len(fs)} targets"
         lines.append(f"EXCEPTED {cid:<10} {title} ({where}): {fs[0].message}")
-    for n in _dedupe(verdict.expired_exceptions):
-        lines.append(f"EXPIRED  {n.exception.check_id:<10} exception expired {n.exception.expires}")
     for n in _dedupe(verdict.expiring_soon):
         lines.append(f"EXPIRING {n.exception.check_id:<10} exception expires {n.exception.expires}")
-    for n in verdict.unused_exceptions:
-        lines.append(f"UNUSED   {n.exception.check_id:<10} exception matched no failure")
-    for message in verdict.errors[:max_rows]:
-        lines.append(f"ERROR    {message}")
-    if len(verdict.errors) > max_rows:
-        lines.append(f"ERROR    … {len(verdict.errors) - max_rows} more in verdict.json")
     for message in verdict.warnings[:max_rows]:
         lines.append(f"WARNING  {message}")
     if len(verdict.warnings) > max_rows:
         lines.append(f"WARNING  … {len(verdict.warnings) - max_rows} more in verdict.json")
+    for n in verdict.unused_exceptions:
+        lines.append(f"UNUSED   {n.exception.check_id:<10} exception matched no failure")
     c = counts(verdict)
     if len(verdict.targets) > 1:
         for t in verdict.targets:

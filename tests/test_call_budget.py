@@ -21,6 +21,7 @@ from pipeline.localaws import LocalAws
 from pipeline.orchestration import bench
 from pipeline.packer import Arch
 from pipeline.polling import SCAN_WAIT, SSM_WAIT
+from tests._dates import shifted_now
 
 # One call per 5 s of what the run waits (the schedules say exactly: 393.4 s for 390 s of AWS
 # time; its wall time is longer), less the heartbeats a real clock adds over that time (one
@@ -303,7 +304,7 @@ def test_a_given_run_id_is_still_looked_up_before_anything_is_created(
             real_aws_polling=True,
         ),
         clients,
-        Runtime(echo=lambda _: None, sleep=clock.sleep, clock=clock.clock),
+        Runtime(now=shifted_now, echo=lambda _: None, sleep=clock.sleep, clock=clock.clock),
     )
     calls = clients.calls.as_dict()
     assert verdict.verdict.value == "PASS"

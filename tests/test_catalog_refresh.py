@@ -23,6 +23,7 @@ from pipeline.catalog import Platform, Recommendation
 from pipeline.errors import ConfigError, ExitCode, PolicyError, ScanError
 from pipeline.localaws import LocalAws
 from pipeline.validate import Runtime, run_validate
+from tests._dates import shifted_now
 from tests.validate.conftest import FakeTime, make_ami, settings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -140,7 +141,7 @@ def _scan(aws: LocalAws, tmp_path: Path, scenario: dict[str, Any] | None = None)
     clients = make_clients()
     ami = make_ami(clients, "al2023", "x86_64")
     fake = FakeTime(aws)
-    rt = Runtime(echo=lambda _: None, sleep=fake.sleep, clock=fake.clock)
+    rt = Runtime(now=shifted_now, echo=lambda _: None, sleep=fake.sleep, clock=fake.clock)
     verdict = run_validate(settings(tmp_path / "run", ami), clients, rt)
     return str(verdict.context["scan_arn"])
 

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from tests._dates import EXPIRED_DAY, FIRST_EXPIRY
+
 ROOT = Path(__file__).resolve().parents[1]
 INVOKE = str(Path(sys.executable).parent / "invoke")
 EXAMPLE = ROOT / "examples/results/al2-hardened-node.json"
@@ -38,9 +40,11 @@ def test_gate_passes_the_example_and_writes_reports(tmp_path: Path) -> None:
 
 
 def test_gate_blocks_with_exit_3_after_expiry(tmp_path: Path) -> None:
-    proc = run("gate", "--results", str(EXAMPLE), "--out", str(tmp_path), "--today", "2027-07-01")
+    proc = run(
+        "gate", "--results", str(EXAMPLE), "--out", str(tmp_path), "--today", str(EXPIRED_DAY)
+    )
     assert proc.returncode == 3
-    assert "exception expired on 2027-06-30" in proc.stdout
+    assert f"exception expired on {FIRST_EXPIRY}" in proc.stdout
     assert (tmp_path / "verdict.json").is_file()  # nothing is lost when the gate fails
 
 
@@ -113,6 +117,6 @@ def test_github_actions_annotations_and_step_summary(tmp_path: Path) -> None:
 
 def test_policy_validate_fails_on_expired_exceptions() -> None:
     assert run("policy.validate", "--today", "2026-12-01").returncode == 0
-    proc = run("policy.validate", "--today", "2027-07-01")
+    proc = run("policy.validate", "--today", str(EXPIRED_DAY))
     assert proc.returncode == 2
-    assert "expired on 2027-06-30" in proc.stderr
+    assert f"expired on {FIRST_EXPIRY}" in proc.stderr

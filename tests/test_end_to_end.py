@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from tests._dates import subprocess_env
+
 ROOT = Path(__file__).resolve().parents[1]
 INVOKE = str(Path(sys.executable).parent / "invoke")
 
@@ -59,6 +61,7 @@ def start(tmp_path: Path, *extra: str) -> Chain:
         "GITHUB_STEP_SUMMARY": str(tmp_path / "step-summary"),
     }
     env.pop("AWS_ENDPOINT_URL", None)  # start an in-process local AWS
+    env = subprocess_env(tmp_path, env)  # the shipped policies as of the real date
     with (tmp_path / "stdout").open("wb") as stdout, (tmp_path / "stderr").open("wb") as stderr:
         proc = subprocess.Popen(
             [INVOKE, "build-and-validate", "--local", "--out", str(tmp_path / "out"), *extra],

@@ -22,7 +22,8 @@ from pipeline.localaws import LocalAws
 from pipeline.orchestration import chain, nightly
 from pipeline.orchestration.chain import ChainSettings, run_chain
 from pipeline.runs import new_run_id
-from pipeline.validate import Runtime, retry_line, run_validate
+from pipeline.validate import Runtime, ValidateSettings, retry_line, run_validate
+from tests._dates import FIRST_EXPIRY, VALID_DAY, shifted_now
 from tests.validate.conftest import FakeTime, make_ami, settings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -54,7 +55,7 @@ def _bad_policy(tmp_path: Path) -> Path:
     folder.mkdir()
     text = (POLICIES / "amazon-linux-2023.yaml").read_text()
     (folder / "amazon-linux-2023.yaml").write_text(
-        text.replace("expires: 2027-06-30", "expires: soon", 1)
+        text.replace(f"expires: {FIRST_EXPIRY}", "expires: soon", 1)
     )
     return folder
 
@@ -63,7 +64,7 @@ def _expired_policy(tmp_path: Path) -> Path:
     folder = tmp_path / "expired"
     folder.mkdir()
     text = (POLICIES / "amazon-linux-2023.yaml").read_text()
-    (folder / "amazon-linux-2023.yaml").write_text(text.replace("2027-06-30", "2026-01-31", 1))
+    (folder / "amazon-linux-2023.yaml").write_text(text.replace(str(FIRST_EXPIRY), "2026-01-31", 1))
     return folder
 
 
@@ -90,7 +91,7 @@ PREFLIGHT_CASES: list[tuple[str, Callable[[Path], dict[str, Any]], str]] = [
     ("nothing", lambda _: {"archs": ()}, "nothing to build"),
     (
         "instance type",
-        lambda _: {"instance_types": {"x86_64": "m6i large"}},
+        lambda _: {"validate": ValidateSettings((), instance_types={"x86_64": "m6i large"})},
         "$.pipeline.validate.instance_types.x86_64",
     ),
     ("scenario w/o --local", lambda t: {"local": False, "scenario": t / "x.yaml"}, "add --local"),
@@ -189,7 +190,7 @@ def test_the_throttled_scenario_records_its_retries(aws: LocalAws, tmp_path: Pat
     run_validate(
         settings(tmp_path, ami),
         clients,
-        Runtime(echo=lines.append, sleep=fake.sleep, clock=fake.clock),
+        Runtime(now=shifted_now, echo=lines.append, sleep=fake.sleep, clock=fake.clock),
     )
     context = json.loads((tmp_path / "out/verdict.json").read_text())["context"]
     want = {
@@ -214,7 +215,7 @@ def test_no_retry_line_without_throttling(aws: LocalAws, tmp_path: Path) -> None
     run_validate(
         settings(tmp_path, ami),
         clients,
-        Runtime(echo=lines.append, sleep=fake.sleep, clock=fake.clock),
+        Runtime(now=shifted_now, echo=lines.append, sleep=fake.sleep, clock=fake.clock),
     )
     context = json.loads((tmp_path / "out/verdict.json").read_text())["context"]
     assert context["aws_retries"] == {} and context["aws_retries_total"] == 0
@@ -236,7 +237,8 @@ def test_the_readme_exceptions_example_passes_policy_validate(tmp_path: Path) ->
     path = tmp_path / "readme-example.yaml"
     path.write_text(blocks[0])
     lines: list[str] = []
-    assert commands.validate_policies([path], date.today(), lines.append) == 1, lines
+    # Judged on a fixed day before the shipped expiry (the example copies it), not the calendar.
+    assert commands.validate_policies([path], VALID_DAY, lines.append) == 1, lines
 
 
 def test_the_readme_run_id_example_has_the_real_format() -> None:

@@ -18,7 +18,6 @@ import subprocess
 import sys
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
-from datetime import date
 from pathlib import Path
 
 import pytest
@@ -30,11 +29,12 @@ from pipeline import gate, github, outputs, policy, report, results
 from pipeline.errors import ConfigError, PipelineError
 from pipeline.gate import ExceptionNote, Verdict
 from tests._complete import complete_rows, page
+from tests._dates import WARNING_DAY
 
 ROOT = Path(__file__).resolve().parents[1]
 INVOKE = str(Path(sys.executable).parent / "invoke")
 POLICY = ROOT / "policies/exceptions/amazon-linux-2023.yaml"
-TODAY = date(2027, 6, 10)  # some exceptions expire within 30 days: warnings are emitted too
+TODAY = WARNING_DAY  # some exceptions expire within 30 days: warnings are emitted too
 
 HOSTILE = [
     "x\n::error::forged",

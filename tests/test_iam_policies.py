@@ -14,6 +14,7 @@ from typing import Any
 
 import hcl2
 import pytest
+import yaml
 
 from pipeline import evidence_keys, tags
 from pipeline.aws import iam_policy
@@ -87,7 +88,12 @@ def test_every_declared_action_belongs_to_a_job_and_every_assigned_one_is_declar
 def test_one_file_per_job_and_nothing_else_unexplained() -> None:
     files = {p.stem for p in IAM_DIR.glob("*.json")}
     assert set(JOBS) <= files
-    assert files - set(JOBS) == {"github-oidc-trust", "test-instance-role", "packer-instance-role"}
+    assert files - set(JOBS) == {
+        "github-oidc-trust",
+        "github-oidc-trust-production",
+        "test-instance-role",
+        "packer-instance-role",
+    }
 
 
 @pytest.mark.parametrize("job", JOBS)
@@ -230,20 +236,63 @@ def test_parliament_reports_nothing(job: str) -> None:
     assert job == "setup" or "s3:PutBucketPolicy" not in granted
 
 
-def test_github_oidc_trust_is_restricted_to_repo_branch_and_environment() -> None:
-    doc = json.loads((IAM_DIR / "github-oidc-trust.json").read_text())
+def _trusted_subject(name: str) -> str:
+    doc = json.loads((IAM_DIR / name).read_text())
     (st,) = doc["Statement"]
-    assert st["Action"] == "sts:AssumeRoleWithWebIdentity"
+    assert st["Effect"] == "Allow" and st["Action"] == "sts:AssumeRoleWithWebIdentity"
     assert st["Principal"] == {
         "Federated": "arn:aws:iam::ACCOUNT_ID:oidc-provider/token.actions.githubusercontent.com"
     }
+    assert set(st["Condition"]) == {"StringEquals"}  # no StringLike: no wildcard subject
     eq = st["Condition"]["StringEquals"]
     assert eq["token.actions.githubusercontent.com:aud"] == "sts.amazonaws.com"
-    assert sorted(eq["token.actions.githubusercontent.com:sub"]) == [
-        "repo:OWNER/REPO:environment:NAME",
-        "repo:OWNER/REPO:ref:refs/heads/main",
-    ]
-    assert "StringLike" not in st["Condition"]  # no wildcards in the subject
+    sub = eq["token.actions.githubusercontent.com:sub"]
+    assert isinstance(sub, str) and "*" not in sub and "?" not in sub
+    return sub
+
+
+def test_build_validate_and_reap_roles_trust_only_the_main_branch() -> None:
+    assert _trusted_subject("github-oidc-trust.json") == "repo:OWNER/REPO:ref:refs/heads/main"
+
+
+def test_the_promote_role_trusts_only_the_production_environment() -> None:
+    subject = _trusted_subject("github-oidc-trust-production.json")
+    assert subject == "repo:OWNER/REPO:environment:production"  # never main's token
+
+
+def _jobs_assuming(role_var: str) -> list[tuple[str, dict[str, Any]]]:
+    found = []
+    for path in sorted((ROOT / ".github/workflows").glob("*.yml")):
+        for name, job in (yaml.safe_load(path.read_text())["jobs"] or {}).items():
+            roles = [
+                (step.get("with") or {}).get("role-to-assume", "") for step in job.get("steps", [])
+            ]
+            if any(role_var in role for role in roles):
+                found.append((f"{path.name}:{name}", job))
+    return found
+
+
+def test_every_job_with_the_promote_role_runs_in_the_production_environment() -> None:
+    jobs = _jobs_assuming("vars.AWS_PROMOTE_ROLE_ARN")
+    assert {name for name, _ in jobs} >= {"promote.yml:promote", "revoke.yml:revoke"}
+    for name, job in jobs:
+        assert job.get("environment") == "production", name
+
+
+def test_no_job_on_main_without_the_environment_holds_the_promote_role() -> None:
+    for role_var in ("vars.AWS_ROLE_ARN", "vars.AWS_REAP_ROLE_ARN"):
+        for name, job in _jobs_assuming(role_var):
+            roles = [(s.get("with") or {}).get("role-to-assume", "") for s in job["steps"]]
+            assert not any("AWS_PROMOTE_ROLE_ARN" in r for r in roles), name
+            assert "environment" not in job, name  # its token's subject is main's
+
+
+def test_the_readmes_document_both_trust_subjects() -> None:
+    iam_readme = (IAM_DIR / "README.md").read_text()
+    readme = (ROOT / "README.md").read_text()
+    for text in (iam_readme, readme):
+        assert "github-oidc-trust-production.json" in text
+        assert "repo:OWNER/REPO:environment:production" in text
 
 
 def test_test_instance_role_trusts_ec2_and_carries_only_the_two_managed_policies() -> None:

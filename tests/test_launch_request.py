@@ -16,6 +16,7 @@ from pipeline.aws import AwsClients, ec2, make_clients
 from pipeline.localaws import LocalAws
 from pipeline.tags import HEARTBEAT_TAG, MANAGED_TAG, RUN_TAG
 from pipeline.validate import Runtime, run_validate
+from tests._dates import shifted_now
 from tests.validate.conftest import FakeTime, make_ami, settings
 
 
@@ -47,7 +48,7 @@ def test_the_test_instance_launch_request(
     runs = capture(clients, "RunInstances")
     groups = capture(clients, "CreateSecurityGroup")
     fake = FakeTime(aws)
-    rt = Runtime(echo=lambda _: None, sleep=fake.sleep, clock=fake.clock)
+    rt = Runtime(now=shifted_now, echo=lambda _: None, sleep=fake.sleep, clock=fake.clock)
     run_validate(settings(tmp_path, ami, run_id="cisv-20261127120000-launch"), clients, rt)
 
     (req,) = runs

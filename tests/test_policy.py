@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
 
 from pipeline import catalog, policy
 from pipeline.errors import ExitCode, PolicyError
+from tests._dates import FIRST_EXPIRY
 
 ROOT = Path(__file__).resolve().parents[1]
 INVALID = sorted((ROOT / "tests/cases/policy_invalid").glob("*.yaml"))
@@ -79,9 +80,14 @@ def test_two_policies_for_one_platform_are_rejected(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("today", "expired", "soon"),
-    [("2027-05-01", 0, 0), ("2027-06-10", 0, 14), ("2027-06-30", 0, 14), ("2027-07-01", 14, 0)],
+    [
+        (FIRST_EXPIRY - timedelta(days=31), 0, 0),
+        (FIRST_EXPIRY - timedelta(days=30), 0, 14),
+        (FIRST_EXPIRY, 0, 14),
+        (FIRST_EXPIRY + timedelta(days=1), 14, 0),
+    ],
 )
-def test_expiry_is_inclusive_and_warns_30_days_ahead(today: str, expired: int, soon: int) -> None:
+def test_expiry_is_inclusive_and_warns_30_days_ahead(today: date, expired: int, soon: int) -> None:
     pol = policy.load(ROOT / "policies/exceptions/amazon-linux-2.yaml")
-    errors, warnings = policy.expiry_problems(pol, date.fromisoformat(today))
+    errors, warnings = policy.expiry_problems(pol, today)
     assert (len(errors), len(warnings)) == (expired, soon)

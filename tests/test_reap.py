@@ -23,6 +23,7 @@ from pipeline.errors import AwsError
 from pipeline.localaws import LocalAws, local_aws
 from pipeline.tags import BUILD_RUN_TAG, HEARTBEAT_TAG, MANAGED_TAG, RUN_TAG
 from pipeline.validate import Runtime, run_validate
+from tests._dates import shifted_now
 from tests.validate.conftest import FakeTime, make_ami, make_clients_for, settings
 
 CASES = Path(__file__).parent / "cases" / "reap"
@@ -369,7 +370,7 @@ def test_a_killed_validation_run_is_reaped_after_its_heartbeat_goes_stale(
     """A run that stops beating (SIGKILL; here --keep, which leaves the same state) keeps its
     resources while fresh and loses all of them once stale."""
     fake = FakeTime(aws)
-    started = datetime.now(UTC)
+    started = shifted_now()
     rt = Runtime(echo=lambda _: None, sleep=fake.sleep, clock=fake.clock, now=lambda: started)
     ami = make_ami(clients)
     run_validate(

@@ -18,6 +18,7 @@ from pipeline.errors import ConfigError, ExitCode
 from pipeline.localaws import LocalAws
 from pipeline.validate import Runtime, run_validate
 from pipeline.validate import preflight as validate_preflight
+from tests._dates import shifted_now
 from tests.validate.conftest import FakeTime, make_ami, settings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -87,7 +88,7 @@ def test_validate_refuses_an_al2_ami_on_real_aws_before_launching(
         run_validate(
             settings(tmp_path, ami),
             clients,
-            Runtime(echo=lambda _: None, sleep=fake.sleep, clock=fake.clock),
+            Runtime(now=shifted_now, echo=lambda _: None, sleep=fake.sleep, clock=fake.clock),
         )
     assert str(err.value).startswith(f"--ami {ami}: Amazon Linux 2 cannot be validated")
     assert all(day in str(err.value) for day in DATES)
@@ -191,6 +192,6 @@ def test_build_and_validate_refuses_al2_on_real_aws_before_any_call(
         policy_dir=ROOT / "policies/exceptions",
     )
     with pytest.raises(ConfigError) as err:
-        chain.run_chain(cfg, Runtime(echo=lambda _: None))
+        chain.run_chain(cfg, Runtime(now=shifted_now, echo=lambda _: None))
     assert all(day in str(err.value) for day in DATES)
     assert made and made[0].calls.total == 0

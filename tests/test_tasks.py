@@ -27,6 +27,7 @@ COMMANDS: dict[str, Callable[..., Any]] = {
     "revoke": account.revoke,
     "reap": account.reap,
     "catalogue.refresh": account.catalogue_refresh,
+    "channels": account.show_channels,
     "local-aws": tools.local_aws,
     "hardening-coverage": tools.hardening_coverage,
     "iam-policy": tools.iam_policy,

@@ -12,7 +12,6 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import boto3
-from botocore.exceptions import WaiterError
 
 from pipeline.aws import AwsClients, ClientError, aws_error, error_code, make_clients
 from pipeline.aws._paginate import collect
@@ -179,20 +178,54 @@ def copy_image(
         ) from exc
 
 
-def wait_available(clients: AwsClients, ami_ids: Sequence[str], timeout_s: int = 3600) -> None:
-    """Wait for the AMIs to be ``available`` (botocore waiter image_available)."""
+def image_states(clients: AwsClients, ami_ids: Sequence[str]) -> dict[str, str]:
+    """AMI ID -> state (``pending``, ``available``, ``failed``...); ``missing`` when not listed."""
+    try:
+        images = clients.ec2.describe_images(ImageIds=list(ami_ids))["Images"]
+    except ClientError as exc:
+        raise aws_error(f"ec2:DescribeImages {', '.join(ami_ids)} ({clients.region})", exc) from exc
+    found = {str(i["ImageId"]): str(i.get("State", "pending")) for i in images}
+    return {ami: found.get(ami, "missing") for ami in ami_ids}
+
+
+def wait_available(
+    clients: AwsClients,
+    ami_ids: Sequence[str],
+    timeout_s: float = 3600,
+    *,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+    echo: Callable[[str], None] = print,
+) -> None:
+    """Wait for the AMIs to be ``available`` (ec2:DescribeImages), printing progress while a
+    cross-region copy runs (tens of minutes for a large image). A ``failed`` or ``error`` image,
+    or none after ``timeout_s``, raises AwsError."""
     if not ami_ids:
         return
-    delay = 15
-    try:
-        clients.ec2.get_waiter("image_available").wait(
-            ImageIds=list(ami_ids),
-            WaiterConfig={"Delay": delay, "MaxAttempts": max(1, timeout_s // delay)},
-        )
-    except WaiterError as exc:
-        raise AwsError(
-            f"{', '.join(ami_ids)} in {clients.region}: not available after {timeout_s}s: {exc}"
-        ) from exc
+
+    def settled(states: dict[str, str]) -> bool:
+        return all(v in {"available", "failed", "error", "invalid"} for v in states.values())
+
+    def describe(states: dict[str, str]) -> str:
+        pending = [f"{ami} {state}" for ami, state in states.items() if state != "available"]
+        return f"{clients.region}: waiting for {', '.join(pending)} to be available"
+
+    states = poll_until(
+        lambda: image_states(clients, ami_ids),
+        settled,
+        timeout_s=timeout_s,
+        describe=describe,
+        sleep=sleep,
+        clock=clock,
+        echo=echo,
+        first_interval_s=5.0,
+        max_interval_s=60.0,
+    )
+    bad = {ami: state for ami, state in states.items() if state != "available"}
+    if bad:
+        what = ", ".join(f"{ami} is {state}" for ami, state in bad.items())
+        when = "" if settled(states) else f" after {timeout_s:.0f}s"
+        raise AwsError(f"{clients.region}: {what}{when}, not available")
 
 
 def tag(clients: AwsClients, resource_ids: Sequence[str], tags: Mapping[str, str]) -> None:

@@ -30,6 +30,7 @@ from pipeline.build.process import (
     run_process,
     utcnow,
 )
+from pipeline.build.variables import check_vars
 from pipeline.catalog import Platform
 from pipeline.errors import ConfigError, PipelineError, ToolError
 from pipeline.fingerprint import inputs_fingerprint
@@ -349,6 +350,7 @@ def run_build(
     check_level(level)
     for plat in plats:  # fail before any AWS call
         check_k8s_version(plat, k8s_version or DEFAULT_K8S_VERSION[plat])
+    check_vars(extra_vars or {}, local, packer_dir)
 
     clients = clients or make_clients(region=region)
     _check_endpoint(local, clients.endpoint_url)

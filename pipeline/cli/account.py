@@ -5,19 +5,23 @@ returns its exit code; errors are raised (``exits.exit_codes``)."""
 
 from __future__ import annotations
 
+import json as json_
 import os
 from datetime import timedelta
+from pathlib import Path
 
 from pipeline import channels, settings
-from pipeline.aws import is_aws_endpoint, make_clients
+from pipeline.aws import AwsClients, is_aws_endpoint, make_clients
 from pipeline.aws.release import known_regions
 from pipeline.catalog_refresh import run_refresh
-from pipeline.cli.invocation import Invocation, echo, now
+from pipeline.cli.invocation import Invocation, echo, echo_for, now, print_json
 from pipeline.errors import ConfigError, ExitCode
 from pipeline.evidence import verify as record
-from pipeline.reap import run_reap
+from pipeline.evidence.record import Verification
+from pipeline.reap import reap_regions
 from pipeline.release import promote as release
 from pipeline.release.revoke import RevokeRequest, run_revoke
+from pipeline.release.status import channel_status, status_lines
 from pipeline.setup import run_setup, setup_settings
 
 
@@ -29,6 +33,7 @@ def promote(
     accounts: str | None,
     dry_run: bool,
     public_key: str | None,
+    json: bool = False,
 ) -> ExitCode:
     evidence = settings.evidence_settings(inv.config, os.environ, trusting=True)
     request = release.PromoteRequest(
@@ -44,7 +49,11 @@ def promote(
     )
     config = release.release_config(inv.config)
     policies = inv.policy_dir
-    release.run_promote(request, config, make_clients(), now(), echo, policy_dir=policies)
+    done = release.run_promote(
+        request, config, make_clients(), now(), echo_for(json), policy_dir=policies
+    )
+    if json:
+        print_json(done)
     return ExitCode.OK
 
 
@@ -55,6 +64,7 @@ def setup(
     manage_instance_profile: bool,
     object_lock: bool,
     public_key_out: str | None,
+    json: bool = False,
 ) -> ExitCode:
     clients = make_clients()
     request = setup_settings(
@@ -67,7 +77,9 @@ def setup(
         dry_run=dry_run,
         public_key_out=public_key_out,
     )
-    run_setup(request, clients, echo)
+    result = run_setup(request, clients, echo_for(json))
+    if json:
+        print_json(result)
     return ExitCode.OK
 
 
@@ -90,6 +102,14 @@ def verify(
         return ExitCode.OK
     if not ami:
         raise ConfigError("--ami: give the AMI ID to verify")
+    if not os.environ.get("AWS_ENDPOINT_URL") and made_by_a_stopped_local_aws(inv, ami):
+        raise ConfigError(
+            f"--ami {ami}: validated on the local AWS that `build-and-validate --local` started "
+            "in its own process, which stopped with it (its images and records went too), and "
+            "AWS_ENDPOINT_URL names no running one: start `.venv/bin/invoke local-aws` in another "
+            "shell, paste its export lines here, run `build-and-validate --local` again and "
+            "verify the AMI it prints"
+        )
     record.run_verify(
         make_clients(),
         ami,
@@ -107,6 +127,20 @@ def verify(
     return ExitCode.OK
 
 
+def made_by_a_stopped_local_aws(inv: Invocation, ami: str) -> bool:
+    """Whether the last run's ``verdict.json`` (``pipeline.out``) names ``ami`` as validated on
+    the local AWS: then, with no ``AWS_ENDPOINT_URL``, that local AWS is not running."""
+    path = Path(str(inv.setting("out") or "out")) / "verdict.json"
+    try:
+        context = json_.loads(path.read_text(encoding="utf-8")).get("context") or {}
+    except (OSError, ValueError, AttributeError):
+        return False
+    if not isinstance(context, dict) or context.get("local") is not True:
+        return False
+    amis = context.get("amis") or []
+    return any(isinstance(a, dict) and a.get("ami") == ami for a in amis)
+
+
 def revoke(
     inv: Invocation,
     ami: str,
@@ -114,6 +148,7 @@ def revoke(
     channel: str | None,
     dry_run: bool,
     allow_stale_rollback: bool,
+    json: bool = False,
 ) -> ExitCode:
     config = release.release_config(inv.config)
     evidence = settings.evidence_settings(inv.config, os.environ, trusting=True)
@@ -127,33 +162,70 @@ def revoke(
         signing_key=evidence.signing_key,
     )
     policies = inv.policy_dir
-    run_revoke(request, config, make_clients(), now(), echo, policy_dir=policies)
+    done = run_revoke(request, config, make_clients(), now(), echo_for(json), policy_dir=policies)
+    if json:
+        print_json(done)
     return ExitCode.OK
 
 
-def reap(inv: Invocation, stale_minutes: str, dry_run: bool, images: bool) -> ExitCode:
+def reap(
+    inv: Invocation, stale_minutes: str, dry_run: bool, images: bool, json: bool = False
+) -> ExitCode:
     minutes = settings.as_number(stale_minutes, "--stale-minutes", maximum=7 * 24 * 60)
-    report = run_reap(
+    config = release.release_config(inv.config)
+    reports = reap_regions(
         make_clients(),
+        config.regions,  # pipeline.release.regions: every region a run or a copy can be in
         now(),
-        echo,
+        echo_for(json),
         stale_after=timedelta(minutes=minutes),
         dry_run=dry_run,
-        retention=release.release_config(inv.config) if images else None,
+        retention=config if images else None,
     )
-    return ExitCode.UNEXPECTED if report.failures else ExitCode.OK
+    if json:
+        print_json(reports)
+    failed = any(report.failures for report in reports.values())
+    return ExitCode.UNEXPECTED if failed else ExitCode.OK
 
 
 def catalogue_refresh(
-    inv: Invocation, scan_arn: str, platform: str | None, write: bool
+    inv: Invocation, scan_arn: str, platform: str | None, write: bool, json: bool = False
 ) -> ExitCode:
-    run_refresh(
+    diff = run_refresh(
         make_clients(),
         scan_arn,
         platform=platform,
         write=write,
         policy_dir=inv.policy_dir,
         today=now().date(),
-        echo=echo,
+        echo=echo_for(json),
     )
+    if json:
+        print_json(diff)
+    return ExitCode.OK
+
+
+def show_channels(inv: Invocation, channel: str | None, json: bool = False) -> ExitCode:
+    """``invoke channels``: each channel's image per region, verified now, with its history."""
+    evidence = settings.evidence_settings(inv.config, os.environ)
+
+    def verifier(clients: AwsClients, ami: str) -> Verification:
+        return record.verify_ami(
+            clients, ami, evidence_bucket=evidence.bucket, signing_key=evidence.signing_key
+        )
+
+    config = release.release_config(inv.config)
+    found = channel_status(
+        config,
+        make_clients(),
+        now=now(),
+        channel=channel,
+        verifier=verifier,
+        policy_dir=inv.policy_dir,
+    )
+    if json:
+        print_json({"parameter_prefix": config.parameter_prefix, "channels": found})
+    else:
+        for line in status_lines(found):
+            echo(line)
     return ExitCode.OK

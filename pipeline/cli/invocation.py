@@ -10,10 +10,14 @@ refused (exit 2), one line per variable or file, never merged silently.
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import os
-from collections.abc import Iterator, Mapping
+import sys
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
+from enum import Enum
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +43,41 @@ _ENV_FILE = "INVOKE_RUNTIME_CONFIG"  # Invoke's ``-f`` when the flag is not give
 def echo(line: str) -> None:
     """Print one line of a command's output, at once (CI logs interleave stdout and stderr)."""
     print(line, flush=True)
+
+
+def log_to_stderr(line: str) -> None:
+    """A command's progress under ``--json``: stdout carries only the JSON document."""
+    print(line, file=sys.stderr, flush=True)
+
+
+def echo_for(as_json: bool) -> Callable[[str], None]:
+    """Where a command's lines go: stdout, or stderr when ``--json`` keeps stdout for JSON."""
+    return log_to_stderr if as_json else echo
+
+
+def jsonable(value: Any) -> Any:
+    """Plain JSON data from a command's result: dataclasses, enums, dates, paths, mappings."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, Mapping):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        items = [jsonable(v) for v in value]
+        return sorted(items, key=str) if isinstance(value, set | frozenset) else items
+    if isinstance(value, Enum):
+        return jsonable(value.value)
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, bytes):
+        return None  # raw bytes (keys, evidence bodies) stay out of the report
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    return str(value)
+
+
+def print_json(value: Any) -> None:
+    """The ``--json`` result: one JSON document on stdout."""
+    print(json.dumps(jsonable(value), indent=2, ensure_ascii=False), flush=True)
 
 
 def now() -> datetime:

@@ -1,28 +1,60 @@
 """The commands that make and judge images: ``policy.validate``, ``gate``, ``validate``,
 ``build`` and ``build-and-validate``. Each takes the ``Invocation`` and the task's flags (same
-names, same order) and returns its exit code; errors are raised (``exits.exit_codes``)."""
+names, same order) and returns its exit code; errors are raised (``exits.exit_codes``).
+
+With ``--json`` the result is one JSON document on stdout and the progress goes to stderr."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 
-from pipeline import commands, settings
+from pipeline import commands, report, settings
+from pipeline import policy as policies
 from pipeline.aws import make_clients
 from pipeline.build import run_build
-from pipeline.cli.invocation import Invocation, echo, now
-from pipeline.errors import ExitCode
+from pipeline.build.variables import packer_vars
+from pipeline.cli.invocation import Invocation, echo_for, now, print_json
+from pipeline.errors import ConfigError, ExitCode
+from pipeline.gate import Verdict
 from pipeline.orchestration.chain import local_endpoint, run_chain, split
 from pipeline.orchestration.settings import ChainSettings
 from pipeline.release.promote import release_config
-from pipeline.validate import Runtime, run_validate, validate_settings
+from pipeline.validate import Runtime, run_settings, run_validate, validate_settings
 
 
-def policy_validate(inv: Invocation, policy: list[str], today: str | None) -> ExitCode:
+def policy_validate(
+    inv: Invocation, policy: list[str], today: str | None, json: bool = False
+) -> ExitCode:
     paths = commands.policy_paths(policy, inv.policy_dir)
     day = commands.parse_today(today, now().date())
-    commands.validate_policies(paths, day, echo)
+    count = commands.validate_policies(paths, day, echo_for(json))
+    if json:
+        loaded = policies.load_all(paths).values()
+        print_json(
+            {
+                "today": day,
+                "exceptions": count,
+                "policies": [
+                    {
+                        "source": p.source,
+                        "benchmark": p.catalogue.label,
+                        "exceptions": len(p.exceptions),
+                        "sha256": p.sha256,
+                        "warnings": policies.expiry_problems(p, day)[1],
+                    }
+                    for p in loaded
+                ],
+            }
+        )
     return ExitCode.OK
+
+
+def _verdict(verdict: Verdict, json: bool) -> ExitCode:
+    if json:
+        print_json(report.to_json(verdict))
+    return verdict.exit_code
 
 
 def gate(
@@ -32,6 +64,7 @@ def gate(
     today: str | None,
     out: str | None,
     level: str | None,
+    json: bool = False,
 ) -> ExitCode:
     verdict = commands.run_gate(
         results,
@@ -39,10 +72,10 @@ def gate(
         commands.parse_today(today, now().date()),
         str(settings.writable_dir(str(inv.setting("out", out)))),
         inv.policy_dir,
-        echo,
+        echo_for(json),
         level=settings.as_level(level) if level is not None else None,
     )
-    return verdict.exit_code
+    return _verdict(verdict, json)
 
 
 def validate(
@@ -58,6 +91,7 @@ def validate(
     ssm_timeout: str | None,
     scan_timeout: str | None,
     evidence_bucket: str | None,
+    json: bool = False,
 ) -> ExitCode:
     cfg = validate_settings(
         inv.config,
@@ -74,7 +108,8 @@ def validate(
         scan_timeout=scan_timeout,
         evidence_bucket=evidence_bucket,
     )
-    return run_validate(cfg, make_clients(), Runtime(echo=echo)).exit_code
+    verdict = run_validate(cfg, make_clients(), Runtime(echo=echo_for(json)))
+    return _verdict(verdict, json)
 
 
 def build(
@@ -85,17 +120,24 @@ def build(
     level: str | None,
     local: bool,
     out: str | None,
+    var: list[str] | None,
+    json: bool = False,
 ) -> ExitCode:
-    with local_endpoint(local, None, echo):
-        run_build(
+    extra_vars = build_vars(inv, var)
+    out_line = echo_for(json)
+    with local_endpoint(local, None, out_line):
+        builds = run_build(
             split(platform, [str(inv.setting("platform"))]),
             split(arch, [str(inv.setting("arch"))]),
             k8s_version,
             settings.as_level(inv.setting("level", level)),
             local,
             settings.writable_dir(out or f"{inv.setting('out')}/build"),
-            echo,
+            out_line,
+            extra_vars=extra_vars,
         )
+    if json:
+        print_json({"amis": builds})
     return ExitCode.OK
 
 
@@ -110,6 +152,8 @@ def build_and_validate(
     scenario: str | None,
     enable_inspector: bool,
     skip_unchanged: bool,
+    var: list[str] | None,
+    json: bool = False,
 ) -> ExitCode:
     cfg = ChainSettings(
         platforms=split(platform, [str(inv.setting("platform"))]),
@@ -121,9 +165,18 @@ def build_and_validate(
         local=local,
         scenario=Path(scenario) if scenario else None,
         enable_inspector=enable_inspector,
-        instance_types=dict(inv.setting("validate") or {}).get("instance_types"),
+        validate=run_settings(inv.config, inv.root),  # the settings `invoke validate` uses
         skip_unchanged=skip_unchanged,
+        build_vars=tuple(sorted(build_vars(inv, var).items())),
         release=release_config(inv.config),
         evidence=settings.evidence_settings(inv.config, os.environ, trusting=skip_unchanged),
     )
-    return run_chain(cfg, Runtime(echo=echo)).exit_code
+    return _verdict(run_chain(cfg, Runtime(echo=echo_for(json))), json)
+
+
+def build_vars(inv: Invocation, given: list[str] | None) -> dict[str, str]:
+    """Packer variables: ``pipeline.build.vars`` of ``invoke.yaml``, then each ``--var``."""
+    section = inv.setting("build")
+    if section is not None and not isinstance(section, Mapping):
+        raise ConfigError(f"invoke.yaml: $.pipeline.build: expected a map, got {section!r}")
+    return packer_vars(given, (section or {}).get("vars"))

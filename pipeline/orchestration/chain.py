@@ -21,6 +21,7 @@ import yaml
 
 from pipeline import gate, github, outputs, policy, support
 from pipeline.aws import is_aws_endpoint, make_clients
+from pipeline.build.variables import check_vars
 from pipeline.catalog import Platform
 from pipeline.channels import release_settings
 from pipeline.errors import ConfigError, ExitCode, PipelineError, PolicyError, Terminated
@@ -30,7 +31,7 @@ from pipeline.orchestration.settings import ChainSettings
 from pipeline.packer import DEFAULT_K8S_VERSION, Arch, check_k8s_version, check_level
 from pipeline.runs import new_run_id
 from pipeline.settings import writable_dir
-from pipeline.validate import DEFAULT_INSTANCE_TYPES, Runtime, ValidateSettings, run_validate
+from pipeline.validate import DEFAULT_INSTANCE_TYPES, Runtime, run_validate
 
 _INSTANCE_TYPE = re.compile(r"^[a-z][a-z0-9-]*\.[a-z0-9]+$")
 INSTANCE_TYPES_AT = "invoke.yaml: $.pipeline.validate.instance_types"
@@ -54,13 +55,14 @@ def preflight(settings: ChainSettings, today: date) -> None:
         raise ConfigError("nothing to build: give at least one --platform and one --arch")
     for plat in platforms:
         check_k8s_version(plat, settings.k8s_version or DEFAULT_K8S_VERSION[plat])
-    types = {**DEFAULT_INSTANCE_TYPES, **(settings.instance_types or {})}
+    types = {**DEFAULT_INSTANCE_TYPES, **settings.validate.instance_types}
     for arch in archs:
         value = types.get(arch.value)
         if not isinstance(value, str) or not _INSTANCE_TYPE.fullmatch(value):
             raise ConfigError(
                 f"{INSTANCE_TYPES_AT}.{arch.value}: {value!r} is not an EC2 instance type"
             )
+    check_vars(dict(settings.build_vars), settings.local)
     writable_dir(settings.out_dir)
     policies = policy.load_all(policy.discover(settings.policy_dir))
     expired = [e for pol in policies.values() for e in policy.expiry_problems(pol, today)[0]]
@@ -103,21 +105,20 @@ def run_chain(settings: ChainSettings, rt: Runtime) -> Verdict:
         github.set_outputs({"ami-ids": ",".join(amis)})
         with github.group("validate and gate", rt.echo):
             verdict = run_validate(
-                ValidateSettings(
+                replace(
+                    settings.validate,
                     amis=amis,
                     level=settings.level,
                     out_dir=settings.out_dir,
                     policy_dir=settings.policy_dir,
                     run_id=run_id,
+                    resume=False,
                     run_id_is_new=True,  # made above: no earlier run's resources to look up
-                    instance_profile=settings.instance_profile,
-                    subnet_id=settings.subnet_id,
                     enable_inspector=settings.enable_inspector or settings.local,
                     local=settings.local,  # the local AWS: validate runs `invoke setup` first
                     evidence_bucket=settings.evidence.bucket,
                     signing_key=settings.evidence.signing_key,
-                    instance_types={**DEFAULT_INSTANCE_TYPES, **(settings.instance_types or {})},
-                    ssm_timeout_s=rehearsal_ssm_timeout(settings, ValidateSettings.ssm_timeout_s),
+                    ssm_timeout_s=rehearsal_ssm_timeout(settings, settings.validate.ssm_timeout_s),
                 ),
                 clients,
                 rt,

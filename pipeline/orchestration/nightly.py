@@ -227,6 +227,7 @@ def build_or_reuse(
             clients=clients,
             run_id=run_id,
             policy_dir=settings.policy_dir,
+            extra_vars=dict(settings.build_vars),
         )
         built += [b.ami_id for b in builds]
     return (*built, *reused), decisions

@@ -3,13 +3,12 @@ decision share."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from pipeline.channels import ReleaseSettings
 from pipeline.settings import EvidenceSettings
+from pipeline.validate import ValidateSettings
 
 
 @dataclass(frozen=True)
@@ -23,9 +22,11 @@ class ChainSettings:
     local: bool = False
     scenario: Path | None = None
     enable_inspector: bool = False
-    instance_profile: str | None = None
-    subnet_id: str | None = None
-    instance_types: Mapping[str, Any] | None = None  # invoke.yaml validate.instance_types
+    # Every validate setting (instance profile, subnet, security group, public IP, instance
+    # types, timeouts, TTL): built by ``validate.run_settings``, as ``invoke validate`` builds
+    # its own; the chain fills in the AMIs, the run ID, the level and the folders.
+    validate: ValidateSettings = ValidateSettings(amis=())
+    build_vars: tuple[tuple[str, str], ...] = ()  # Packer variables (--var, pipeline.build.vars)
     skip_unchanged: bool = False  # re-validate the newest AMI when the inputs' fingerprint matches
     evidence: EvidenceSettings = EvidenceSettings(None, None)  # bucket + signing key (setup's)
     release: ReleaseSettings | None = None  # with it: the drift report against drift_channel

@@ -6,13 +6,14 @@ groups, scan configurations, Packer's key pairs). It takes only resources tagged
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import partial
 
 from pipeline import heartbeat
 from pipeline.aws import AwsClients, boundary, ec2, inspector
+from pipeline.aws.release import in_region
 from pipeline.channels import ReleaseSettings
 from pipeline.errors import MAX_LINE_CHARS, ConfigError, PipelineError, one_line
 from pipeline.reap.retention import run_retention
@@ -248,6 +249,39 @@ def run_reap(
             echo(f"WARNING  AMI retention: {exc}")
     echo(report.summary())
     return report
+
+
+def reap_regions(
+    clients: AwsClients,
+    regions: Sequence[str],
+    now: datetime,
+    echo: Callable[[str], None],
+    *,
+    stale_after: timedelta = DEFAULT_STALE,
+    dry_run: bool = False,
+    retention: ReleaseSettings | None = None,
+) -> dict[str, ReapReport]:
+    """``run_reap`` in the clients' region, then in each other of ``regions`` (a validate or a
+    promote runs in each configured region, so leaks and unpromoted copies can be there too).
+    A region whose listing fails is a failure of its report; the others still run."""
+    reports: dict[str, ReapReport] = {}
+    for region in dict.fromkeys((clients.region, *regions)):
+        rc = clients if region == clients.region else in_region(clients, region)
+        say = partial(_prefixed, echo, region)
+        try:
+            reports[region] = run_reap(
+                rc, now, say, stale_after=stale_after, dry_run=dry_run, retention=retention
+            )
+        except PipelineError as exc:
+            failed = ReapReport(dry_run=dry_run)
+            failed.failures.append(f"{region}: {exc}")
+            say(f"WARNING  {exc}")
+            reports[region] = failed
+    return reports
+
+
+def _prefixed(echo: Callable[[str], None], region: str, line: str) -> None:
+    echo(f"{region}: {line}")
 
 
 def _say(echo: Callable[[str], None], line: str) -> None:

@@ -343,7 +343,7 @@ class _Step:
         ]
         if copies:
             copy = sorted(copies, key=lambda c: c.image.creation_date or "")[-1]
-            aws.wait_available(rc, [copy.image.id])
+            aws.wait_available(rc, [copy.image.id], echo=self.echo)
             self.echo(f"{rc.region}: copy {copy.image.id} of {self.ami} exists")
             return aws.owned_image(rc, copy.image.id) or copy, False
         if self.request.dry_run:
@@ -362,7 +362,7 @@ class _Step:
         )
         self.echo(f"{rc.region}: copying {self.ami} as {copy_id} (encrypted); waiting")
         self._record_copy(home, rc.region, copy_id)
-        aws.wait_available(rc, [copy_id])
+        aws.wait_available(rc, [copy_id], echo=self.echo)
         aws.tag(home, [self.ami], {f"{COPY_TAG_PREFIX}{rc.region}": copy_id})
         made = aws.owned_image(rc, copy_id)
         if made is None:

@@ -154,7 +154,7 @@ def run_revoke(
     dry = request.dry_run
     verb = "would " if dry else ""
     prefix = release.parameter_prefix
-    judge = _Judge(
+    judge = Judge(
         release, verify or default_verifier(request), policy_dir, now, request.allow_stale_rollback
     )
     with boundary("revoke"):
@@ -281,7 +281,7 @@ def _copies(
 
 
 @dataclass(frozen=True)
-class _Judge:
+class Judge:
     """Whether an earlier value of a channel parameter may be published again."""
 
     release: channels.ReleaseSettings
@@ -401,7 +401,7 @@ def _roll_back(
     name: str,
     current: str,
     revoked: set[str],
-    judge: _Judge,
+    judge: Judge,
     note: str,
     dry: bool,
     echo: Echo,

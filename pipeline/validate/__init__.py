@@ -18,6 +18,7 @@ from pipeline.validate.settings import (
     DEFAULT_INSTANCE_TYPES,
     Runtime,
     ValidateSettings,
+    run_settings,
     validate_settings,
 )
 
@@ -27,6 +28,7 @@ __all__ = [
     "Runtime",
     "ValidateSettings",
     "retry_line",
+    "run_settings",
     "run_validate",
     "validate_settings",
 ]

@@ -45,10 +45,7 @@ def launch_all(
     The heartbeat then beats every ``heartbeat.INTERVAL`` once the instances exist.
     """
     settings, run_id = run.settings, run.run_id
-    if settings.subnet_id:
-        vpc_id, subnet_id = ec2.subnet_vpc(clients, settings.subnet_id), settings.subnet_id
-    else:
-        vpc_id, subnet_id = ec2.default_subnet(clients)
+    vpc_id, subnet_id = run.network  # preflight checked the subnet and the security group
     tags = run_tags(run_id, rt.now())
     # A run ID made by this run names nothing yet: look for an earlier run's resources only
     # when the ID came from outside (--run-id, the chain's build).

@@ -10,7 +10,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from pipeline import outputs, policy, support
-from pipeline.aws import AwsClients, iam, inspector, is_aws_endpoint
+from pipeline.aws import AwsClients, ec2, iam, inspector, is_aws_endpoint
 from pipeline.aws.account import caller_account
 from pipeline.aws.images import Image, describe_image
 from pipeline.catalog import Platform
@@ -37,6 +37,7 @@ class Run:
     bucket: str  # the evidence bucket
     key_id: str  # the signing key's ARN
     profile: iam.InstanceProfile  # the test instances'
+    network: tuple[str, str]  # (VPC, subnet) of the test instances
 
 
 def preflight(settings: ValidateSettings, clients: AwsClients, rt: Runtime) -> Run:
@@ -64,10 +65,28 @@ def preflight(settings: ValidateSettings, clients: AwsClients, rt: Runtime) -> R
     bucket, key_id, described = _evidence_store(clients, settings, account, rt)
     _ensure_inspector(clients, account, settings, rt)
     profile = _instance_profile(clients, settings, described)
+    network = _network(clients, settings)
     if settings.resume:
         check_resumable(clients, settings, run_id, images, rt)
     clear_previous_run(out, rt)
-    return Run(settings, run_id, account, out, images, policies, bucket, key_id, profile)
+    return Run(settings, run_id, account, out, images, policies, bucket, key_id, profile, network)
+
+
+def _network(clients: AwsClients, settings: ValidateSettings) -> tuple[str, str]:
+    """(VPC, subnet) of the test instances: the subnet and security group given must exist (and
+    share a VPC) before any tag changes, so a mistyped one costs nothing."""
+    if settings.subnet_id:
+        vpc_id, subnet_id = ec2.subnet_vpc(clients, settings.subnet_id), settings.subnet_id
+    else:
+        vpc_id, subnet_id = ec2.default_subnet(clients)
+    if settings.security_group_id:
+        group_vpc = ec2.security_group_vpc(clients, settings.security_group_id)
+        if group_vpc != vpc_id:
+            raise ConfigError(
+                f"validate.security_group_id {settings.security_group_id}: in {group_vpc}, not "
+                f"in the test instances' VPC {vpc_id} (subnet {subnet_id})"
+            )
+    return vpc_id, subnet_id
 
 
 def _preflight_image(clients: AwsClients, ami_id: str) -> Image:

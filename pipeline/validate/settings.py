@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -73,12 +73,18 @@ def validate_settings(
     bad = [a for a in amis if not a.startswith("ami-")]
     if bad:
         raise ConfigError(f"--ami {bad[0]}: not an AMI ID (ami-...)")
+    return replace(run_settings(config, root, **flags), amis=amis)
+
+
+def run_settings(config: Mapping[str, Any], root: Path, **flags: Any) -> ValidateSettings:
+    """Every validate setting but the AMIs, from flags and ``invoke.yaml`` (``pipeline`` and its
+    ``validate`` section): what ``validate`` and ``build-and-validate`` both run with."""
     section: Mapping[str, Any] = config.get("validate", {}) or {}
     types = {**DEFAULT_INSTANCE_TYPES, **(section.get("instance_types", {}) or {})}
     out_dir = Path(str(pick(flags.get("out"), config, "out", "out")))
     evidence = evidence_settings(config, os.environ, evidence_bucket=flags.get("evidence_bucket"))
     return ValidateSettings(
-        amis=amis,
+        amis=(),
         level=as_level(pick(flags.get("level"), config, "level", 2)),
         out_dir=writable_dir(out_dir),
         policy_dir=root / str(config.get("policy_dir", "policies/exceptions")),

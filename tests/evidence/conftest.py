@@ -13,6 +13,7 @@ from pipeline.aws import AwsClients
 from pipeline.evidence import store
 from pipeline.localaws import LocalAws
 from pipeline.validate import Runtime, run_validate
+from tests._dates import shifted_now
 from tests.validate.conftest import (  # the validate tests' fixtures, for setup's tests
     FakeTime,
     aws,  # noqa: F401
@@ -42,7 +43,7 @@ def validated_world(server: LocalAws, tmp: Path, *, platform: str = "al2023") ->
     ami = make_ami(bundle, platform)
     fake = FakeTime(server)
     lines: list[str] = []
-    rt = Runtime(echo=lines.append, sleep=fake.sleep, clock=fake.clock)
+    rt = Runtime(now=shifted_now, echo=lines.append, sleep=fake.sleep, clock=fake.clock)
     verdict = run_validate(settings(tmp, ami), bundle, rt)
     assert verdict.verdict.value == "PASS", lines
     tags = {

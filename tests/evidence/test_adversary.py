@@ -25,6 +25,7 @@ from pipeline.evidence.newest import MAX_RECORDS, Signed, newest_record
 from pipeline.evidence.verify import key_fingerprint, run_verify, verify_ami
 from pipeline.release.revoke import RevokeRequest, run_revoke
 from pipeline.tags import REVOKED_TAG
+from tests._dates import shifted_now
 from tests.evidence.conftest import World
 
 ACCOUNT = "123456789012"
@@ -419,7 +420,7 @@ def test_verify_reports_a_revoked_ami_and_exits_3(clean: World, then: str) -> No
         RevokeRequest(world.ami, "CVE-2026-0001 in the kernel"),
         settings,
         world.clients,
-        datetime.now().astimezone(),
+        shifted_now().astimezone(),
         lambda _: None,
     )
     try:

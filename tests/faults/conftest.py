@@ -13,6 +13,7 @@ import pytest
 from pipeline.aws import AwsClients, make_clients
 from pipeline.localaws import LocalAws
 from pipeline.validate import Runtime
+from tests._dates import shifted_now
 from tests.validate.conftest import assert_nothing_left
 
 
@@ -64,7 +65,7 @@ class Clock:
         return self.now
 
     def runtime(self) -> Runtime:
-        return Runtime(echo=self.lines.append, sleep=self.sleep, clock=self.clock)
+        return Runtime(now=shifted_now, echo=self.lines.append, sleep=self.sleep, clock=self.clock)
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,7 @@ from pipeline.errors import ExitCode, PipelineError
 from pipeline.localaws import LocalAws
 from pipeline.reap import run_reap
 from pipeline.validate import run_validate
+from tests._dates import shifted_now
 from tests.faults.conftest import Clock
 from tests.validate.conftest import make_ami, settings
 
@@ -226,6 +227,6 @@ def test_cleanup_failing_is_exit_1_and_reap_takes_the_rest(
     assert any("cleanup left arn:aws:inspector2:" in w for w in written["warnings"])
     aws.load_scenario(None)
     # The run is over (its heartbeat stops): the next reap takes what it left.
-    later = datetime.now(UTC) + timedelta(hours=1)
+    later = shifted_now() + timedelta(hours=1)
     report = run_reap(clients, later, lambda _: None, stale_after=timedelta(minutes=10))
     assert report.configurations and not report.failures

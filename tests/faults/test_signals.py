@@ -23,6 +23,7 @@ import boto3
 import pytest
 
 from pipeline.aws import make_clients
+from tests._dates import subprocess_env
 from tests.validate.conftest import make_ami
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -126,7 +127,7 @@ class Run:
         self.proc = subprocess.Popen(
             [INVOKE, "validate", "--ami", ami, "--out", str(out), "--ssm-timeout", "120"],
             cwd=ROOT,
-            env={**os.environ, **server.env},
+            env=subprocess_env(out.parent, {**os.environ, **server.env}),
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,

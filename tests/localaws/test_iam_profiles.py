@@ -13,6 +13,7 @@ from pipeline.aws import iam, make_clients
 from pipeline.errors import ConfigError
 from pipeline.iam_eval import CIS_SESSION_ACTIONS, SCAN_ROLE_ACTIONS, SSM_CORE_ACTIONS
 from pipeline.validate import Runtime, ValidateSettings, run_validate
+from tests._dates import shifted_now
 
 World = Any  # the ``world`` fixture (tests/localaws/conftest.py)
 ROOT = Path(__file__).resolve().parents[2]
@@ -98,7 +99,7 @@ def _runtime(world: World) -> Runtime:
         clock[0] += seconds
         world.aws.advance(seconds)
 
-    return Runtime(echo=lambda line: None, sleep=sleep, clock=lambda: clock[0])
+    return Runtime(now=shifted_now, echo=lambda line: None, sleep=sleep, clock=lambda: clock[0])
 
 
 def test_validate_refuses_a_role_lacking_cis_actions_naming_them(

@@ -4,7 +4,7 @@ verifier standing in for ``pipeline.evidence.verify`` where a test needs a verif
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -19,6 +19,7 @@ from pipeline.evidence.verify import Verification
 from pipeline.localaws import LocalAws
 from pipeline.packer import Arch
 from pipeline.tags import BUILD_RUN_TAG, MANAGED_TAG, MANAGED_VALUE
+from tests._dates import shifted_now
 
 ROOT = Path(__file__).resolve().parents[2]
 POLICY_DIR = ROOT / "policies" / "exceptions"
@@ -110,7 +111,7 @@ def verified(
         statement={},
         level=level,
         policy_sha256=policy_sha256 if policy_sha256 is not None else (current_policy_sha(),),
-        time_verified=time_verified or datetime.now(UTC),
+        time_verified=time_verified or shifted_now(),
         local=local,
         record_uri="s3://evidence/x",
         key_id="key",

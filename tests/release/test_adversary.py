@@ -3,8 +3,6 @@ image whose PASS was never proven: the regional copy is chosen by tags it can wr
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import pytest
 
 from pipeline.aws import AwsClients, make_clients
@@ -13,6 +11,7 @@ from pipeline.release import promote
 from pipeline.release.promote import PromoteRequest, run_promote
 from pipeline.release.revoke import RevokeRequest, run_revoke
 from pipeline.tags import COPIED_FROM_TAG, COPY_TAG_PREFIX, REVOKED_TAG
+from tests._dates import shifted_now
 from tests.release.conftest import POLICY_DIR, REGIONS, pipeline_ami, release, verifier_ok
 from tests.validate.conftest import ami_tags
 
@@ -24,7 +23,7 @@ def _promote(clients: AwsClients, ami: str, regions: tuple[str, ...]) -> promote
         PromoteRequest(ami=ami, regions=regions),
         release(),
         clients,
-        datetime.now(UTC),
+        shifted_now(),
         lambda _: None,
         policy_dir=POLICY_DIR,
         verify=verifier_ok(),
@@ -67,7 +66,7 @@ def test_revoke_does_not_mark_an_impostor_named_by_forged_tags(clients: AwsClien
     _tag(clients, ami, {f"{COPY_TAG_PREFIX}eu-west-1": bystander})
     lines: list[str] = []
     done = run_revoke(
-        RevokeRequest(ami, "CVE-2026-0002"), release(), clients, datetime.now(UTC), lines.append
+        RevokeRequest(ami, "CVE-2026-0002"), release(), clients, shifted_now(), lines.append
     )
     assert done.newly_revoked == (f"us-east-1/{ami}",)
     assert REVOKED_TAG not in ami_tags(eu, bystander)
@@ -86,7 +85,7 @@ def test_revoke_finds_a_copy_whose_tags_were_removed(clients: AwsClients) -> Non
         RevokeRequest(ami, "CVE-2026-0003"),
         release(regions=["eu-west-1"]),
         clients,
-        datetime.now(UTC),
+        shifted_now(),
         lambda _: None,
     )
 
@@ -117,7 +116,7 @@ def test_promote_refuses_an_offline_key_that_is_not_the_pinned_one(clients: AwsC
         request = PromoteRequest(ami=ami, public_key_pem=pem, pinned_key=pinned)
         try:
             run_promote(
-                request, release(), clients, datetime.now(UTC), lambda _: None,
+                request, release(), clients, shifted_now(), lambda _: None,
                 policy_dir=POLICY_DIR, verify=verifier_ok(), known_regions=REGIONS,
             )  # fmt: skip
         except GateBlocked as exc:
@@ -150,7 +149,7 @@ def test_a_version_tag_changed_before_validation_cannot_pick_the_channel(
 
     try:
         run_promote(
-            PromoteRequest(ami=ami), release(), clients, datetime.now(UTC), lambda _: None,
+            PromoteRequest(ami=ami), release(), clients, shifted_now(), lambda _: None,
             policy_dir=POLICY_DIR, verify=verify, known_regions=REGIONS,
         )  # fmt: skip
     except GateBlocked as exc:

@@ -15,6 +15,7 @@ from pipeline.localaws import LocalAws
 from pipeline.release import promote
 from pipeline.release.promote import PromoteRequest, run_promote
 from pipeline.tags import CHANNEL_TAG_PREFIX, COPIED_FROM_TAG, COPY_TAG_PREFIX
+from tests._dates import shifted_now
 from tests.release.conftest import (
     ACCOUNT,
     POLICY_DIR,
@@ -94,7 +95,7 @@ def test_a_forged_pass_tag_on_a_stock_ami_is_refused(clients: AwsClients) -> Non
         "cis:verdict": "PASS",
         "cis:level": "LEVEL_2",
         "cis:policy-sha256": current_policy_sha(),
-        "cis:validated-at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "cis:validated-at": shifted_now().strftime("%Y-%m-%dT%H:%M:%SZ"),
         "cis-ami:platform": "AMAZON_LINUX_2023",
         "cis-ami:kubernetes-version": "1.32",
         "cis-ami:architecture": "x86_64",
@@ -107,7 +108,7 @@ def test_a_forged_pass_tag_on_a_stock_ami_is_refused(clients: AwsClients) -> Non
             PromoteRequest(ami=stock),
             release(),
             clients,
-            datetime.now(UTC),
+            shifted_now(),
             print,
             policy_dir=POLICY_DIR,
             known_regions=REGIONS,
@@ -140,7 +141,7 @@ def _promote(clients: AwsClients, request: PromoteRequest, lines: list[str]) -> 
         request,
         release(),
         clients,
-        datetime.now(UTC),
+        shifted_now(),
         lines.append,
         policy_dir=POLICY_DIR,
         verify=verifier_ok(),
@@ -242,13 +243,13 @@ def test_min_level_per_channel(clients: AwsClients) -> None:
 
     common = {"policy_dir": POLICY_DIR, "verify": level_1, "known_regions": REGIONS}
     with pytest.raises(GateBlocked) as caught:
-        run_promote(PromoteRequest(ami=ami), release(), clients, datetime.now(UTC), print, **common)  # type: ignore[arg-type]
+        run_promote(PromoteRequest(ami=ami), release(), clients, shifted_now(), print, **common)  # type: ignore[arg-type]
     assert any("requires LEVEL_2" in line for line in caught.value.lines())
     done = run_promote(
         PromoteRequest(ami=ami, channel="candidate"),
         release(),
         clients,
-        datetime.now(UTC),
+        shifted_now(),
         print,
         **common,  # type: ignore[arg-type]
     )

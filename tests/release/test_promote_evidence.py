@@ -3,7 +3,6 @@ tags: a validated AMI is promoted; forged or altered tags on it or on a stock AM
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -14,6 +13,7 @@ from pipeline.evidence import store
 from pipeline.localaws import LocalAws
 from pipeline.release.promote import PromoteRequest, run_promote
 from pipeline.validate import Runtime, run_validate
+from tests._dates import shifted_now
 from tests.release.conftest import POLICY_DIR, REGIONS, base_ami, pipeline_ami, release
 from tests.validate.conftest import FakeTime, ami_tags, settings
 
@@ -25,7 +25,7 @@ def _promote(clients: AwsClients, ami: str) -> object:
         PromoteRequest(ami=ami),
         release(),
         clients,
-        datetime.now(UTC),
+        shifted_now(),
         print,
         policy_dir=POLICY_DIR,
         known_regions=REGIONS,
@@ -39,7 +39,7 @@ def test_only_the_signed_record_counts(aws: LocalAws, clients: AwsClients, tmp_p
     verdict = run_validate(
         settings(tmp_path, ami),
         clients,
-        Runtime(echo=lines.append, sleep=fake.sleep, clock=fake.clock),
+        Runtime(now=shifted_now, echo=lines.append, sleep=fake.sleep, clock=fake.clock),
     )
     assert verdict.verdict.value == "PASS", lines[-20:]
     record_tags = {k: v for k, v in ami_tags(clients, ami).items() if k.startswith("cis:")}

@@ -8,7 +8,6 @@ import os
 import shutil
 import subprocess
 import sys
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -18,6 +17,7 @@ from pipeline.localaws import LocalAws
 from pipeline.orchestration.chain import ChainSettings, run_chain
 from pipeline.release.promote import PromoteRequest, run_promote
 from pipeline.validate import Runtime
+from tests._dates import shifted_now
 from tests.release.conftest import POLICY_DIR, REGIONS, base_ami, release, verifier_ok
 from tests.validate.conftest import FakeTime
 
@@ -27,7 +27,7 @@ INVOKE = str(Path(sys.executable).parent / "invoke")
 
 def _runtime(aws: LocalAws, lines: list[str]) -> Runtime:
     fake = FakeTime(aws)
-    return Runtime(echo=lines.append, sleep=fake.sleep, clock=fake.clock)
+    return Runtime(now=shifted_now, echo=lines.append, sleep=fake.sleep, clock=fake.clock)
 
 
 @pytest.mark.slow
@@ -56,7 +56,7 @@ def test_nightly_builds_once_then_revalidates_and_reports_drift(
         PromoteRequest(ami=ami),
         release(),
         clients,
-        datetime.now(UTC),
+        shifted_now(),
         print,
         policy_dir=POLICY_DIR,
         verify=verifier_ok(),

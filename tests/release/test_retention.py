@@ -16,6 +16,7 @@ from pipeline.reap.retention import plan
 from pipeline.release.promote import PromoteRequest, run_promote
 from pipeline.release.revoke import RevokeRequest, run_revoke
 from pipeline.tags import BUILD_RUN_TAG, MANAGED_TAG
+from tests._dates import shifted_now
 from tests.release.conftest import POLICY_DIR, REGIONS, pipeline_ami, release, verifier_ok
 
 NOW = datetime(2026, 12, 31, tzinfo=UTC)
@@ -102,14 +103,14 @@ def test_reap_deregisters_old_unpromoted_amis_and_their_snapshots(
         PromoteRequest(ami=promoted),
         settings,
         clients,
-        datetime.now(UTC),
+        shifted_now(),
         print,
         policy_dir=POLICY_DIR,
         verify=verifier_ok(),
         known_regions=REGIONS,
     )
     run_revoke(
-        RevokeRequest(ami=revoked, reason="bad kernel"), settings, clients, datetime.now(UTC), print
+        RevokeRequest(ami=revoked, reason="bad kernel"), settings, clients, shifted_now(), print
     )
     # Superseded and stripped of its channel tags: the channel's history still protects it.
     superseded = pipeline_ami(clients, "superseded-build")
@@ -118,7 +119,7 @@ def test_reap_deregisters_old_unpromoted_amis_and_their_snapshots(
             PromoteRequest(ami=ami),
             settings,
             clients,
-            datetime.now(UTC),
+            shifted_now(),
             print,
             policy_dir=POLICY_DIR,
             verify=verifier_ok(),
@@ -134,7 +135,7 @@ def test_reap_deregisters_old_unpromoted_amis_and_their_snapshots(
         m["Ebs"]["SnapshotId"]
         for m in clients.ec2.describe_images(ImageIds=[old])["Images"][0]["BlockDeviceMappings"]
     ]
-    later = datetime.now(UTC) + timedelta(days=30)
+    later = shifted_now() + timedelta(days=30)
 
     lines: list[str] = []
     run_reap(clients, later, lines.append, dry_run=True, retention=settings)

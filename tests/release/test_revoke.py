@@ -3,8 +3,6 @@ pointed at it (or removal), promote refusing it afterwards, idempotence."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import pytest
 
 from pipeline.aws import AwsClients, make_clients
@@ -13,6 +11,7 @@ from pipeline.localaws import LocalAws
 from pipeline.release.promote import PromoteRequest, run_promote
 from pipeline.release.revoke import RevokeRequest, run_revoke
 from pipeline.tags import REVOKED_REASON_TAG, REVOKED_TAG
+from tests._dates import shifted_now
 from tests.release.conftest import POLICY_DIR, REGIONS, pipeline_ami, release, verifier_ok
 from tests.validate.conftest import ami_tags
 
@@ -25,7 +24,7 @@ def _promote(clients: AwsClients, ami: str, **kw: object) -> None:
         PromoteRequest(ami=ami, **kw),  # type: ignore[arg-type]
         release(),
         clients,
-        datetime.now(UTC),
+        shifted_now(),
         print,
         policy_dir=POLICY_DIR,
         verify=verifier_ok(),
@@ -38,7 +37,7 @@ def _revoke(clients: AwsClients, ami: str, lines: list[str], **kw: object) -> ob
         RevokeRequest(ami=ami, reason="CVE-2026-0001 in containerd", **kw),  # type: ignore[arg-type]
         release(),
         clients,
-        datetime.now(UTC),
+        shifted_now(),
         lines.append,
         policy_dir=POLICY_DIR,
         verify=verifier_ok(),  # these images' records verify; tests/release/test_rollback_trust.py
@@ -112,7 +111,7 @@ def test_dry_run_and_bad_input(aws: LocalAws, clients: AwsClients) -> None:
     assert clients.ssm.get_parameter(Name=PARAM)["Parameter"]["Value"] == ami
     assert any("would" in line for line in lines), lines
     with pytest.raises(ConfigError, match="--reason"):
-        run_revoke(RevokeRequest(ami=ami, reason=" "), release(), clients, datetime.now(UTC), print)
+        run_revoke(RevokeRequest(ami=ami, reason=" "), release(), clients, shifted_now(), print)
     with pytest.raises(ConfigError, match="--channel"):
         _revoke(clients, ami, [], channel="nightly")
 

@@ -4,7 +4,7 @@ verifies), on the local AWS with records ``invoke validate`` really wrote."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -16,6 +16,7 @@ from pipeline.release.promote import PromoteRequest, run_promote
 from pipeline.release.revoke import ChannelChange, Revocation, RevokeRequest, run_revoke
 from pipeline.tags import COPIED_FROM_TAG, COPY_TAG_PREFIX
 from pipeline.validate import Runtime, run_validate
+from tests._dates import shifted_now
 from tests.release.conftest import POLICY_DIR, REGIONS, pipeline_ami, release, verified
 from tests.validate.conftest import FakeTime, ami_tags, settings
 
@@ -31,7 +32,7 @@ def _validated(aws: LocalAws, clients: AwsClients, tmp_path: Path, *names: str) 
     verdict = run_validate(
         settings(tmp_path, *amis),
         clients,
-        Runtime(echo=lines.append, sleep=fake.sleep, clock=fake.clock),
+        Runtime(now=shifted_now, echo=lines.append, sleep=fake.sleep, clock=fake.clock),
     )
     assert verdict.verdict.value == "PASS", lines[-20:]
     return amis
@@ -42,7 +43,7 @@ def _promote(clients: AwsClients, ami: str, regions: tuple[str, ...] = ()) -> No
         PromoteRequest(ami=ami, regions=regions),
         release(),
         clients,
-        datetime.now(UTC),
+        shifted_now(),
         print,
         policy_dir=POLICY_DIR,
         known_regions=REGIONS,
@@ -68,7 +69,7 @@ def _revoke(
         RevokeRequest(ami=ami, reason="CVE-2026-0042 in the kernel", **kw),  # type: ignore[arg-type]
         release(),
         clients,
-        now or datetime.now(UTC),
+        now or shifted_now(),
         lines.append,
         policy_dir=POLICY_DIR,
     )
@@ -204,7 +205,7 @@ def test_a_stale_record_needs_allow_stale_rollback_which_relaxes_nothing_else(
     for ami in (old, tampered, bad):
         _promote(clients, ami)
     _delete_record(clients, tampered)
-    later = datetime.now(UTC) + timedelta(days=45)  # past max_age_days (30)
+    later = shifted_now() + timedelta(days=45)  # past max_age_days (30)
 
     dry: list[str] = []
     planned = _revoke(clients, bad, dry, now=later, dry_run=True)
@@ -246,7 +247,7 @@ def test_the_record_must_reach_the_channels_level(
         RevokeRequest(ami=bad, reason="level check"),
         release(),
         clients,
-        datetime.now(UTC),
+        shifted_now(),
         print,
         policy_dir=POLICY_DIR,
         verify=lambda rc, ami: verified(ami, region=rc.region, level=level),

@@ -17,6 +17,7 @@ from pipeline.catalog import Platform
 from pipeline.localaws import LocalAws
 from pipeline.packer import Arch
 from pipeline.validate import Runtime, ValidateSettings
+from tests._dates import shifted_now
 
 ROOT = Path(__file__).resolve().parents[2]
 PLATFORM = {"al2023": "AMAZON_LINUX_2023", "al2": "AMAZON_LINUX_2"}
@@ -102,7 +103,7 @@ def runtime(aws: LocalAws) -> Callable[[list[str] | None], Runtime]:
 
     def make(lines: list[str] | None = None) -> Runtime:
         sink = lines if lines is not None else []
-        return Runtime(echo=sink.append, sleep=fake.sleep, clock=fake.clock)
+        return Runtime(now=shifted_now, echo=sink.append, sleep=fake.sleep, clock=fake.clock)
 
     return make
 

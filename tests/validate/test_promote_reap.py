@@ -17,6 +17,7 @@ from pipeline.localaws import LocalAws
 from pipeline.tags import HEARTBEAT_TAG, RUN_TAG
 from pipeline.validate import Runtime, run_validate
 from pipeline.validate import run as run_module
+from tests._dates import shifted_now
 from tests.validate.conftest import make_ami, settings
 
 STALE = timedelta(minutes=10)  # `invoke reap --stale-minutes 10`
@@ -43,11 +44,11 @@ def test_reap_removes_only_expired_runs(
     run_validate(settings(tmp_path / "b", ami, run_id="cisv-new", keep=True), clients, runtime())
     lines: list[str] = []
     # Five minutes later the runs' heartbeats are still fresh (reap waits 10 minutes by default).
-    early = reap.run_reap(clients, datetime.now(UTC) + timedelta(minutes=5), lines.append)
+    early = reap.run_reap(clients, shifted_now() + timedelta(minutes=5), lines.append)
     assert early.total == 0, lines
-    dry = reap.run_reap(clients, datetime.now(UTC) + timedelta(hours=3), lines.append, dry_run=True)
+    dry = reap.run_reap(clients, shifted_now() + timedelta(hours=3), lines.append, dry_run=True)
     assert len(dry.instances) == 2 and len(dry.configurations) == 2
-    done = reap.run_reap(clients, datetime.now(UTC) + timedelta(hours=3), lines.append)
+    done = reap.run_reap(clients, shifted_now() + timedelta(hours=3), lines.append)
     assert (len(done.instances), len(done.configurations), len(done.security_groups)) == (2, 2, 2)
     assert done.failures == []
     # the aws fixture asserts nothing is left
