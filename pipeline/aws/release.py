@@ -252,17 +252,58 @@ def launch_permissions(clients: AwsClients, ami_id: str) -> set[str]:
     return {str(p["UserId"]) for p in resp.get("LaunchPermissions", []) if p.get("UserId")}
 
 
-def add_launch_permission(clients: AwsClients, ami_id: str, accounts: Iterable[str]) -> None:
-    """Grant launch permission on the AMI to ``accounts`` (ec2:ModifyImageAttribute)."""
+def _launch_permission(clients: AwsClients, ami_id: str, accounts: Iterable[str], op: str) -> None:
     users = sorted(set(accounts))
     if not users:
         return
     try:
         clients.ec2.modify_image_attribute(
-            ImageId=ami_id, LaunchPermission={"Add": [{"UserId": a} for a in users]}
+            ImageId=ami_id,
+            LaunchPermission={op: [{"UserId": a} for a in users]},  # type: ignore[misc]
         )
     except ClientError as exc:
         raise aws_error(f"ec2:ModifyImageAttribute {ami_id} ({clients.region})", exc) from exc
+
+
+def add_launch_permission(clients: AwsClients, ami_id: str, accounts: Iterable[str]) -> None:
+    """Grant launch permission on the AMI to ``accounts`` (ec2:ModifyImageAttribute)."""
+    _launch_permission(clients, ami_id, accounts, "Add")
+
+
+def remove_launch_permission(clients: AwsClients, ami_id: str, accounts: Iterable[str]) -> None:
+    """Take launch permission on the AMI away from ``accounts`` (ec2:ModifyImageAttribute)."""
+    _launch_permission(clients, ami_id, accounts, "Remove")
+
+
+def _volume_permission(
+    clients: AwsClients, snapshot_id: str, accounts: Iterable[str], op: str
+) -> None:
+    users = sorted(set(accounts))
+    if not users:
+        return
+    try:
+        clients.ec2.modify_snapshot_attribute(
+            SnapshotId=snapshot_id,
+            Attribute="createVolumePermission",
+            OperationType=op,  # type: ignore[arg-type]
+            UserIds=users,
+        )
+    except ClientError as exc:
+        raise aws_error(
+            f"ec2:ModifySnapshotAttribute {snapshot_id} ({clients.region})", exc
+        ) from exc
+
+
+def add_volume_permission(clients: AwsClients, snapshot_id: str, accounts: Iterable[str]) -> None:
+    """Let ``accounts`` create volumes from the snapshot (ec2:ModifySnapshotAttribute)."""
+    _volume_permission(clients, snapshot_id, accounts, "add")
+
+
+def remove_volume_permission(
+    clients: AwsClients, snapshot_id: str, accounts: Iterable[str]
+) -> None:
+    """Take create-volume permission on the snapshot away (ec2:ModifySnapshotAttribute)."""
+    _volume_permission(clients, snapshot_id, accounts, "remove")
 
 
 def volume_permissions(clients: AwsClients, snapshot_id: str) -> set[str]:
@@ -276,57 +317,6 @@ def volume_permissions(clients: AwsClients, snapshot_id: str) -> set[str]:
             f"ec2:DescribeSnapshotAttribute {snapshot_id} ({clients.region})", exc
         ) from exc
     return {str(p["UserId"]) for p in resp.get("CreateVolumePermissions", []) if p.get("UserId")}
-
-
-def add_volume_permission(clients: AwsClients, snapshot_id: str, accounts: Iterable[str]) -> None:
-    """Let ``accounts`` create volumes from the snapshot (ec2:ModifySnapshotAttribute)."""
-    users = sorted(set(accounts))
-    if not users:
-        return
-    try:
-        clients.ec2.modify_snapshot_attribute(
-            SnapshotId=snapshot_id,
-            Attribute="createVolumePermission",
-            OperationType="add",
-            UserIds=users,
-        )
-    except ClientError as exc:
-        raise aws_error(
-            f"ec2:ModifySnapshotAttribute {snapshot_id} ({clients.region})", exc
-        ) from exc
-
-
-def remove_launch_permission(clients: AwsClients, ami_id: str, accounts: Iterable[str]) -> None:
-    """Take launch permission on the AMI away from ``accounts`` (ec2:ModifyImageAttribute)."""
-    users = sorted(set(accounts))
-    if not users:
-        return
-    try:
-        clients.ec2.modify_image_attribute(
-            ImageId=ami_id, LaunchPermission={"Remove": [{"UserId": a} for a in users]}
-        )
-    except ClientError as exc:
-        raise aws_error(f"ec2:ModifyImageAttribute {ami_id} ({clients.region})", exc) from exc
-
-
-def remove_volume_permission(
-    clients: AwsClients, snapshot_id: str, accounts: Iterable[str]
-) -> None:
-    """Take create-volume permission on the snapshot away (ec2:ModifySnapshotAttribute)."""
-    users = sorted(set(accounts))
-    if not users:
-        return
-    try:
-        clients.ec2.modify_snapshot_attribute(
-            SnapshotId=snapshot_id,
-            Attribute="createVolumePermission",
-            OperationType="remove",
-            UserIds=users,
-        )
-    except ClientError as exc:
-        raise aws_error(
-            f"ec2:ModifySnapshotAttribute {snapshot_id} ({clients.region})", exc
-        ) from exc
 
 
 def enable_deprecation(clients: AwsClients, ami_id: str, when: datetime) -> None:
