@@ -4,7 +4,7 @@ verifier standing in for ``pipeline.evidence.verify`` where a test needs a verif
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -18,6 +18,7 @@ from pipeline.evidence import store
 from pipeline.evidence.verify import Verification
 from pipeline.localaws import LocalAws
 from pipeline.packer import Arch
+from pipeline.release.promote import PromoteRequest, Promotion, run_promote
 from pipeline.tags import BUILD_RUN_TAG, MANAGED_TAG, MANAGED_VALUE
 from tests._dates import shifted_now
 
@@ -121,3 +122,18 @@ def verified(
 def verifier_ok() -> Callable[[AwsClients, str], Verification]:
     """Every AMI verifies (for tests of what happens after verification)."""
     return lambda clients, ami: verified(ami, region=clients.region)
+
+
+def promote(clients: AwsClients, request: PromoteRequest) -> Promotion:
+    """``run_promote`` as the release tests run it: the default channels, the shipped policies,
+    a verifier that accepts, now, quietly."""
+    return run_promote(
+        request,
+        release(),
+        clients,
+        datetime.now(UTC),
+        lambda _: None,
+        policy_dir=POLICY_DIR,
+        verify=verifier_ok(),
+        known_regions=REGIONS,
+    )

@@ -14,26 +14,17 @@ from pipeline.aws import AwsClients, make_clients
 from pipeline.aws.images import describe_image
 from pipeline.channels import DEFAULT_PREFIX
 from pipeline.evidence.revocation import copy_description, is_copy_of, revocation
-from pipeline.release.promote import PromoteRequest, run_promote
+from pipeline.release.promote import PromoteRequest
 from pipeline.release.revoke import RevokeRequest, run_revoke
 from pipeline.tags import COPIED_FROM_TAG, COPY_TAG_PREFIX, REVOKED_TAG
-from tests.release.conftest import POLICY_DIR, REGIONS, pipeline_ami, release, verifier_ok
+from tests.release.conftest import pipeline_ami, promote, release
 from tests.validate.conftest import ami_tags
 
 PARAM = "/eks-cis-ami/al2023/x86_64/1.32/stable/image-id"
 
 
 def _promote(clients: AwsClients, ami: str) -> str | None:
-    done = run_promote(
-        PromoteRequest(ami=ami, regions=("eu-west-1",)),
-        release(),
-        clients,
-        datetime.now(UTC),
-        lambda _: None,
-        policy_dir=POLICY_DIR,
-        verify=verifier_ok(),
-        known_regions=REGIONS,
-    )
+    done = promote(clients, PromoteRequest(ami=ami, regions=("eu-west-1",)))
     return done.regions[0].image_id
 
 

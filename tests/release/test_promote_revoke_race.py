@@ -15,24 +15,15 @@ import pytest
 from pipeline.aws import AwsClients, make_clients
 from pipeline.aws import release as aws
 from pipeline.errors import ExitCode, GateBlocked
-from pipeline.release.promote import PromoteRequest, run_promote
+from pipeline.release.promote import PromoteRequest
 from pipeline.release.revoke import RevokeRequest, run_revoke
-from tests.release.conftest import POLICY_DIR, REGIONS, pipeline_ami, release, verifier_ok
+from tests.release.conftest import pipeline_ami, promote, release
 
 PARAM = "/eks-cis-ami/al2023/x86_64/1.32/stable/image-id"
 
 
 def _promote(clients: AwsClients, ami: str, regions: tuple[str, ...] = ()) -> Any:
-    return run_promote(
-        PromoteRequest(ami=ami, regions=regions or ("us-east-1",)),
-        release(),
-        clients,
-        datetime.now(UTC),
-        lambda _: None,
-        policy_dir=POLICY_DIR,
-        verify=verifier_ok(),
-        known_regions=REGIONS,
-    )
+    return promote(clients, PromoteRequest(ami=ami, regions=regions or ("us-east-1",)))
 
 
 def _revoke(clients: AwsClients, ami: str) -> None:

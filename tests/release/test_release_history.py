@@ -14,10 +14,10 @@ from pipeline.aws import AwsClients, make_clients
 from pipeline.aws import release as aws
 from pipeline.errors import AwsError
 from pipeline.evidence import store
-from pipeline.release.promote import PromoteRequest, run_promote
+from pipeline.release.promote import PromoteRequest
 from pipeline.release.revoke import RevokeRequest, run_revoke
 from pipeline.tags import COPIED_FROM_TAG, COPY_TAG_PREFIX, REVOKED_TAG
-from tests.release.conftest import POLICY_DIR, REGIONS, pipeline_ami, release, verifier_ok
+from tests.release.conftest import pipeline_ami, promote, release
 from tests.validate.conftest import ami_tags
 
 ACCOUNT = "123456789012"  # the local AWS's
@@ -26,16 +26,7 @@ PARAM = "/eks-cis-ami/al2023/x86_64/1.32/stable/image-id"
 
 
 def _promote(clients: AwsClients, ami: str) -> str:
-    done = run_promote(
-        PromoteRequest(ami=ami, regions=("us-east-1", "ap-southeast-2")),
-        release(),
-        clients,
-        datetime.now(UTC),
-        lambda _: None,
-        policy_dir=POLICY_DIR,
-        verify=verifier_ok(),
-        known_regions=REGIONS,
-    )
+    done = promote(clients, PromoteRequest(ami=ami, regions=("us-east-1", "ap-southeast-2")))
     copy = done.regions[1].image_id
     assert copy is not None
     return copy

@@ -9,9 +9,14 @@ from datetime import UTC, datetime
 
 from pipeline.aws import AwsClients, make_clients
 from pipeline.aws import release as aws
-from pipeline.release.promote import PromoteRequest, run_promote
+from pipeline.release.promote import PromoteRequest
 from pipeline.release.revoke import RevokeRequest, run_revoke
-from tests.release.conftest import ACCOUNT, POLICY_DIR, REGIONS, pipeline_ami, release, verifier_ok
+from tests.release.conftest import (
+    ACCOUNT,
+    pipeline_ami,
+    promote,
+    release,
+)
 
 OTHER = "444455556666"
 
@@ -27,15 +32,9 @@ def _shares(rc: AwsClients, ami: str) -> dict[str, set[str]]:
 
 def test_revoke_takes_away_every_share_promote_granted(clients: AwsClients) -> None:
     ami = pipeline_ami(clients, "shared")
-    done = run_promote(
-        PromoteRequest(ami=ami, regions=("us-east-1", "eu-west-1"), accounts=(ACCOUNT, OTHER)),
-        release(),
+    done = promote(
         clients,
-        datetime.now(UTC),
-        lambda _: None,
-        policy_dir=POLICY_DIR,
-        verify=verifier_ok(),
-        known_regions=REGIONS,
+        PromoteRequest(ami=ami, regions=("us-east-1", "eu-west-1"), accounts=(ACCOUNT, OTHER)),
     )
     eu = make_clients(region="eu-west-1")
     copy = done.regions[1].image_id

@@ -8,25 +8,16 @@ from datetime import UTC, datetime
 
 from pipeline.aws import AwsClients, make_clients
 from pipeline.aws import release as aws
-from pipeline.release.promote import PromoteRequest, run_promote
+from pipeline.release.promote import PromoteRequest
 from pipeline.release.revoke import RevokeRequest, run_revoke
-from tests.release.conftest import POLICY_DIR, REGIONS, pipeline_ami, release, verifier_ok
+from tests.release.conftest import pipeline_ami, promote, release
 
 CANDIDATE = "/eks-cis-ami/al2023/x86_64/1.32/candidate/image-id"
 STABLE = "/eks-cis-ami/al2023/x86_64/1.32/stable/image-id"
 
 
 def _promote(clients: AwsClients, ami: str, channel: str) -> None:
-    run_promote(
-        PromoteRequest(ami=ami, channel=channel, regions=("us-east-1", "eu-west-1")),
-        release(),
-        clients,
-        datetime.now(UTC),
-        lambda _: None,
-        policy_dir=POLICY_DIR,
-        verify=verifier_ok(),
-        known_regions=REGIONS,
-    )
+    promote(clients, PromoteRequest(ami=ami, channel=channel, regions=("us-east-1", "eu-west-1")))
 
 
 def test_a_channel_no_longer_configured_is_taken_back_in_every_region(
