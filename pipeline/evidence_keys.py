@@ -10,7 +10,9 @@ BUCKET_PREFIX = "eks-cis-ami-pipeline-evidence-"
 LAYOUT = """
 s3://<bucket>/<account>/<region>/<ami-id>/<run-id>/      (a resumed run that published: <run-id>~N/)
     evidence/scan.json  evidence/targets.json  evidence/run.json  evidence/results.json
-    evidence/checks.json  evidence/cis-report.csv  verdict.json  junit.xml  summary.md
+    evidence/checks.json  evidence/cis-report.csv  evidence/node-probe.json
+    evidence/coverage.json  evidence/findings.json  evidence/finding-counts.json
+    evidence/launched.json  verdict.json  junit.xml  summary.md
     policies/<file>  catalogue.json
     attestation.dsse.json    (the signed record; every other object is one of its inputs)
 """
@@ -28,6 +30,12 @@ REPORTS: tuple[tuple[str, str, str], ...] = (
     ("evidence/results.json", "evidence/results.json", "application/json"),
     ("evidence/checks.json", "evidence/checks.json", "application/json"),
     ("evidence/cis-report.csv", "evidence/cis-report.csv", "text/csv"),
+    # node readiness (pipeline.node) and package vulnerabilities (pipeline.findings)
+    ("evidence/node-probe.json", "evidence/node-probe.json", "application/json"),
+    ("evidence/coverage.json", "evidence/coverage.json", "application/json"),
+    ("evidence/findings.json", "evidence/findings.json", "application/json"),
+    ("evidence/finding-counts.json", "evidence/finding-counts.json", "application/json"),
+    ("evidence/launched.json", "evidence/launched.json", "application/json"),
     ("verdict.json", "verdict.json", "application/json"),
     ("junit.xml", "junit.xml", "application/xml"),
     ("summary.md", "summary.md", "text/markdown"),

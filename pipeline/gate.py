@@ -16,30 +16,15 @@ from collections import defaultdict
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
-from enum import StrEnum
 
 from pipeline import completeness, crosscheck
 from pipeline.catalog import Catalogue, Platform, normalise_title
 from pipeline.errors import ConfigError, ExitCode
+from pipeline.node import NodeVerdict
+from pipeline.outcome import Outcome as Outcome  # re-exported: callers say gate.Outcome
 from pipeline.policy import EXPIRY_WARNING_DAYS, ExceptionsPolicy, PolicyException, PolicySkip
 from pipeline.results import CheckResult, CheckStatus, ScanFacts, StatusCounts
-
-
-class Outcome(StrEnum):
-    PASS = "PASS"
-    FAIL = "FAIL"
-    ERROR = "ERROR"
-
-    @property
-    def exit_code(self) -> ExitCode:
-        return _EXIT[self]
-
-
-_EXIT = {
-    Outcome.PASS: ExitCode.OK,
-    Outcome.FAIL: ExitCode.GATE_BLOCKED,
-    Outcome.ERROR: ExitCode.UNTRUSTED_SCAN,
-}
+from pipeline.vulns import VulnVerdict
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +80,10 @@ class Verdict:
     # What the scan's totals were reconciled as (``completeness.ROWS`` / ``DISTINCT``, or both
     # when one target makes them equal); None when the scan gave no totals or none matched.
     reconciled_as: str | None = None
+    # The other two sections (``pipeline.sections.combine``); None: not judged in this run.
+    node: NodeVerdict | None = None
+    vulnerabilities: VulnVerdict | None = None
+    cis_verdict: Outcome | None = None  # the CIS section's own outcome, once combined
 
     @property
     def exit_code(self) -> ExitCode:

@@ -15,7 +15,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from pipeline import catalog, safeio
+from pipeline import catalog, safeio, vulnpolicy
 from pipeline.catalog import Catalogue, Platform
 from pipeline.errors import ConfigError, PolicyError
 from pipeline.schema import parse_document, schema_problems
@@ -93,6 +93,7 @@ class ExceptionsPolicy:
     by_check: Mapping[str, PolicyException] = field(default_factory=dict)
     skips: tuple[PolicySkip, ...] = ()
     skips_by_check: Mapping[str, PolicySkip] = field(default_factory=dict)
+    vulnerabilities: vulnpolicy.VulnPolicy = field(default_factory=vulnpolicy.VulnPolicy)
 
     @property
     def catalogue(self) -> Catalogue:
@@ -118,6 +119,8 @@ def parse(text: str, source: str) -> ExceptionsPolicy:
     skips = tuple(_skip(i, raw) for i, raw in enumerate(data.get("skips", ())))
     problems = list(_semantic_problems(exceptions, cat, source))
     problems += _skip_problems(skips, cat, source)
+    vulns, vuln_problems = vulnpolicy.parse(data.get("vulnerabilities"), source)
+    problems += vuln_problems
     if problems:
         raise PolicyError(f"{source}: invalid exceptions policy", problems=problems)
     return ExceptionsPolicy(
@@ -129,6 +132,7 @@ def parse(text: str, source: str) -> ExceptionsPolicy:
         by_check=MappingProxyType({e.check_id: e for e in exceptions}),
         skips=skips,
         skips_by_check=MappingProxyType({k.check_id: k for k in skips}),
+        vulnerabilities=vulns,
     )
 
 
@@ -193,7 +197,10 @@ def expiry_problems(policy: ExceptionsPolicy, today: date) -> tuple[list[str], l
         elif entry.expires - today <= timedelta(days=EXPIRY_WARNING_DAYS):
             days = (entry.expires - today).days
             warnings.append(f"{where}: {kind} for {entry.check_id} expires in {days} days")
-    return errors, warnings
+    vuln_errors, vuln_warnings = vulnpolicy.expiry_problems(
+        policy.vulnerabilities, policy.source, today, EXPIRY_WARNING_DAYS
+    )
+    return errors + vuln_errors, warnings + vuln_warnings
 
 
 def _structure_problems(data: Any, source: str) -> list[str]:

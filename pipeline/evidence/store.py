@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pipeline
-from pipeline import catalog, evidence_keys, gate
+from pipeline import catalog, evidence_keys, gate, sections
 from pipeline import tags as tag_keys
 from pipeline.aws import AwsClients, kms, s3
 from pipeline.aws.images import Image
@@ -127,12 +127,12 @@ def plan_uploads(
 
 
 def ami_outcomes(verdict: gate.Verdict) -> dict[str, str]:
-    """The gate's outcome per AMI (PASS/FAIL/ERROR); an untrusted run passes no AMI."""
-    by_target = {t.target: t.verdict.value for t in verdict.targets}
+    """The gate's outcome per AMI (PASS/FAIL/ERROR) over every section judged (CIS, node,
+    vulnerabilities: the worst of its test instance's); an untrusted run passes no AMI."""
     amis = verdict.context.get("amis", [])
     found: dict[str, str] = {}
     for entry in amis if isinstance(amis, list) else []:
-        outcome = by_target.get(entry["instance"], gate.Outcome.ERROR.value)
+        outcome = sections.target_outcome(verdict, entry["instance"]).value
         if verdict.verdict is gate.Outcome.ERROR and outcome == gate.Outcome.PASS.value:
             outcome = gate.Outcome.ERROR.value  # an untrusted scan proves nothing for any AMI
         found[str(entry["ami"])] = outcome

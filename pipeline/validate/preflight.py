@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from pipeline import outputs, policy, support
+from pipeline import node, outputs, policy, support
 from pipeline.aws import AwsClients, ec2, iam, inspector, is_aws_endpoint
 from pipeline.aws.account import caller_account
 from pipeline.aws.images import Image, describe_image
@@ -59,6 +59,7 @@ def preflight(settings: ValidateSettings, clients: AwsClients, rt: Runtime) -> R
         if image.platform is not None:
             support.check_real_aws([image.platform], real_aws=not local, what=f"--ami {image.id}")
     policies = policy.load_all(policy.discover(settings.policy_dir))
+    node.probe_script()  # the node probe ships with the checkout: refuse before launching
     for image in images:
         if image.platform not in policies:
             raise ConfigError(f"{image.id}: no exceptions policy for {image.platform}")

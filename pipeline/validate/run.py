@@ -5,11 +5,13 @@ from __future__ import annotations
 
 from contextlib import ExitStack
 from datetime import date
+from pathlib import Path
 from typing import Any
 
-from pipeline import gate, heartbeat
+from pipeline import gate, heartbeat, sections
 from pipeline.aws import AwsClients, BotoCoreError, ClientError, boundary
 from pipeline.errors import AwsError, PipelineError
+from pipeline.validate import readiness
 from pipeline.validate.cleanup import Signalled, cleaning_up, leftovers
 from pipeline.validate.collect import collect
 from pipeline.validate.launch import launch_all
@@ -82,9 +84,10 @@ def _scan_and_gate(
             [], chosen, _judged(rt, context), level=settings.level, problems=problems
         )
 
+    side = readiness.start(clients, rt, list(instances), run.run_id)
     config_arn = scan_configuration(clients, settings, rt, run.run_id, cleanup)
     context["scan_configuration_arn"] = config_arn
-    scan = wait_scan(clients, settings, rt, config_arn)
+    scan = wait_scan(clients, settings, rt, config_arn, side)
     if scan is None:
         missing = [f"no scan appeared for {config_arn}"]
         return gate.evaluate(
@@ -92,16 +95,27 @@ def _scan_and_gate(
         )
     context["scan_arn"] = scan.scan_arn
     found = collect(clients, run, rt, scan, config_arn, list(instances), context, architectures)
-    return gate.evaluate(
+    today = _judged(rt, context)
+    node, vulns = readiness.collect(
+        clients,
+        side,
+        run.run_id,
+        Path(settings.out_dir) / "evidence",
+        policies=chosen,
+        architectures=architectures,
+        today=today,
+    )
+    cis = gate.evaluate(
         found.rows,
         chosen,
-        _judged(rt, context),
+        today,
         level=settings.level,
         facts=found.facts,
         expected_targets=list(instances),
         problems=found.problems,
         architectures=architectures,
     )
+    return sections.combine(cis, node, vulns)
 
 
 def _judged(rt: Runtime, context: dict[str, Any]) -> date:

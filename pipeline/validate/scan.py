@@ -7,6 +7,7 @@ from contextlib import ExitStack
 
 from pipeline.aws import AwsClients, ec2, iam, inspector
 from pipeline.polling import SCAN_WAIT
+from pipeline.validate import readiness
 from pipeline.validate.cleanup import quietly
 from pipeline.validate.launch import run_tags
 from pipeline.validate.settings import Runtime, ValidateSettings, fresh_run
@@ -46,14 +47,35 @@ def scan_configuration(
 
 
 def wait_scan(
-    clients: AwsClients, settings: ValidateSettings, rt: Runtime, config_arn: str
+    clients: AwsClients,
+    settings: ValidateSettings,
+    rt: Runtime,
+    config_arn: str,
+    side: readiness.Readiness | None = None,
 ) -> inspector.CisScan | None:
-    """The configuration's scan once it ends (or as it stands at the timeout); None: none yet."""
+    """The configuration's scan once it ends (or as it stands at the timeout); None: none yet.
+
+    ``side``: the node probe and the package scan, polled in the same loop until they are done
+    too (the scan's timeout bounds all three): they overlap the scan instead of following it.
+    """
+    last: list[inspector.CisScan | None] = [None]
+
+    def fetch() -> inspector.CisScan | None:
+        if last[0] is None or last[0].status not in TERMINAL:
+            last[0] = inspector.find_scan(clients, config_arn)
+        if side is not None:
+            readiness.tick(clients, side)
+        return last[0]
+
+    def describe(scan: inspector.CisScan | None) -> str:
+        shown = f"scan {scan.status}" if scan else "scan not listed yet"
+        return f"{shown}; {side.describe()}" if side is not None else shown
+
     found: inspector.CisScan | None = poll(
-        lambda: inspector.find_scan(clients, config_arn),
-        lambda s: s is not None and s.status in TERMINAL,
+        fetch,
+        lambda s: s is not None and s.status in TERMINAL and (side is None or side.done),
         settings.scan_timeout_s,
-        lambda s: f"scan {s.status}" if s else "scan not listed yet",
+        describe,
         settings,
         rt,
         schedule(settings, SCAN_WAIT),

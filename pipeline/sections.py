@@ -1,0 +1,47 @@
+"""One verdict of three sections (pure): CIS, node readiness and package vulnerabilities.
+
+The overall outcome is PASS only when all three pass: ERROR over FAIL over PASS. Each AMI's
+outcome is the worst of its test instance's three.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from pipeline.gate import Verdict
+from pipeline.node import NodeVerdict
+from pipeline.outcome import Outcome, worst
+from pipeline.vulns import VulnVerdict
+
+CIS, NODE, VULNERABILITIES = "cis", "node", "vulnerabilities"
+ALL = (CIS, NODE, VULNERABILITIES)
+
+
+def combine(cis: Verdict, node: NodeVerdict | None, vulns: VulnVerdict | None) -> Verdict:
+    """The CIS verdict with the two other sections; a section not judged (None) is ERROR when
+    the CIS section was, so a run that never got that far stays what it was."""
+    own = cis.cis_verdict or cis.verdict
+    parts = [own]
+    parts += [node.verdict] if node is not None else []
+    parts += [vulns.verdict] if vulns is not None else []
+    return replace(cis, verdict=worst(parts), node=node, vulnerabilities=vulns, cis_verdict=own)
+
+
+def section_outcomes(verdict: Verdict) -> dict[str, Outcome | None]:
+    """Each section's outcome; None: not judged."""
+    return {
+        CIS: verdict.cis_verdict or verdict.verdict,
+        NODE: verdict.node.verdict if verdict.node else None,
+        VULNERABILITIES: verdict.vulnerabilities.verdict if verdict.vulnerabilities else None,
+    }
+
+
+def target_outcome(verdict: Verdict, target: str) -> Outcome:
+    """One test instance's outcome over every section judged."""
+    cis = [t.verdict for t in verdict.targets if t.target == target]
+    parts = [cis[0] if cis else Outcome.ERROR]
+    if verdict.node is not None:
+        parts.append(verdict.node.outcome_of(target))
+    if verdict.vulnerabilities is not None:
+        parts.append(verdict.vulnerabilities.outcome_of(target))
+    return worst(parts)
