@@ -87,11 +87,13 @@ class VulnPolicy:
     def blocks(self, severity: str, fix_available: str | None) -> bool:
         """Whether a finding of this severity and fixAvailable is at or above the threshold.
 
-        An unknown severity blocks (fail closed): it cannot be placed below the threshold."""
+        An unknown severity blocks, and a finding that does not say whether a fix exists counts
+        as fixable (fail closed): neither can be placed below the threshold."""
         rule = self.block.get(severity)
         if rule is None:
             return True
-        return rule is Block.ANY or (rule is Block.FIXABLE and fix_available in FIXABLE)
+        fixable = fix_available is None or fix_available in FIXABLE
+        return rule is Block.ANY or (rule is Block.FIXABLE and fixable)
 
     @property
     def threshold(self) -> str:

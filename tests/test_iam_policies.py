@@ -209,7 +209,13 @@ def test_no_role_can_adopt_a_foreign_resource_or_delete_every_tag(job: str) -> N
 # AWS's documented way to require tags on what is created while allowing any image or subnet
 # (https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/ExamplePolicies_EC2.html), so for these
 # actions that one finding is expected; anything else parliament reports fails the test.
-SPLIT_BY_RESOURCE = {"ec2:RunInstances", "ec2:CreateSecurityGroup", "ec2:CreateImage"}
+# ssm:SendCommand: one statement for the document, one for the run's tagged instances.
+SPLIT_BY_RESOURCE = {
+    "ec2:RunInstances",
+    "ec2:CreateSecurityGroup",
+    "ec2:CreateImage",
+    "ssm:SendCommand",
+}
 # setup writes the evidence bucket's TLS-only policy, so it holds s3:PutBucketPolicy without
 # s3:DeleteObject, which parliament reads as a way to grant deletion through the bucket policy.
 # setup is the one-time administrator's job (never CI's role); object lock and versioning
@@ -594,3 +600,29 @@ def test_each_job_writes_only_its_own_tag_keys(job: str) -> None:
     for key in samples:
         allowed = decide(policy, create_tags(IMAGE, {key: "v"}, _built_ami_tags())).allowed
         assert allowed is tags.key_matches(key, mine), (job, key)
+
+
+SEND = "ssm:SendCommand"
+PROBE_DOC = "arn:aws:ssm:us-east-1::document/AWS-RunShellScript"
+TEST_INSTANCE = "arn:aws:ec2:us-east-1:111122223333:instance/i-0123456789abcdef0"
+
+
+@pytest.mark.parametrize(
+    ("resource", "instance_tags", "allowed"),
+    [
+        (PROBE_DOC, {}, True),
+        ("arn:aws:ssm:us-east-1::document/AWS-RunPowerShellScript", {}, False),
+        ("arn:aws:ssm:us-east-1:111122223333:document/my-own-script", {}, False),
+        (TEST_INSTANCE, {tags.RUN_TAG: "20261204T073334Z-abcd"}, True),
+        (TEST_INSTANCE, {}, False),  # a production node: never
+        (TEST_INSTANCE, {"team": "payments"}, False),
+    ],
+)
+def test_validate_runs_only_the_shell_document_and_only_on_its_test_instances(
+    resource: str, instance_tags: dict[str, str], allowed: bool
+) -> None:
+    context = {f"ssm:resourceTag/{k}": v for k, v in instance_tags.items()}
+    policy = [iam_policy.load_policy("validate", IAM_DIR)]
+    assert decide(policy, Request(SEND, resource, context)).allowed is allowed
+    others = [iam_policy.load_policy(j, IAM_DIR) for j in JOBS if j != "validate"]
+    assert not any(decide([p], Request(SEND, resource, context)).allowed for p in others)

@@ -42,6 +42,8 @@ MODULES = (
     "pipeline.aws.images",
     "pipeline.aws.inspector",
     "pipeline.aws.ssm",
+    "pipeline.aws.runcommand",
+    "pipeline.aws.packages",
     "pipeline.aws.s3",
     "pipeline.aws.kms",
     "pipeline.aws.release",
@@ -96,6 +98,9 @@ JOBS: Mapping[str, Mapping[str, tuple[str, ...]]] = {
             "inspector2:ListCisScanResultsAggregatedByChecks",
         ),
         "pipeline.aws.ssm": ("ssm:DescribeInstanceInformation",),
+        # the node probe (SSM Run Command) and Inspector's package scan of the test instances
+        "pipeline.aws.runcommand": (),
+        "pipeline.aws.packages": (),
         # the evidence store and the signed record (pipeline.evidence)
         "pipeline.aws.s3": (
             "s3:ListBucket",
