@@ -20,6 +20,7 @@ from pipeline import evidence_keys, tags
 from pipeline.aws import iam_policy
 from pipeline.build import make_specs
 from pipeline.catalog import Platform
+from pipeline.channels import DEFAULT_PREFIX, parameter_name
 from pipeline.errors import ConfigError
 from pipeline.evidence import store
 from pipeline.evidence.trust import K8S_TAG
@@ -626,3 +627,14 @@ def test_validate_runs_only_the_shell_document_and_only_on_its_test_instances(
     assert decide(policy, Request(SEND, resource, context)).allowed is allowed
     others = [iam_policy.load_policy(j, IAM_DIR) for j in JOBS if j != "validate"]
     assert not any(decide([p], Request(SEND, resource, context)).allowed for p in others)
+
+
+def test_the_chain_role_reads_the_drift_channel_but_not_other_parameters() -> None:
+    """The nightly chain (build.json + validate.json) reads the channel's current image for its
+    drift report (pipeline.orchestration.nightly); nothing else of the account's parameters."""
+    chain = [iam_policy.load_policy("build", IAM_DIR), iam_policy.load_policy("validate", IAM_DIR)]
+    name = parameter_name(DEFAULT_PREFIX, Platform.AMAZON_LINUX_2023, "x86_64", "1.32", "stable")
+    arn = f"arn:aws:ssm:us-east-1:111122223333:parameter{name}"
+    assert decide(chain, Request("ssm:GetParameter", arn)).allowed
+    secret = "arn:aws:ssm:us-east-1:111122223333:parameter/prod/db/password"
+    assert not decide(chain, Request("ssm:GetParameter", secret)).allowed

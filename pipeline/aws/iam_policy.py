@@ -101,6 +101,8 @@ JOBS: Mapping[str, Mapping[str, tuple[str, ...]]] = {
         # the node probe (SSM Run Command) and Inspector's package scan of the test instances
         "pipeline.aws.runcommand": (),
         "pipeline.aws.packages": (),
+        # the nightly chain's drift report reads the channel's current image
+        "pipeline.aws.release": ("ssm:GetParameter",),
         # the evidence store and the signed record (pipeline.evidence)
         "pipeline.aws.s3": (
             "s3:ListBucket",
@@ -141,6 +143,7 @@ JOBS: Mapping[str, Mapping[str, tuple[str, ...]]] = {
         "pipeline.aws.release": (
             "ec2:DescribeImages",
             "ssm:GetParametersByPath",
+            "ssm:GetParameterHistory",  # every image a channel ever published is kept
             "ec2:DeregisterImage",
             "ec2:DeleteSnapshot",
         ),

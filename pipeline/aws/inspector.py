@@ -293,18 +293,24 @@ def result_pages(
     return out
 
 
-def download_report(clients: AwsClients, scan_arn: str) -> bytes:
-    """Ask for the CSV report (GetCisScanReport) and download it: its bytes, as served.
-
-    The caller writes them (``pipeline.outputs``: atomically, never through a link). Raises
-    AwsError when the report cannot be produced or downloaded, or passes ``REPORT_MAX_BYTES``.
-    """
+def request_report(clients: AwsClients, scan_arn: str) -> tuple[str, str | None]:
+    """Ask for the CSV report (GetCisScanReport): its status (``IN_PROGRESS`` while Inspector
+    is still making it, then ``SUCCEEDED`` or ``FAILED``) and its URL once it has one."""
     try:
         resp = clients.inspector2.get_cis_scan_report(scanArn=scan_arn, reportFormat="CSV")
     except ClientError as exc:
         raise aws_error(f"inspector2:GetCisScanReport {scan_arn}", exc) from exc
-    status = str(resp.get("status", "UNKNOWN"))
     url = resp.get("url")
+    return str(resp.get("status", "UNKNOWN")), url if isinstance(url, str) else None
+
+
+def download_report(scan_arn: str, status: str, url: str | None) -> bytes:
+    """Download a report ``request_report`` answered: its bytes, as served.
+
+    The caller writes them (``pipeline.outputs``: atomically, never through a link). Raises
+    AwsError when the report was not produced or cannot be downloaded, or passes
+    ``REPORT_MAX_BYTES``.
+    """
     if status != "SUCCEEDED" or not url:
         raise AwsError(f"CIS report for {scan_arn} is {status}")
     if not url.startswith(("https://", "http://")):

@@ -10,10 +10,11 @@ from typing import Any
 
 from pipeline import crosscheck, outputs, results
 from pipeline.aws import AwsClients, inspector
-from pipeline.errors import ConfigError, PipelineError
+from pipeline.errors import AwsError, ConfigError, PipelineError
 from pipeline.validate.preflight import Run
 from pipeline.validate.scan import TERMINAL, interference, scan_problems, target_problems
 from pipeline.validate.settings import Runtime
+from pipeline.validate.wait import poll
 
 
 @dataclass(frozen=True)
@@ -73,7 +74,7 @@ def collect(
     outputs.write_json(evidence / crosscheck.CHECKS_FILE, checks or [])
     report: bytes | None = None
     try:
-        report = inspector.download_report(clients, scan.scan_arn)
+        report = _report(clients, run, rt, scan.scan_arn)
     except PipelineError as exc:  # the report is part of the evidence: without it, no PASS
         problems.append(f"CIS report not downloaded: {exc} (results are in evidence/)")
     if report is not None:  # written like every report: atomically, never through a link
@@ -81,6 +82,22 @@ def collect(
     parsed = results.parse_document(pages, str(evidence / "results.json"))
     facts, fact_problems = _scan_facts(scan, targets, checks, report, evidence)
     return Collected(parsed.rows, facts, problems + fact_problems + list(parsed.problems))
+
+
+def _report(clients: AwsClients, run: Run, rt: Runtime, scan_arn: str) -> bytes:
+    """The scan's CSV report: Inspector answers ``IN_PROGRESS`` while it makes it, so ask
+    again (on the scan's schedule, within the scan's timeout) until it says otherwise."""
+    status, url = poll(
+        lambda: inspector.request_report(clients, scan_arn),
+        lambda answer: answer[0] != "IN_PROGRESS",
+        run.settings.scan_timeout_s,
+        lambda answer: f"CIS report {answer[0]}",
+        run.settings,
+        rt,
+    )
+    if status == "IN_PROGRESS":
+        raise AwsError(f"still IN_PROGRESS after {run.settings.scan_timeout_s:.0f}s")
+    return inspector.download_report(scan_arn, status, url)
 
 
 def _scan_facts(

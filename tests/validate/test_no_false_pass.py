@@ -133,9 +133,9 @@ def test_a_symlink_planted_at_the_cis_report_is_refused_not_followed(
     victim.write_text("precious")
     real = inspector.download_report
 
-    def planting(clients: AwsClients, scan_arn: str) -> bytes:
+    def planting(scan_arn: str, status: str, url: str | None) -> bytes:
         (tmp_path / "out/evidence/cis-report.csv").symlink_to(victim)
-        return real(clients, scan_arn)
+        return real(scan_arn, status, url)
 
     monkeypatch.setattr(inspector, "download_report", planting)
     ami = make_ami(clients)
