@@ -638,3 +638,31 @@ def test_the_chain_role_reads_the_drift_channel_but_not_other_parameters() -> No
     assert decide(chain, Request("ssm:GetParameter", arn)).allowed
     secret = "arn:aws:ssm:us-east-1:111122223333:parameter/prod/db/password"
     assert not decide(chain, Request("ssm:GetParameter", secret)).allowed
+
+
+@pytest.mark.parametrize(
+    ("service", "allowed"),
+    [
+        ("inspector2.amazonaws.com", True),
+        ("agentless.inspector2.amazonaws.com", True),  # EC2_HYBRID's agentless scans
+        ("ec2.amazonaws.com", False),
+    ],
+)
+def test_setup_creates_only_inspectors_service_linked_roles(service: str, allowed: bool) -> None:
+    arn = f"arn:aws:iam::111122223333:role/aws-service-role/{service}/AWSServiceRole"
+    request = Request("iam:CreateServiceLinkedRole", arn, {"iam:AWSServiceName": service})
+    assert decide([iam_policy.load_policy("setup", IAM_DIR)], request).allowed is allowed
+
+
+@pytest.mark.parametrize(
+    ("policy_arn", "allowed"),
+    [
+        ("arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore", True),
+        ("arn:aws:iam::aws:policy/AmazonInspector2ManagedCisPolicy", False),
+        ("arn:aws:iam::aws:policy/AdministratorAccess", False),
+    ],
+)
+def test_the_packer_role_gets_session_manager_only(policy_arn: str, allowed: bool) -> None:
+    role = "arn:aws:iam::111122223333:role/eks-cis-ami-pipeline-packer"
+    request = Request("iam:AttachRolePolicy", role, {"iam:PolicyARN": policy_arn})
+    assert decide([iam_policy.load_policy("setup", IAM_DIR)], request).allowed is allowed

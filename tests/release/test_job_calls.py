@@ -1,36 +1,23 @@
-"""Every AWS operation a job's real run calls is an action its IAM policy grants (the local AWS
-enforces no IAM, so a missing grant would only show on a real account)."""
+"""Every AWS call a job's real run makes is one its IAM policy allows, on the resources it
+names, with the conditions it supplies (tests._job_requests): the local AWS enforces no IAM."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from datetime import UTC, datetime
 
-from pipeline.aws import AwsClients, iam_policy, make_clients
+import pytest
+
+from pipeline.aws import AwsClients, make_clients
 from pipeline.localaws import LocalAws
 from pipeline.reap import run_reap
 from pipeline.release.promote import PromoteRequest, run_promote
+from pipeline.setup import SetupSettings, run_setup
+from tests._job_requests import CallRecorder, denied
 from tests.release.conftest import POLICY_DIR, REGIONS, pipeline_ami, release, verifier_ok
 
-# Operations whose IAM action has another name.
-_ACTION = {
-    "s3:HeadObject": "s3:GetObject",
-    "s3:ListObjectsV2": "s3:ListBucket",
-    "s3:HeadBucket": "s3:ListBucket",
-}
 
-
-def _actions(calls: Iterable[str]) -> set[str]:
-    return {_ACTION.get(c, c) for c in calls}
-
-
-def _ungranted(job: str, calls: Iterable[str]) -> set[str]:
-    granted = iam_policy.granted_actions(iam_policy.load_policy(job))
-    return {a for a in _actions(calls) if a not in granted}
-
-
-def test_reap_after_a_promotion_calls_only_what_the_reap_policy_grants(
-    aws: LocalAws, clients: AwsClients
+def test_reap_after_a_promotion_calls_only_what_the_reap_policy_allows(
+    aws: LocalAws, clients: AwsClients, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     ami = pipeline_ami(clients, "promoted", tags={"cis:verdict": "PASS"})
     run_promote(
@@ -39,9 +26,26 @@ def test_reap_after_a_promotion_calls_only_what_the_reap_policy_grants(
         policy_dir=POLICY_DIR, verify=verifier_ok(), known_regions=REGIONS,
     )  # fmt: skip
     pipeline_ami(clients, "old-unpromoted")  # retention reads the channels' history to keep it
-    reaper = make_clients(region="us-east-1")
-    report = run_reap(reaper, datetime.now(UTC), lambda _: None, retention=release())
+    recorder = CallRecorder(aws.account_id)
+    with recorder.installed(monkeypatch):
+        report = run_reap(
+            make_clients(region="us-east-1"), datetime.now(UTC), lambda _: None, retention=release()
+        )
     assert report.failures == []
-    called = set(reaper.calls.counts)
-    assert "ssm:GetParameterHistory" in called  # the promoted channel's history was read
-    assert _ungranted("reap", called) == set()
+    assert "ssm:GetParameterHistory" in {r.action for r in recorder.requests}
+    assert denied("reap", recorder.requests) == []
+
+
+def test_setup_with_profiles_calls_only_what_the_setup_policy_allows(
+    aws: LocalAws, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A first setup creates the test-instance and the Packer profiles (issue 21: the Packer
+    role was outside setup.json)."""
+    recorder = CallRecorder(aws.account_id)
+    with recorder.installed(monkeypatch):
+        run_setup(SetupSettings(manage_instance_profile=True), make_clients(), lambda _: None)
+    made = {
+        r.resource.rsplit("/", 1)[-1] for r in recorder.requests if r.action == "iam:CreateRole"
+    }
+    assert made == {"eks-cis-ami-pipeline-scan", "eks-cis-ami-pipeline-packer"}
+    assert "\n".join(f"{r.action} {r.resource} {dict(r.context)}" for r in denied("setup", recorder.requests)) == ""
