@@ -59,7 +59,6 @@ def preflight(settings: ValidateSettings, clients: AwsClients, rt: Runtime) -> R
         if image.platform is not None:
             support.check_real_aws([image.platform], real_aws=not local, what=f"--ami {image.id}")
     policies = policy.load_all(policy.discover(settings.policy_dir))
-    node.probe_script()  # the node probe ships with the checkout: refuse before launching
     for image in images:
         if image.platform not in policies:
             raise ConfigError(f"{image.id}: no exceptions policy for {image.platform}")
@@ -69,6 +68,7 @@ def preflight(settings: ValidateSettings, clients: AwsClients, rt: Runtime) -> R
     network = _network(clients, settings)
     if settings.resume:
         check_resumable(clients, settings, run_id, images, rt)
+    node.probe_script()  # the node probe ships with the checkout: refuse before launching
     clear_previous_run(out, rt)
     return Run(settings, run_id, account, out, images, policies, bucket, key_id, profile, network)
 
