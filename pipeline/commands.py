@@ -5,13 +5,25 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
 from typing import Any
 
-from pipeline import crosscheck, gate, github, outputs, policy, results, safeio
+from pipeline import (
+    crosscheck,
+    findings,
+    gate,
+    github,
+    node,
+    outputs,
+    policy,
+    results,
+    safeio,
+    sections,
+    vulns,
+)
 from pipeline.errors import ConfigError, PolicyError
 
 Echo = Callable[[str], None]
@@ -110,6 +122,10 @@ def run_gate(
         problems=parsed.problems,
         architectures=evidence.architectures,
     )
+    node_verdict, vuln_verdict = judge_sections(
+        Path(results_path).parent, chosen, evidence.architectures, today
+    )
+    verdict = sections.combine(verdict, node_verdict, vuln_verdict)
     verdict = replace(verdict, context={**verdict.context, **evidence.context})
     paths = outputs.write_reports(verdict, out_dir)
     outputs.publish(verdict, paths, echo)
@@ -207,6 +223,49 @@ def load_evidence(folder: Path) -> Evidence:
 
 
 EVIDENCE_FILES = ("scan.json", "targets.json", "run.json")
+PACKAGE_FILES = (
+    findings.COVERAGE_FILE,
+    findings.FINDINGS_FILE,
+    findings.COUNTS_FILE,
+    findings.LAUNCHED_FILE,
+)
+
+
+def judge_sections(
+    folder: Path,
+    policies: Mapping[str, policy.ExceptionsPolicy],
+    architectures: Mapping[str, str],
+    today: date,
+) -> tuple[node.NodeVerdict | None, vulns.VulnVerdict | None]:
+    """The node and vulnerability sections from the evidence beside the results (a validate
+    run's ``evidence/``): each None when its files are absent (evidence of an older run, or
+    results from elsewhere); ConfigError (exit 2) when only some of the package scan's are there.
+    ``policies``: the targets (test instances) and each one's policy."""
+    probe = _evidence_json(folder / node.EVIDENCE_FILE)
+    node_verdict = None if probe is None else node.evaluate(probe, list(policies))
+    documents = [_evidence_json(folder / name) for name in PACKAGE_FILES]
+    present = [d is not None for d in documents]
+    if any(present) and not all(present):
+        lost = [n for n, there in zip(PACKAGE_FILES, present, strict=True) if not there]
+        raise ConfigError(
+            f"{folder / lost[0]}: missing beside the other package-scan evidence: the run's "
+            "evidence is incomplete (keep the evidence folder whole)"
+        )
+    if not all(present):
+        return node_verdict, None
+    coverage, listed, counts, launched = documents
+    if not isinstance(launched, dict) or not all(isinstance(v, str) for v in launched.values()):
+        raise ConfigError(f"{folder / findings.LAUNCHED_FILE}: $: expected instance → time")
+    vuln_verdict = vulns.evaluate(
+        coverage,
+        listed,
+        counts,
+        launched=launched,
+        policies=policies,
+        architectures=architectures,
+        today=today,
+    )
+    return node_verdict, vuln_verdict
 
 
 def _evidence_json(path: Path) -> Any:

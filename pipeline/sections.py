@@ -18,8 +18,9 @@ ALL = (CIS, NODE, VULNERABILITIES)
 
 
 def combine(cis: Verdict, node: NodeVerdict | None, vulns: VulnVerdict | None) -> Verdict:
-    """The CIS verdict with the two other sections; a section not judged (None) is ERROR when
-    the CIS section was, so a run that never got that far stays what it was."""
+    """The CIS verdict with the two other sections, overall the worst of those judged. A section
+    not judged (None: evidence without it, or a run that stopped before it) is left out here;
+    ``pipeline.evidence`` refuses to promote an image whose record lacks a section."""
     own = cis.cis_verdict or cis.verdict
     parts = [own]
     parts += [node.verdict] if node is not None else []
