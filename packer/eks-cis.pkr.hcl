@@ -173,9 +173,21 @@ build {
     destination = local.remote_dir
   }
 
+  # Security updates before the hardening, so that the hardening and its AIDE database see the
+  # packages that ship (security_updates, security_updates_releasever; README.md).
+  provisioner "shell" {
+    script          = "${path.root}/scripts/security-updates.sh"
+    execute_command = "sudo env {{ .Vars }} bash '{{ .Path }}'"
+    environment_vars = [
+      "SECURITY_UPDATES=${var.security_updates}",
+      "SECURITY_UPDATES_RELEASEVER=${var.security_updates_releasever}",
+      "SECURITY_UPDATES_PLATFORM=${var.platform}",
+    ]
+  }
+
   provisioner "shell" {
     inline = [
-      "sudo CIS_ROOT=/ CIS_AUDIT_FULL_ACTION=${var.audit_full_action} bash ${local.remote_dir}/cis-harden.sh --platform ${var.platform} --level ${var.hardening_level}",
+      "sudo CIS_ROOT=/ CIS_AUDIT_FULL_ACTION=${var.audit_full_action} CIS_SELINUX_MODE=${var.selinux_mode} bash ${local.remote_dir}/cis-harden.sh --platform ${var.platform} --level ${var.hardening_level}",
     ]
   }
 

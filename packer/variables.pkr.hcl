@@ -192,3 +192,31 @@ variable "audit_full_action" {
     error_message = "The audit_full_action must be suspend, single or halt."
   }
 }
+
+variable "selinux_mode" {
+  type        = string
+  description = "SELinux mode of the image: permissive (default, as the EKS-optimized AMI ships it, with containerd's SELinux support off) or enforcing (applies CIS 'Ensure the SELinux mode is enforcing', level 2, and sets it at level 1 too). With permissive, that level 2 check fails the scan and needs an approved exception. See README.md."
+  default     = "permissive"
+  validation {
+    condition     = contains(["permissive", "enforcing"], var.selinux_mode)
+    error_message = "The selinux_mode must be permissive or enforcing."
+  }
+}
+
+# --- Security updates ------------------------------------------------------------------------
+
+variable "security_updates" {
+  type        = bool
+  description = "Apply the packages' security updates before the hardening (scripts/security-updates.sh), so that a fresh image has no fixable vulnerability at the CVE gate's threshold. See README.md."
+  default     = true
+}
+
+variable "security_updates_releasever" {
+  type        = string
+  description = "Amazon Linux 2023 release the security updates come from: latest (default; the image is validated before promotion) or a dated release such as 2023.9.20251117 to rebuild the same package set. AL2: latest only. See README.md."
+  default     = "latest"
+  validation {
+    condition     = var.security_updates_releasever == "latest" || can(regex("^2023\\.[0-9]+\\.[0-9]{8}$", var.security_updates_releasever))
+    error_message = "The security_updates_releasever must be latest or an AL2023 release like 2023.9.20251117."
+  }
+}

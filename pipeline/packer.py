@@ -407,6 +407,10 @@ _STAGES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
             r"|Uploading SSH public key)",
             "connecting (Session Manager)",
         ),
+        (
+            r"^Provisioning with shell script: .*security-updates\.sh",
+            "provisioning (security updates)",
+        ),
         (r"^Provisioning with shell script: .*cleanup\.sh", "provisioning (cleanup)"),
         (r"^cis-harden: CIS ", "provisioning (hardening)"),
         (r"^Running local shell script: .*stand-in\.sh", "provisioning (local stand-in)"),

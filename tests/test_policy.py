@@ -20,13 +20,16 @@ SEED_AL2 = {
 # Not in the seed (its hardening halted the node on a full audit log): the AMI's default does
 # not (Packer variable audit_full_action), an approved exception on both platforms.
 AUDIT_FULL_AL2 = "4.1.2.3"
+# Neither in the seed: SELinux stays permissive as the EKS image ships it (Packer variable
+# selinux_mode), an approved Level 2 exception on both platforms (same ID on both).
+SELINUX_ENFORCING = "1.6.1.5"
 
 
 def test_shipped_policies_are_valid_and_one_per_platform() -> None:
     loaded = policy.load_all(policy.discover(ROOT / "policies/exceptions"))
     assert set(loaded) == set(catalog.Platform)
     shipped = {e.check_id for e in loaded[catalog.Platform.AMAZON_LINUX_2].exceptions}
-    assert shipped == SEED_AL2 | {AUDIT_FULL_AL2}
+    assert shipped == SEED_AL2 | {AUDIT_FULL_AL2, SELINUX_ENFORCING}
 
 
 def test_al2023_policy_maps_every_seed_exception_by_the_mapping_file() -> None:
@@ -39,6 +42,7 @@ def test_al2023_policy_maps_every_seed_exception_by_the_mapping_file() -> None:
         t["id"] for m in mapping["mappings"] if m["al2_id"] in SEED_AL2 for t in m["al2023"] or []
     }
     mapped.add("5.2.2.3")  # AL2 4.1.2.3 in AL2023 v1.0.0 (same title): the audit-full choice
+    mapped.add(SELINUX_ENFORCING)  # the selinux_mode choice
     al2023 = policy.load(ROOT / "policies/exceptions/amazon-linux-2023.yaml")
     assert {e.check_id for e in al2023.exceptions} == mapped
 
@@ -82,9 +86,9 @@ def test_two_policies_for_one_platform_are_rejected(tmp_path: Path) -> None:
     ("today", "expired", "soon"),
     [
         (FIRST_EXPIRY - timedelta(days=31), 0, 0),
-        (FIRST_EXPIRY - timedelta(days=30), 0, 14),
-        (FIRST_EXPIRY, 0, 14),
-        (FIRST_EXPIRY + timedelta(days=1), 14, 0),
+        (FIRST_EXPIRY - timedelta(days=30), 0, 15),
+        (FIRST_EXPIRY, 0, 15),
+        (FIRST_EXPIRY + timedelta(days=1), 15, 0),
     ],
 )
 def test_expiry_is_inclusive_and_warns_30_days_ahead(today: date, expired: int, soon: int) -> None:

@@ -14,7 +14,8 @@
 # kube-proxy, the VPC CNI or EKS Pod Identity, container and kubelet paths are left alone,
 # containerd, the kubelet, nodeadm / bootstrap.sh and the SSM agent keep running, and sshd is
 # not restarted (Packer's session stays up). What it knowingly leaves is exactly the approved
-# exceptions in policies/exceptions/.
+# exceptions in policies/exceptions/. After the recommendations it writes the EKS node
+# requirements the node-readiness probe (node/probe.sh) checks (lib.sh node_requirements).
 #
 # Environment:
 #   CIS_ROOT         root of the system to harden (default /); every file path is taken under it
@@ -27,6 +28,8 @@
 #   CIS_ARCH         x86_64 | aarch64 (default: uname -m), selects the audited syscall tables
 #   CIS_AUDIT_FULL_ACTION  suspend (default) | single | halt: auditd's admin_space_left_action
 #                    and disk_full_action (level 2; only single/halt satisfy 5.2.2.3 / AL2 4.1.2.3)
+#   CIS_SELINUX_MODE permissive (default, as the EKS-optimized AMI ships) | enforcing: the
+#                    SELINUX= of /etc/selinux/config (1.6.1.4; 1.6.1.5 at level 2)
 #   CIS_VERBOSE      1 (default): explain every change on stderr
 set -o nounset -o pipefail
 
@@ -82,6 +85,7 @@ while IFS= read -r fn; do
   cis_run_one "$fn" || failed=$((failed + 1))
 done < <(cis_functions)
 
+node_requirements || failed=$((failed + 1))
 cis_finalize || failed=$((failed + 1))
 
 summary=$(cut -f2 "$CIS_STATE/results" | sed -e 's/ (.*//' | sort | uniq -c | sed -e 's/^ *//' | paste -sd, -)

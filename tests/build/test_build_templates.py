@@ -263,18 +263,22 @@ def test_manifest_post_processor_records_provenance(
 # --- provisioning -------------------------------------------------------------------------------
 
 
-def test_production_uploads_hardens_then_cleans_up(prod: dict[str, list[Any]]) -> None:
+def test_production_uploads_updates_hardens_then_cleans_up(prod: dict[str, list[Any]]) -> None:
     steps = provisioners(prod)
     kinds = [kind for kind, _ in steps]
-    assert kinds == ["shell", "file", "shell", "shell"]
+    assert kinds == ["shell", "file", "shell", "shell", "shell"]
     upload = steps[1][1]
     assert upload["source"] == "${path.root}/scripts/"
-    (harden,) = steps[2][1]["inline"]
-    assert harden.startswith("sudo CIS_ROOT=/ CIS_AUDIT_FULL_ACTION=${var.audit_full_action} bash ")
+    assert steps[2][1]["script"] == "${path.root}/scripts/security-updates.sh"
+    (harden,) = steps[3][1]["inline"]
+    assert harden.startswith(
+        "sudo CIS_ROOT=/ CIS_AUDIT_FULL_ACTION=${var.audit_full_action} "
+        "CIS_SELINUX_MODE=${var.selinux_mode} bash "
+    )
     assert harden.endswith(
         "/cis-harden.sh --platform ${var.platform} --level ${var.hardening_level}"
     )
-    cleanup = steps[3][1]
+    cleanup = steps[4][1]
     assert cleanup["script"] == "${path.root}/scripts/cleanup.sh"
     assert "sudo" in cleanup["execute_command"]
 

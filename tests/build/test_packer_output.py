@@ -97,6 +97,10 @@ SAY, MESSAGE = "==> eks-cis.amazon-ebs.eks-cis: ", "    eks-cis.amazon-ebs.eks-c
         (MESSAGE + "cis-harden: CIS al2 level 1 on / (aarch64)", "provisioning (hardening)"),
         (SAY + "Creating AMI x-1 from instance i-0abc", "creating AMI"),
         (SAY + "Provisioning with shell script: /tmp/packer-shell1", None),
+        (
+            SAY + "Provisioning with shell script: packer/scripts/security-updates.sh",
+            "provisioning (security updates)",
+        ),
         (MESSAGE + "echo Creating AMI", None),
         (MESSAGE + "1.1.3.1 Ensure separate partition exists for /var: applied", None),
         ("Build 'eks-cis.amazon-ebs.eks-cis' finished after 11 minutes.", None),

@@ -1,4 +1,5 @@
-"""Every hardening script (and the test stub) is shellcheck clean, following sourced files."""
+"""Every hardening script, the node-readiness probe and the test stub are shellcheck clean,
+following sourced files."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ SCRIPT_FILES = [
     SCRIPTS / "cis-harden.sh",
     SCRIPTS / "cis" / "lib.sh",
     *sorted((SCRIPTS / "cis").glob("*/section*.sh")),
+    SCRIPTS / "node" / "probe.sh",
     STUB,
 ]
 

@@ -30,6 +30,10 @@ CIS_VERBOSE=${CIS_VERBOSE:-1}  # 1: explain every change on stderr
 # suspend (default) keeps the node serving and stops audit logging; halt | single follow the
 # benchmark and take the node, with all its pods, out of service (an approved exception).
 CIS_AUDIT_FULL_ACTION=${CIS_AUDIT_FULL_ACTION:-suspend}
+# The SELinux mode of the image (Packer: selinux_mode). permissive (default) is what the
+# EKS-optimized AMI ships; enforcing applies "Ensure the SELinux mode is enforcing" (level 2).
+# Both satisfy "Ensure the SELinux mode is not disabled" (level 1).
+CIS_SELINUX_MODE=${CIS_SELINUX_MODE:-permissive}
 CIS_ID=""          # the recommendation being applied
 CIS_TITLE=""
 CIS_CHANGED=0
@@ -51,6 +55,24 @@ CIS_CONTAINER_PATHS=(
 )
 # Pseudo and volatile file systems that searches skip as well.
 CIS_SKIP_PATHS=(/proc /sys /dev /run /tmp /mnt/cis-data)
+
+# What an EKS node needs and no remediation may take away: the node-readiness probe
+# (packer/scripts/node/probe.sh) checks each on the test instance, and the primitives below
+# refuse (cis_fail) a change that would break one, so a recommendation that asks for it fails
+# the build instead of shipping a node that cannot run Kubernetes.
+# Kernel modules: containerd's overlayfs snapshotter, br_netfilter (the bridge sysctls), the
+# netfilter modules kube-proxy programs through iptables-nft, veth for pod interfaces.
+CIS_NODE_MODULES=(overlay br_netfilter bridge nf_tables nft_compat nf_conntrack nf_nat ip_tables
+  iptable_nat iptable_filter x_tables veth)
+# Directories whose file system must stay exec: container layers and shims, kubelet plugins,
+# CNI plugin binaries.
+CIS_NODE_EXEC_PATHS=(/var/lib/containerd /var/lib/kubelet /opt/cni/bin /run/containerd)
+# sysctl keys that must stay 1 (EKS AMI /etc/sysctl.d/99-kubernetes-cri.conf).
+CIS_NODE_SYSCTLS=(net.ipv4.ip_forward net.bridge.bridge-nf-call-iptables
+  net.bridge.bridge-nf-call-ip6tables)
+# Units nodeadm needs at boot (masked, the node never joins) and time sync.
+CIS_NODE_UNITS=(nodeadm-config.service nodeadm-run.service nodeadm-boot-hook.service
+  containerd.service kubelet.service chronyd.service amazon-ssm-agent.service)
 
 cis_init() { # PLATFORM LEVEL
   CIS_PLATFORM=$1
@@ -532,7 +554,12 @@ ini_set() {
 CIS_SYSCTL_FILE=/etc/sysctl.d/zz-cis-hardening.conf
 
 sysctl_set() { # KEY VALUE
-  local key=$1 value=$2 f re
+  local key=$1 value=$2 f re k
+  for k in "${CIS_NODE_SYSCTLS[@]}"; do
+    if [[ $key == "$k" && $value != 1 ]]; then
+      cis_fail "$key = $value would break the EKS node (it needs 1: node-readiness probe)"
+    fi
+  done
   conf_set "$CIS_SYSCTL_FILE" "$key" "$key = $value"
   local ekey
   _re_escape_to ekey "$key"
@@ -572,7 +599,12 @@ _comment_conflicting() { # FILE RE VALUE
 # module_disable NAME: the module cannot be loaded (install -> /bin/false, blacklisted),
 # and is unloaded from the running kernel.
 module_disable() {
-  local name=$1
+  local name=$1 m
+  for m in "${CIS_NODE_MODULES[@]}"; do
+    if [[ ${name//-/_} == "$m" ]]; then
+      cis_fail "the $name kernel module is needed by the EKS node (node-readiness probe); not disabled"
+    fi
+  done
   write_file "/etc/modprobe.d/cis-$name.conf" 0644 <<EOF
 # CIS: the $name kernel module is not needed on an EKS worker node.
 install $name /bin/false
@@ -665,8 +697,13 @@ svc_enable() {
 
 # svc_mask UNIT...: masked when installed (stopped as well on the live system).
 svc_mask() {
-  local u
+  local u n
   for u in "$@"; do
+    for n in "${CIS_NODE_UNITS[@]}"; do
+      if [[ $u == "$n" ]]; then
+        cis_fail "$u is needed by the EKS node (node-readiness probe); not masked"
+      fi
+    done
     unit_exists "$u" || continue
     [[ $(unit_state "$u") == masked ]] && continue
     if ((CIS_LIVE)); then systemctl stop "$u" >/dev/null 2>&1 || true; fi
@@ -1270,8 +1307,16 @@ fstab_has() { # MOUNTPOINT
 # Takes effect at the next mount (the next boot of the AMI); the running system is not
 # remounted, so that the build (which runs scripts from /tmp) keeps working.
 fstab_option() {
-  local mp=$1 line out=() found=0 edited=0 spec f type opts rest o
+  local mp=$1 line out=() found=0 edited=0 spec f type opts rest o p
   shift
+  for o in "$@"; do
+    [[ $o == noexec ]] || continue
+    for p in "${CIS_NODE_EXEC_PATHS[@]}"; do
+      if [[ $mp == / || $p == "$mp" || $p == "$mp"/* ]]; then
+        cis_fail "noexec on $mp would stop $p (EKS node: containerd, the kubelet, CNI plugins)"
+      fi
+    done
+  done
   local lines=()
   mapfile -t lines <"$R/etc/fstab"
   for line in "${lines[@]}"; do
@@ -2332,6 +2377,14 @@ selinux_mode_at_least() { # permissive|enforcing
   conf_set /etc/selinux/config SELINUX "SELINUX=$want"
 }
 
+# CIS_SELINUX_MODE is permissive or enforcing (the recommendation fails otherwise).
+selinux_check_mode() {
+  case $CIS_SELINUX_MODE in
+  permissive | enforcing) ;;
+  *) cis_fail "CIS_SELINUX_MODE=$CIS_SELINUX_MODE: expected permissive or enforcing" ;;
+  esac
+}
+
 selinux_relabel() {
   local fc=/etc/selinux/targeted/contexts/files/file_contexts mounts=() mp
   if ((!CIS_LIVE)) || ! have setfiles; then
@@ -2614,6 +2667,35 @@ wireless_off() {
   nmcli radio all off >&2 || cis_fail "nmcli radio all off failed"
   changed
   cis_detail "turned off the wireless interfaces"
+}
+
+# ---------------------------------------------------------------------------------------------
+# EKS node requirements (not a CIS recommendation; checked by packer/scripts/node/probe.sh)
+# ---------------------------------------------------------------------------------------------
+
+# overlay and br_netfilter are loaded at boot. The EKS-optimized AL2023 AMI persists
+# net.bridge.bridge-nf-call-ip{,6}tables = 1 (/etc/sysctl.d/99-kubernetes-cri.conf), keys that
+# exist only while br_netfilter is loaded, and ships an empty /etc/modules-load.d/containerd.conf;
+# this drop-in makes the module, and so those settings, part of every boot.
+node_modules_at_boot() {
+  write_file /etc/modules-load.d/cis-eks-node.conf 0644 <<'EOF'
+# EKS node (cis-harden.sh): containerd's overlayfs snapshotter, and br_netfilter for the
+# net.bridge.bridge-nf-call-* settings of /etc/sysctl.d/99-kubernetes-cri.conf.
+overlay
+br_netfilter
+EOF
+}
+
+# Run after the recommendations; reports on stderr only (stdout has one line per
+# recommendation). Status 1 when a requirement could not be met.
+node_requirements() {
+  (
+    # a primitive that cannot do its job ends this subshell through cis_fail (exit 1)
+    set -o nounset -o pipefail
+    CIS_ID=node
+    CIS_TITLE="EKS node requirements"
+    node_modules_at_boot
+  ) || return 1
 }
 
 # ---------------------------------------------------------------------------------------------

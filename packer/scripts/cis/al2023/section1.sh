@@ -269,7 +269,9 @@ cis_1_5_4() {
 
 cis_1_6_1_4() {
   cis_rec 1 "Ensure the SELinux mode is not disabled" || return 0
-  selinux_mode_at_least permissive
+  # at least permissive; enforcing when the build chose it (selinux_mode), at level 1 as well
+  selinux_check_mode
+  selinux_mode_at_least "$CIS_SELINUX_MODE"
   cis_done
 }
 
