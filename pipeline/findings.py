@@ -160,6 +160,9 @@ def _pages(document: Any, target: str, name: str, scanned: Scanned) -> list[Mapp
 
 
 def _when(value: Any) -> datetime | None:
+    """A time as the API gave it (boto3: a datetime), or as stored (JSON: text or epoch)."""
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
     if isinstance(value, int | float) and not isinstance(value, bool):
         return datetime.fromtimestamp(value, UTC)
     if isinstance(value, str):

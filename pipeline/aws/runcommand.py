@@ -20,12 +20,15 @@ DONE = frozenset({"Success", "Cancelled", "TimedOut", "Failed"})
 def send_script(
     clients: AwsClients, instance_ids: Sequence[str], script: str, timeout_s: int, comment: str
 ) -> str:
-    """Run ``script`` with ``AWS-RunShellScript`` on the instances; the command's ID."""
+    """Run ``script`` with ``AWS-RunShellScript`` on the instances; the command's ID.
+
+    ``timeout_s`` bounds both the delivery (``TimeoutSeconds``) and the run on the instance
+    (the document's ``executionTimeout``)."""
     try:
         resp = clients.ssm.send_command(
             DocumentName=DOCUMENT,
             InstanceIds=list(instance_ids),
-            Parameters={"commands": [script]},
+            Parameters={"commands": [script], "executionTimeout": [str(int(timeout_s))]},
             TimeoutSeconds=max(30, int(timeout_s)),
             Comment=comment[:100],
         )

@@ -18,7 +18,9 @@ from pipeline.localaws.context import Handler
 from pipeline.localaws.fleet import Fleet
 from pipeline.localaws.inspector_account import InspectorAccounts
 from pipeline.localaws.inspector_cis import CisService
+from pipeline.localaws.inspector_packages import PackageScanService
 from pipeline.localaws.profiles import ManifestSource
+from pipeline.localaws.run_command import RunCommandService
 from pipeline.localaws.scenario import FaultPlan, Scenario
 from pipeline.localaws.ssm import SsmService
 from pipeline.localaws.wire import AwsRequest
@@ -48,10 +50,18 @@ class Emulation:
             self.reports,
             lambda region, now: self.accounts.status(region, "ec2", now) == "ENABLED",
         )
+        self.commands = RunCommandService(self.fleet, self.scenario)  # SSM Run Command
+        self.packages = PackageScanService(
+            self.fleet,
+            self.scenario,
+            lambda region, now: self.accounts.enabled_since(region, "ec2", now),
+        )
         self.handlers: dict[tuple[str, str], Handler] = {
             **{("inspector2", op): h for op, h in self.accounts.operations().items()},
             **{("inspector2", op): h for op, h in self.cis.operations().items()},
             **{("ssm", op): h for op, h in self.ssm.operations().items()},
+            **{("ssm", op): h for op, h in self.commands.operations().items()},
+            **{("inspector2", op): h for op, h in self.packages.operations().items()},
             **{("kms", op): h for op, h in kms.operations().items()},  # MessageType=DIGEST
         }
         # Run after moto served (service, operation) successfully.
@@ -90,4 +100,5 @@ class Emulation:
             self.fleet.reset()
             self.reports.reset()
             self.cis.reset()
+            self.commands.reset()
             self.load_scenario(self._initial)

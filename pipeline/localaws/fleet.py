@@ -119,6 +119,8 @@ class Fleet:
             if known is None:
                 known = _Launch(self._now(), self.image_profile(region, view.image_id))
                 self._launches[key] = known
+                # DescribeInstances' LaunchTime on the same clock as everything emulated
+                moto_state.set_launch_time(self._account, region, view.instance_id, known.at)
             return known
 
     def image_profile(self, region: str, image_id: str) -> HostProfile | None:

@@ -68,6 +68,14 @@ class InspectorAccounts:
         """e.g. ``status("us-east-1", "ec2", now)`` -> ENABLED."""
         return self._region(region)[member].status(now)
 
+    def enabled_since(self, region: str, member: str, now: float) -> float | None:
+        """Since when ``member`` has been ENABLED in ``region`` (None: it is not, now)."""
+        with self._lock:
+            setting = self._region(region)[member]
+        if setting.target != "ENABLED" or now < setting.ready_at:
+            return None
+        return setting.ready_at
+
     def activate(self, region: str, member: str = "ec2") -> None:
         """``member`` ENABLED at once in ``region`` (tests and rehearsals; not an AWS call)."""
         with self._lock:

@@ -275,6 +275,14 @@ def associate_profile(account: str, region: str, instance_id: str, profile: dict
     )
 
 
+def set_launch_time(account: str, region: str, instance_id: str, at: float) -> None:
+    """Make DescribeInstances' ``LaunchTime`` the emulation clock's launch time (moto stamps
+    wall time), so it agrees with every time the emulation reports about the instance."""
+    for instance in ec2(account, region).all_instances():
+        if instance.id == instance_id:
+            instance.launch_time = dt.datetime.fromtimestamp(at, dt.UTC).replace(tzinfo=None)
+
+
 def image_tags(account: str, region: str, image_id: str) -> dict[str, str] | None:
     """The tags of an AMI, or None when the region has no such AMI."""
     backend = ec2(account, region)

@@ -3,7 +3,9 @@
 Owns the scenario format, its strict validation (structure with JSON Schema, then semantics:
 check IDs that exist in a CIS catalogue, fault operations that exist in botocore's models) and
 the fault plan, which counts down how often each fault still fires. Errors name the file and
-the JSON path: ``bad.yaml: $.scan.final_status: 'DONE' is not one of [...]``.
+the JSON path: ``bad.yaml: $.scan.final_status: 'DONE' is not one of [...]``. The ``node:`` and
+``vulnerabilities:`` sections (SSM Run Command, Inspector's package scan) are in
+``scenario_sections``.
 """
 
 from __future__ import annotations
@@ -20,7 +22,8 @@ import jsonschema
 
 from pipeline import catalog, safeio, safeyaml
 from pipeline.errors import ConfigError
-from pipeline.localaws import model
+from pipeline.localaws import model, scenario_sections
+from pipeline.localaws.scenario_sections import NodeKnobs, VulnKnobs
 
 NEVER = "never"
 # A fault without ``service`` must name an operation of one of these (others: give ``service``).
@@ -118,8 +121,13 @@ SCHEMA: dict[str, Any] = {
         "pipeline": {  # hints for the pipeline run that rehearses this scenario (chain --local)
             "type": "object",
             "additionalProperties": False,
-            "properties": {"ssm_timeout_s": {"type": "number", "minimum": 1, "maximum": 3600}},
+            "properties": {
+                "ssm_timeout_s": {"type": "number", "minimum": 1, "maximum": 3600},
+                "scan_timeout_s": {"type": "number", "minimum": 1, "maximum": 7200},
+            },
         },
+        # issue 17: SSM Run Command / the node probe, Inspector's package scan (scenario_sections)
+        **scenario_sections.SCHEMA,
         "faults": {
             "type": "array",
             "items": {
@@ -218,6 +226,9 @@ class Scenario:
     faults: tuple[Fault, ...] = ()
     results: Results = field(default_factory=Results)
     ssm_timeout_s: float | None = None  # pipeline hint: the SSM wait of a rehearsal (chain)
+    scan_timeout_s: float | None = None  # pipeline hint: the scan (and coverage) wait
+    node: NodeKnobs = field(default_factory=NodeKnobs)
+    vulnerabilities: VulnKnobs = field(default_factory=VulnKnobs)
     source: str = "<default scenario>"
 
 
@@ -322,6 +333,7 @@ def _semantic_problems(raw: Mapping[str, Any], source: str) -> list[str]:
                     f"{source}: $.results.{key}: {check_id!r} is not a recommendation of any"
                     " CIS catalogue"
                 )
+    problems += scenario_sections.problems(raw, source)
     for index, fault in enumerate(raw.get("faults") or []):
         problem = _fault_problem(fault)
         if problem:
@@ -369,6 +381,9 @@ def _build(raw: Mapping[str, Any], source: str) -> Scenario:
         faults=tuple(Fault(**fault) for fault in raw.get("faults") or []),
         results=_results(raw.get("results") or {}),
         ssm_timeout_s=_optional_float((raw.get("pipeline") or {}).get("ssm_timeout_s")),
+        scan_timeout_s=_optional_float((raw.get("pipeline") or {}).get("scan_timeout_s")),
+        node=scenario_sections.node_knobs(raw),
+        vulnerabilities=scenario_sections.vuln_knobs(raw),
         source=source,
     )
 

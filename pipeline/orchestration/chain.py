@@ -118,7 +118,12 @@ def run_chain(settings: ChainSettings, rt: Runtime) -> Verdict:
                     local=settings.local,  # the local AWS: validate runs `invoke setup` first
                     evidence_bucket=settings.evidence.bucket,
                     signing_key=settings.evidence.signing_key,
-                    ssm_timeout_s=rehearsal_ssm_timeout(settings, settings.validate.ssm_timeout_s),
+                    ssm_timeout_s=rehearsal_timeout(
+                        settings, "ssm_timeout_s", settings.validate.ssm_timeout_s
+                    ),
+                    scan_timeout_s=rehearsal_timeout(
+                        settings, "scan_timeout_s", settings.validate.scan_timeout_s
+                    ),
                 ),
                 clients,
                 rt,
@@ -226,15 +231,16 @@ def environ(values: Mapping[str, str]) -> Iterator[None]:
                 os.environ[key] = old
 
 
-def rehearsal_ssm_timeout(settings: ChainSettings, default: float) -> float:
-    """The SSM wait: a ``--local`` rehearsal's scenario may set it (``pipeline.ssm_timeout_s``),
-    so ``ssm-never-online`` ends in seconds; never for a real endpoint (no scenario there)."""
+def rehearsal_timeout(settings: ChainSettings, name: str, default: float) -> float:
+    """The SSM or scan wait (``name``: ``ssm_timeout_s``, ``scan_timeout_s``): a ``--local``
+    rehearsal's scenario may set it (``pipeline.<name>``), so ``ssm-never-online`` and
+    ``coverage-never`` end in seconds; never for a real endpoint (no scenario there)."""
     if not settings.local or settings.scenario is None:
         return default
     from pipeline.localaws import scenario as scenarios  # preflight checked the extra
 
-    wanted = scenarios.load(settings.scenario).ssm_timeout_s
-    return default if wanted is None else wanted
+    wanted = getattr(scenarios.load(settings.scenario), name)
+    return default if wanted is None else float(wanted)
 
 
 def split(value: str | Sequence[str] | None, default: Sequence[str]) -> tuple[str, ...]:

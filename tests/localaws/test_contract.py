@@ -143,6 +143,70 @@ def _drive_every_operation(world: World) -> None:
     insp.disable()
 
 
+PROBE = "# node-probe\nprintf 'NODE-PROBE|1|14\\n'"
+LIES = {
+    "node": {"fail": {"node.time.sync": "chronyd inactive"}, "padding": 30_000},
+    "vulnerabilities": {
+        "publish": ["CVE-2026-0001"],
+        "drop": ["CVE-2025-90101"],
+        "conflicting_duplicate": {"CVE-2025-90102": "LOW"},
+        "other_resource": ["CVE-2025-90109"],
+        "suppressed": ["CVE-2025-90104"],
+        "leftover_token": True,
+    },
+}
+
+
+def _drive_run_command_and_package_scan(world: World) -> None:
+    """SSM Run Command and Inspector's EC2 package scan (issue 17), truthful and lying."""
+    insp, ssm, aws = world.c.inspector, world.c.ssm, world.aws
+    for scenario in (None, LIES, {"node": {"command": {"outcome": "Failed"}}}):
+        aws.load_scenario(scenario)
+        aws.emulation.accounts.activate(aws.region)
+        hardened = world.hardened(Platform.AMAZON_LINUX_2023, 2)
+        ids = [world.launch(ami=hardened, tags={"issue": "17"})[0], world.launch()[0]]
+        aws.advance(2)
+        insp.list_coverage(
+            filterCriteria={"scanType": [{"comparison": "EQUALS", "value": "PACKAGE"}]}
+        )
+        command = ssm.send_command(
+            InstanceIds=ids,
+            DocumentName="AWS-RunShellScript",
+            Parameters={"commands": [PROBE], "executionTimeout": ["600"]},
+            TimeoutSeconds=300,
+            Comment="node probe",
+        )["Command"]["CommandId"]
+        for step in (0.5, 0.5, 10):
+            aws.advance(step)
+            ssm.get_command_invocation(CommandId=command, InstanceId=ids[0])
+            ssm.list_command_invocations(CommandId=command, Details=True)
+        for _ in ssm.get_paginator("list_command_invocations").paginate(
+            PaginationConfig={"PageSize": 1}
+        ):
+            pass
+        other = ssm.send_command(
+            InstanceIds=ids[:1], DocumentName="AWS-RunShellScript", Parameters={"commands": ["id"]}
+        )["Command"]["CommandId"]
+        aws.advance(1)
+        ssm.cancel_command(CommandId=other)
+        ssm.get_command_invocation(CommandId=other, InstanceId=ids[0])
+        for _ in insp.get_paginator("list_coverage").paginate(PaginationConfig={"PageSize": 1}):
+            pass
+        pages = insp.list_findings(sortCriteria={"field": "SEVERITY", "sortOrder": "DESC"})
+        while pages.get("nextToken") and pages["findings"]:
+            pages = insp.list_findings(
+                sortCriteria={"field": "SEVERITY", "sortOrder": "DESC"},
+                nextToken=pages["nextToken"],
+            )
+        insp.list_findings(
+            filterCriteria={"resourceId": [{"comparison": "EQUALS", "value": ids[1]}]}
+        )
+        insp.list_finding_aggregations(
+            aggregationType="AWS_EC2_INSTANCE",
+            aggregationRequest={"ec2InstanceAggregation": {"sortBy": "CRITICAL"}},
+        )
+
+
 def _drive_kms(kms: Any, recorder: Recorder) -> None:
     """KMS Sign/Verify with MessageType=DIGEST (emulated; moto ignores MessageType). CreateKey
     is moto's (not recorded: its answer is moto's business)."""
@@ -163,6 +227,7 @@ def test_every_emulated_operation_answers_within_its_output_shape(
     world: World, recorder: Recorder
 ) -> None:
     _drive_every_operation(world)
+    _drive_run_command_and_package_scan(world)
     _drive_kms(world.client(world.aws.endpoint, "kms"), recorder)
     raw_problems: list[str] = []
     parsed_problems: list[str] = []

@@ -9,7 +9,7 @@ import pytest
 
 from pipeline.errors import ConfigError
 from pipeline.localaws import scenario
-from pipeline.orchestration.chain import ChainSettings, rehearsal_ssm_timeout
+from pipeline.orchestration.chain import ChainSettings, rehearsal_timeout
 
 ROOT = Path(__file__).resolve().parents[2]
 NEVER_ONLINE = ROOT / "examples/scenarios/ssm-never-online.yaml"
@@ -31,7 +31,7 @@ def _settings(tmp_path: Path, local: bool, scenario_file: Path | None) -> ChainS
 def test_the_shipped_rehearsal_waits_seconds_not_minutes(tmp_path: Path) -> None:
     loaded = scenario.load(NEVER_ONLINE)
     assert loaded.ssm_online_after_s is None
-    assert rehearsal_ssm_timeout(_settings(tmp_path, True, NEVER_ONLINE), 900) == 5
+    assert rehearsal_timeout(_settings(tmp_path, True, NEVER_ONLINE), "ssm_timeout_s", 900) == 5
 
 
 @pytest.mark.parametrize(
@@ -47,8 +47,8 @@ def test_the_hint_applies_only_to_local_rehearsals(
 ) -> None:
     path = tmp_path / "s.yaml"
     path.write_text(body)
-    assert rehearsal_ssm_timeout(_settings(tmp_path, local, path), 900) == want
-    assert rehearsal_ssm_timeout(_settings(tmp_path, local, None), 900) == 900
+    assert rehearsal_timeout(_settings(tmp_path, local, path), "ssm_timeout_s", 900) == want
+    assert rehearsal_timeout(_settings(tmp_path, local, None), "ssm_timeout_s", 900) == 900
 
 
 @pytest.mark.parametrize("value", [0, -1, 3601, "soon", ".inf"])
