@@ -140,7 +140,7 @@ def inert(text: str) -> str:
 
 def render_markdown(drift: object, esc: Callable[[str], str] = inert) -> list[str]:
     """The summary.md section for ``verdict.context["drift"]`` (a list of compare() results);
-    ``esc`` makes each interpolated value inert Markdown (report._md)."""
+    ``esc`` makes each interpolated value inert Markdown (report.common.md)."""
     if not isinstance(drift, list) or not drift:
         return []
     lines = ["### Drift against the channel's current image", ""]

@@ -25,9 +25,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from markdown_it import MarkdownIt
 
-from pipeline import gate, github, outputs, policy, report, results
+from pipeline import gate, github, node, outputs, policy, report, results, sections
 from pipeline.errors import ConfigError, PipelineError
 from pipeline.gate import ExceptionNote, Verdict
+from pipeline.schema import schema_problems
+from tests import _sectioncase as sectioncase
 from tests._complete import complete_rows, page
 from tests._dates import WARNING_DAY
 
@@ -55,6 +57,9 @@ HOSTILE = [
     "<!-- hidden",
     "@someone $x^2$ \u202egnp.exe",
     "\x00\x1b[31m\x7f\ufffe\uffff\ud800",
+    "x\n::set-output name=verdict::PASS",
+    "\u202eSSAP\u202c <b>bold</b> **strong** \u2066::error::isolated\u2069",
+    "\n::warning::big " + "A" * 10_000,  # 10 kB: every human-facing report caps it
 ]
 MARKERS = ("forged", "secret", "percent-encoded", "legacy", "abc")
 
@@ -108,9 +113,10 @@ def test_the_parser_sees_what_an_unprotected_log_would_do() -> None:
 # ---------------------------------------------------------------- a hostile verdict
 
 
-def _verdict(texts: list[str], *, local: bool = False) -> Verdict:
+def _verdict(texts: list[str], *, local: bool = False, judged: bool = True) -> Verdict:
     """A real gate verdict (complete results, one blocking and one excepted failure), with
-    every untrusted field replaced by hostile text."""
+    every untrusted field replaced by hostile text; ``judged``: with the node and vulnerability
+    sections too (``_sectioncase.hostile``)."""
     rows = complete_rows(failed=["1.1.1.1", "3.2.1"])
     parsed = results.parse_document([page(rows)], "results.json")
     pol = policy.load(POLICY)
@@ -130,7 +136,7 @@ def _verdict(texts: list[str], *, local: bool = False) -> Verdict:
         for n in verdict.expiring_soon
     )
     target = verdict.targets[0].target
-    return dataclasses.replace(
+    hostile = dataclasses.replace(
         verdict,
         failed_unexcepted=tuple(hostile_finding(f) for f in verdict.failed_unexcepted),
         failed_excepted=tuple(hostile_finding(f) for f in verdict.failed_excepted),
@@ -141,6 +147,7 @@ def _verdict(texts: list[str], *, local: bool = False) -> Verdict:
         warnings=tuple(texts),
         context={"target_labels": {target: next(text)}, "run_id": next(text), "local": local},
     )
+    return sectioncase.hostile(hostile, texts, TODAY) if judged else hostile
 
 
 @pytest.fixture
@@ -160,7 +167,10 @@ def test_no_untrusted_text_becomes_a_workflow_command(actions: Path) -> None:
         paths = outputs.write_reports(verdict, actions / "out")
         outputs.publish(verdict, paths, log.append)
     own = [c.render() for c in report.github_annotations(verdict)]
-    assert len(own) == len(verdict.errors) + 1 + len(verdict.expiring_soon)  # 1 blocking check
+    sections_own = sectioncase.section_annotations(
+        verdict
+    )  # 1 failed node check, 1 blocking finding
+    assert len(own) == len(verdict.errors) + 1 + len(verdict.expiring_soon) + sections_own
     assert honoured("\n".join(log)) == ["::group::validate and gate", *own, "::endgroup::"]
     for command in own:
         assert not re.search(r"[\r\n]", command)
@@ -227,6 +237,53 @@ def test_cli_under_actions_honours_only_its_own_annotations(tmp_path: Path) -> N
     assert all(line.startswith("error: ") for line in proc.stderr.splitlines())
 
 
+def test_node_and_inspector_text_is_capped_and_inert_in_every_human_report() -> None:
+    """What the probe saw and what Inspector says (10 kB, commands, bidi, HTML): cut to one
+    short line on the console and in annotations, to one inert cell in summary.md; whole, and
+    schema-valid, only in verdict.json."""
+    big = HOSTILE[-1]
+    verdict = _verdict([big, HOSTILE[-3], HOSTILE[-2]])
+    lines = [x for x in report.console_lines(verdict) if x.startswith(("NODE", "VULN"))]
+    assert any(x.startswith("NODE FAIL ") for x in lines)
+    assert any(x.startswith("VULN FAIL ") for x in lines)
+    assert any(x.startswith("VULN EXCEPTED ") for x in lines)
+    for line in lines:
+        assert len(line) <= report.MAX_SECTION_LINE, line[:80]
+        assert not re.search(
+            r"[\x00-\x08\x0a-\x1f\x7f\u2028\u2029\u202a-\u202e\u2066-\u2069]", line
+        )
+    commands = report.github_annotations(verdict)
+    own = [c for c in commands if not dict(c.properties)["title"].startswith("CIS ")]
+    assert len(own) == sectioncase.section_annotations(verdict)
+    for command in own:
+        assert len(command.message) <= report.MAX_SECTION_LINE
+        assert not re.search(r"[\r\n\u202e]", command.render())
+    markdown = report.to_markdown(verdict)
+    assert "A" * report.MAX_CELL_CHARS not in markdown
+    assert "\u202e" not in markdown and "<b>" not in markdown and "::set-output" not in markdown
+    data = report.to_json(verdict)
+    assert schema_problems(data, "verdict.schema.json", "hostile") == []
+    node_failed = data["sections"]["node"]["failed"]
+    assert big in [r["observed"] for r in node_failed] + [r["title"] for r in node_failed]
+    json.dumps(data)  # lone surrogates and all: the machine-readable record keeps every text
+
+
+def test_a_hostile_probe_line_proves_nothing_more_than_its_first_200_characters() -> None:
+    """The probe's output is untrusted too: a line break ends an observed text (what follows is
+    not a probe line), and no observed text is longer than the parser keeps."""
+    target = "i-0123456789abcdef0"
+    check = node.load_catalogue().checks[0].id
+    lines = sectioncase.probe_output({}).splitlines()
+    lines[1] = f"NODE|{check}|FAIL|<b>x</b> \u202e" + "B" * 10_000 + "\n::set-output name=v::PASS"
+    judged = node.evaluate(sectioncase.node_document({target: {"raw": lines}}), [target])
+    (failed,) = judged.failed
+    assert failed.observed.startswith("<b>x</b>") and len(failed.observed) == node.MAX_OBSERVED
+    verdict = sections.combine(_verdict(["t"], judged=False), judged, None)
+    (line,) = [x for x in report.console_lines(verdict) if x.startswith("NODE FAIL")]
+    assert "\\u202e" in line and "set-output" not in line
+    assert "&lt;b&gt;x&lt;/b&gt;" in report.to_markdown(verdict)
+
+
 # ---------------------------------------------------------------- $GITHUB_OUTPUT
 
 
@@ -283,6 +340,7 @@ def test_summary_markdown_is_inert() -> None:
     assert not [t for t in inline if t.type in ("em_open", "strong_open")]
     headings = [tokens[i + 1].content for i, t in enumerate(tokens) if t.type == "heading_open"]
     own = ("✅", "❌", "⚠️", "Not a", "Blocking", "Failures", "Exceptions", "Expired", "Unused")
+    own += ("Node readiness: ", "Node probe", "Node checks", "Vulnerabilit", "Package scan")
     assert all(h.startswith((*own, "Warnings")) for h in headings), headings
     rendered = _GITHUB_MD.render(markdown)
     for bad in ("<script", "href=", "<img", "<!--", "<summary>open me", "<code>", "<h1>"):
@@ -424,7 +482,7 @@ def test_reports_never_name_this_machines_absolute_paths(tmp_path: Path) -> None
 def test_a_flood_of_problems_is_capped_everywhere_but_verdict_json() -> None:
     """250,000 unusable rows: console, annotations and summary stay short; junit stays fast."""
     flood = tuple(f"results.json: $[{i}]: result has no checkId" for i in range(250_000))
-    verdict = dataclasses.replace(_verdict(["t"]), errors=flood)
+    verdict = dataclasses.replace(_verdict(["t"], judged=False), errors=flood)
     console = report.console_lines(verdict)
     assert len(console) < 300 and "ERROR    … 249900 more in verdict.json" in console
     assert len(report.github_annotations(verdict)) <= 50 + 1 + len(verdict.expiring_soon)
