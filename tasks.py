@@ -108,11 +108,12 @@ def setup(
     manage_instance_profile: bool = False,
     object_lock: bool = False,
     public_key_out: str | None = None,
+    image_keys: bool = False,
     json: bool = False,
 ) -> None:
-    """Create the evidence bucket, signing key (and role) once per account/region. Exit 0/1/2."""
+    """Create the evidence bucket, signing key (and role, image keys) once. Exit 0/1/2/3."""
     flags = (dry_run, evidence_bucket, manage_instance_profile, object_lock, public_key_out)
-    _run(account.setup, c, *flags, json)
+    _run(account.setup, c, *flags, image_keys, json)
 
 
 @task(help=of("verify"))

@@ -42,6 +42,7 @@ class ReleaseSettings:
     max_age_days: int = 30
     regions: tuple[str, ...] = ()  # default target regions (empty: the home region only)
     kms_keys: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    accounts: tuple[str, ...] = ()  # default --accounts: who the images are shared with
     retention_days: int = 14
     retention_keep: int = 3
     drift_channel: str = "stable"
@@ -167,6 +168,9 @@ def release_settings(
         raise ConfigError(f"invoke.yaml: {where}.kms_keys: expected a mapping region -> key")
     split_regions(list(kms), known, f"invoke.yaml: {where}.kms_keys:")
     regions = config.get("regions") or ()
+    accounts = config.get("accounts") or ()
+    if not isinstance(accounts, list | tuple):
+        raise ConfigError(f"invoke.yaml: {where}.accounts: expected a list of account IDs")
     retention = config.get("retention") or {}
     if not isinstance(retention, Mapping):
         raise ConfigError(f"invoke.yaml: {where}.retention: expected a mapping")
@@ -179,6 +183,7 @@ def release_settings(
         max_age_days=_int(config.get("max_age_days", 30), f"{where}.max_age_days", 1, 3650),
         regions=split_regions(regions, known, f"invoke.yaml: {where}.regions:"),
         kms_keys=MappingProxyType({str(k): str(v) for k, v in kms.items()}),
+        accounts=split_accounts([str(a) for a in accounts], f"invoke.yaml: {where}.accounts:"),
         retention_days=_int(
             retention.get("max_age_days", 14), f"{where}.retention.max_age_days", 0, 3650
         ),

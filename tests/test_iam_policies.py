@@ -134,13 +134,22 @@ def test_promotion_actions_only_in_promote(job: str) -> None:
         assert "ssm:PutParameter" not in granted
 
 
-def test_setup_attaches_only_the_two_managed_policies_to_the_scan_role() -> None:
-    (attach,) = [s for s in statements("setup") if "iam:AttachRolePolicy" in actions_of(s)]
-    assert resources_of(attach) == ["arn:aws:iam::*:role/eks-cis-ami-pipeline-scan"]
-    assert sorted(attach["Condition"]["ArnEquals"]["iam:PolicyARN"]) == [
-        "arn:aws:iam::aws:policy/AmazonInspector2ManagedCisPolicy",
-        "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore",
-    ]
+def test_setup_attaches_only_the_managed_policies_each_role_needs() -> None:
+    """The scan role: the two managed policies; the Packer role: Session Manager only."""
+    attaches = {
+        tuple(resources_of(s)): sorted(s["Condition"]["ArnEquals"]["iam:PolicyARN"])
+        for s in statements("setup")
+        if "iam:AttachRolePolicy" in actions_of(s)
+    }
+    assert attaches == {
+        ("arn:aws:iam::*:role/eks-cis-ami-pipeline-scan",): [
+            "arn:aws:iam::aws:policy/AmazonInspector2ManagedCisPolicy",
+            "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore",
+        ],
+        ("arn:aws:iam::*:role/eks-cis-ami-pipeline-packer",): [
+            "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore",
+        ],
+    }
 
 
 @pytest.mark.parametrize("job", JOBS)

@@ -46,6 +46,7 @@ MODULES = (
     "pipeline.aws.packages",
     "pipeline.aws.s3",
     "pipeline.aws.kms",
+    "pipeline.aws.image_keys",
     "pipeline.aws.release",
 )
 POLICY_DIR = Path(__file__).resolve().parents[2] / "policies" / "iam"
@@ -125,6 +126,14 @@ JOBS: Mapping[str, Mapping[str, tuple[str, ...]]] = {
         "pipeline.aws.kms": ("kms:DescribeKey", "kms:Verify", "kms:GetPublicKey"),
         # promotion channels, copies to other regions, sharing, revoke, retention (pipeline.release)
         "pipeline.aws.release": (),
+        # the key preflight (every key of the images to share) and the consumer-side check
+        "pipeline.aws.image_keys": (
+            "kms:DescribeKey",
+            "kms:GetKeyPolicy",
+            "kms:ListGrants",
+            "ec2:DescribeSnapshots",
+            "ec2:DescribeImages",
+        ),
     },
     "reap": {
         "pipeline.aws.ec2": (
@@ -181,6 +190,16 @@ JOBS: Mapping[str, Mapping[str, tuple[str, ...]]] = {
         ),
         "pipeline.aws.kms": ("kms:CreateKey", "kms:CreateAlias", "kms:TagResource")
         + ("kms:DescribeKey", "kms:GetPublicKey"),
+        # --image-keys: the images' key per release region (or a check of a brought key)
+        "pipeline.aws.image_keys": (
+            "kms:DescribeKey",
+            "kms:GetKeyPolicy",
+            "kms:ListGrants",
+            "kms:CreateKey",
+            "kms:CreateAlias",
+            "kms:PutKeyPolicy",
+            "kms:TagResource",
+        ),
         # Enabling Inspector is one-time account setup (validate --enable-inspector needs it too).
         "pipeline.aws.inspector": (
             "inspector2:BatchGetAccountStatus",

@@ -30,7 +30,7 @@ from pipeline.build.process import (
     run_process,
     utcnow,
 )
-from pipeline.build.variables import check_vars
+from pipeline.build.variables import check_vars, image_key_vars
 from pipeline.catalog import Platform
 from pipeline.errors import ConfigError, PipelineError, ToolError
 from pipeline.fingerprint import inputs_fingerprint
@@ -327,6 +327,8 @@ def run_build(
     packer_dir: Path = PACKER_DIR,
     extra_vars: Mapping[str, str] | None = None,
     policy_dir: Path | None = None,
+    release_accounts: Sequence[str] = (),
+    kms_keys: Mapping[str, str] | None = None,
 ) -> list[AmiBuild]:
     """Build the CIS-hardened AMIs of ``platforms`` x ``archs``, print their IDs (``invoke build``).
 
@@ -338,7 +340,8 @@ def run_build(
     manifest per image into ``out_dir`` (``al2023-x86_64.manifest.json``; appended across runs,
     read by ``pipeline.packer.parse_manifest``). ``clients`` default to ``make_clients(region)``;
     ``run_id`` defaults to a time-stamped ID from ``clock``. Raises ConfigError (exit 2),
-    ToolError and AwsError (exit 1).
+    ToolError and AwsError (exit 1). ``kms_key_id`` defaults to ``kms_keys[region]``; with
+    ``release_accounts`` the default EBS key is refused (``image_key_vars``).
     """
     try:
         plats = [Platform.parse(p) for p in _unique(platforms)]
@@ -353,6 +356,9 @@ def run_build(
     check_vars(extra_vars or {}, local, packer_dir)
 
     clients = clients or make_clients(region=region)
+    extra_vars = image_key_vars(
+        extra_vars or {}, accounts=release_accounts, kms_keys=kms_keys or {}, region=clients.region
+    )
     _check_endpoint(local, clients.endpoint_url)
     support.check_real_aws(
         plats, real_aws=not local and is_aws_endpoint(clients.endpoint_url), what="--platform al2"

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.errors import ConfigError
+from pipeline.kms_policy import is_aws_ebs_key
 from pipeline.packer import LOCAL_TEMPLATE, PACKER_DIR
 
 VARS_AT = "invoke.yaml: $.pipeline.build.vars"
@@ -88,3 +89,27 @@ def check_vars(values: Mapping[str, str], local: bool, packer_dir: Path = PACKER
                 f"--var {name}: {template} declares no such Packer variable "
                 f"(it declares: {', '.join(sorted(known - PIPELINE_VARS))})"
             )
+
+
+def image_key_vars(
+    values: Mapping[str, str],
+    *,
+    accounts: Sequence[str],
+    kms_keys: Mapping[str, str],
+    region: str,
+) -> dict[str, str]:
+    """``values`` with ``kms_key_id`` defaulting to the image key recorded for ``region``
+    (``pipeline.release.kms_keys``, which ``invoke setup --image-keys`` writes). With release
+    accounts configured, the default EBS key (no key, or ``alias/aws/ebs``) is a ConfigError:
+    AWS refuses to share the snapshots it encrypts."""
+    chosen = dict(values)
+    if not chosen.get("kms_key_id") and kms_keys.get(region):
+        chosen["kms_key_id"] = kms_keys[region]
+    if accounts and is_aws_ebs_key(chosen.get("kms_key_id")):
+        raise ConfigError(
+            f"{VARS_AT}.kms_key_id: {chosen.get('kms_key_id') or 'empty (the default EBS key)'}"
+            ": pipeline.release.accounts are configured, and AWS refuses to share images the "
+            f"default EBS key encrypts: run `invoke setup --image-keys` (records "
+            f"pipeline.release.kms_keys.{region}) or set a customer-managed key"
+        )
+    return chosen

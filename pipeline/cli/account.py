@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json as json_
 import os
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
@@ -14,15 +15,18 @@ from pipeline import channels, settings
 from pipeline.aws import AwsClients, is_aws_endpoint, make_clients
 from pipeline.aws.release import known_regions
 from pipeline.catalog_refresh import run_refresh
-from pipeline.cli.invocation import Invocation, echo, echo_for, now, print_json
+from pipeline.cli.invocation import Invocation, echo, echo_for, jsonable, now, print_json
 from pipeline.errors import ConfigError, ExitCode
 from pipeline.evidence import verify as record
 from pipeline.evidence.record import Verification
+from pipeline.key_setup import ImageKeys, record_in_yaml, run_image_keys
 from pipeline.reap import reap_regions
 from pipeline.release import promote as release
 from pipeline.release.revoke import RevokeRequest, run_revoke
 from pipeline.release.status import channel_status, status_lines
 from pipeline.setup import run_setup, setup_settings
+
+Echo = Callable[[str], None]
 
 
 def promote(
@@ -64,6 +68,7 @@ def setup(
     manage_instance_profile: bool,
     object_lock: bool,
     public_key_out: str | None,
+    image_keys: bool = False,
     json: bool = False,
 ) -> ExitCode:
     clients = make_clients()
@@ -78,9 +83,42 @@ def setup(
         public_key_out=public_key_out,
     )
     result = run_setup(request, clients, echo_for(json))
+    keys = setup_image_keys(inv, clients, dry_run, echo_for(json)) if image_keys else None
     if json:
-        print_json(result)
+        print_json({**jsonable(result), "image_keys": jsonable(keys)} if keys else result)
     return ExitCode.OK
+
+
+def setup_image_keys(inv: Invocation, clients: AwsClients, dry_run: bool, say: Echo) -> ImageKeys:
+    """``setup --image-keys``: make or check the image key of each release region for the
+    release accounts, then record the pipeline's keys in invoke.yaml (pipeline.release.kms_keys),
+    which build and promote read."""
+    config = release.release_config(inv.config)
+    regions = config.regions or (clients.region,)
+    made = run_image_keys(
+        clients, regions, config.accounts, config.kms_keys, dry_run=dry_run, echo=say
+    )
+    new = made.unrecorded(config.kms_keys)
+    path = inv.root / "invoke.yaml"
+    lines = [f"pipeline.release.kms_keys.{r}: {k}" for r, k in sorted(new.items())]
+    if dry_run and (new or made.changes):
+        say(f"setup: plan: record the keys in {path} (pipeline.release.kms_keys)")
+        return made
+    if dry_run or not new:
+        return made
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError:
+        text = ""
+    changed = record_in_yaml(text, new) if text else None
+    if changed is None:
+        say(
+            f"setup: {path} has no pipeline.release.kms_keys line to update: set {'; '.join(lines)}"
+        )
+        return made
+    path.write_text(changed, encoding="utf-8")
+    say(f"setup: done: recorded in {path}: {'; '.join(lines)}")
+    return made
 
 
 def verify(

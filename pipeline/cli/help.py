@@ -66,7 +66,8 @@ HELP: dict[str, dict[str, str]] = {
         "ami": "The AMI to promote (its signed validation record must verify).",
         "channel": CHANNEL,
         "regions": "Comma-separated target regions (default: invoke.yaml, else this region).",
-        "accounts": "Comma-separated 12-digit account IDs to share the AMI and snapshots with.",
+        "accounts": "Comma-separated 12-digit account IDs to share the AMI and snapshots with "
+        "(default: invoke.yaml pipeline.release.accounts).",
         "dry_run": DRY_RUN,
         "public_key": PUBLIC_KEY,
         "json": JSON,
@@ -78,6 +79,8 @@ HELP: dict[str, dict[str, str]] = {
         "manage_instance_profile": "Also create the test-instance role and instance profile.",
         "object_lock": "Create the bucket with S3 Object Lock enabled (only at creation).",
         "public_key_out": "Write the signing key's PEM public key here (for offline verify).",
+        "image_keys": "Create (or check a configured) KMS key per release region that the "
+        "release accounts may use; record it in invoke.yaml pipeline.release.kms_keys.",
         "json": JSON,
     },
     "verify": {

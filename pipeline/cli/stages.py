@@ -124,6 +124,7 @@ def build(
     json: bool = False,
 ) -> ExitCode:
     extra_vars = build_vars(inv, var)
+    release = release_config(inv.config)  # the image keys (kms_keys) and who they serve
     out_line = echo_for(json)
     with local_endpoint(local, None, out_line):
         builds = run_build(
@@ -135,6 +136,8 @@ def build(
             settings.writable_dir(out or f"{inv.setting('out')}/build"),
             out_line,
             extra_vars=extra_vars,
+            release_accounts=release.accounts,
+            kms_keys=release.kms_keys,
         )
     if json:
         print_json({"amis": builds})

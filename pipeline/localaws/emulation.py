@@ -15,6 +15,7 @@ from pipeline.localaws import kms
 from pipeline.localaws.cis_report import ReportStore
 from pipeline.localaws.clock import Clock
 from pipeline.localaws.context import Handler
+from pipeline.localaws.ebs_keys import EbsKeys
 from pipeline.localaws.fleet import Fleet
 from pipeline.localaws.inspector_account import InspectorAccounts
 from pipeline.localaws.inspector_cis import CisService
@@ -64,9 +65,13 @@ class Emulation:
             **{("inspector2", op): h for op, h in self.packages.operations().items()},
             **{("kms", op): h for op, h in kms.operations().items()},  # MessageType=DIGEST
         }
+        # EBS encryption of copies and sharing, as AWS enforces it: ``ebs.check(request,
+        # caller account)`` runs before moto and raises the error AWS would answer.
+        self.ebs = EbsKeys(account_id)
         # Run after moto served (service, operation) successfully.
         self.after_moto: dict[tuple[str, str], Callable[[AwsRequest], None]] = {
             ("ec2", "RunInstances"): self._after_run_instances,
+            ("ec2", "CopyImage"): self.ebs.after_copy,
         }
 
     def _after_run_instances(self, request: AwsRequest) -> None:
@@ -101,4 +106,5 @@ class Emulation:
             self.reports.reset()
             self.cis.reset()
             self.commands.reset()
+            self.ebs.reset()
             self.load_scenario(self._initial)

@@ -104,7 +104,12 @@ def _attribute_problems() -> list[str]:
         (
             "ec2 backend",
             lambda: ec2(account, "us-east-1"),
-            ("amis", "tags", "all_instances", "associate_iam_instance_profile"),
+            ("amis", "tags", "all_instances", "associate_iam_instance_profile", "snapshots"),
+        ),
+        (
+            "kms backend",
+            lambda: kms(account, "us-east-1"),
+            ("alias_exists", "create_alias", "create_key", "describe_key"),
         ),
         ("iam backend", lambda: iam(account), ("get_instance_profile_by_arn",)),
         ("ssm backend", lambda: ssm(account, "us-east-1"), ("_parameters",)),
@@ -376,3 +381,87 @@ def put_public_parameter(account: str, region: str, name: str, value: str, data_
             data_type=data_type,
         )
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# EBS encryption of AMI snapshots and the KMS keys behind it (pipeline.localaws.ebs_keys)
+
+
+@dataclass(frozen=True, slots=True)
+class KeyView:
+    """A KMS key as the EBS emulation judges it."""
+
+    arn: str
+    state: str
+    manager: str
+    policy: str
+
+
+def kms_key(account: str, region: str, key_id: str) -> KeyView | None:
+    """The key (ID, ARN, alias or alias ARN) of the region, or None."""
+    try:
+        key = kms(account, region).describe_key(key_id)
+    except Exception:  # moto's NotFoundException and friends  # noqa: BLE001
+        return None
+    return KeyView(key.arn, str(key.key_state), str(key.key_manager), str(key.policy or ""))
+
+
+def aws_managed_ebs_key(account: str, region: str) -> str:
+    """The ARN of the region's AWS-managed EBS key (``alias/aws/ebs``), made on first use as
+    AWS does, with KeyManager AWS (moto would make it a customer key)."""
+    backend = kms(account, region)
+    if not backend.alias_exists("alias/aws/ebs"):
+        key = backend.create_key(
+            policy="",
+            key_usage="ENCRYPT_DECRYPT",
+            key_spec="SYMMETRIC_DEFAULT",
+            description="Default key that protects my EBS volumes when no other key is defined",
+            tags=None,
+        )
+        backend.create_alias(key.id, "alias/aws/ebs")
+    key = backend.describe_key("alias/aws/ebs")
+    key.key_manager = "AWS"
+    return str(key.arn)
+
+
+def image_snapshots(account: str, region: str, image_id: str) -> list[str]:
+    """The snapshot IDs behind an AMI of the region ([] when there is no such AMI)."""
+    ami = ec2(account, region).amis.get(image_id)
+    return [ami.ebs_snapshot.id] if ami is not None else []
+
+
+def image_launch_users(account: str, region: str, image_id: str) -> set[str] | None:
+    """The accounts with launch permission on the AMI (``all`` when public), None if absent."""
+    ami = ec2(account, region).amis.get(image_id)
+    if ami is None:
+        return None
+    return {str(p.get("UserId") or p.get("Group")) for p in ami.launch_permissions}
+
+
+def copies_of(account: str, region: str, source_id: str) -> list[str]:
+    """The AMIs of the region that CopyImage made from ``source_id``."""
+    amis = ec2(account, region).amis
+    return [i for i, a in amis.items() if getattr(a, "source_image_id", None) == source_id]
+
+
+def snapshot_key(account: str, region: str, snapshot_id: str) -> str | None:
+    """The KMS key ARN of an encrypted snapshot; None when unencrypted or absent."""
+    snap = ec2(account, region).snapshots.get(snapshot_id)
+    return str(snap.kms_key_id) if snap is not None and snap.encrypted else None
+
+
+def encrypt_snapshot(account: str, region: str, snapshot_id: str, key_arn: str) -> None:
+    """Record that the snapshot is encrypted with ``key_arn`` (DescribeSnapshots shows it)."""
+    snap = ec2(account, region).snapshots.get(snapshot_id)
+    if snap is not None:
+        snap.encrypted = True
+        snap.kms_key_id = key_arn
+
+
+def key_grants(account: str, region: str, key_id: str) -> list[tuple[str, list[str]]]:
+    """(grantee principal, operations) of each grant on the key ([] when there is no key)."""
+    try:
+        key = kms(account, region).describe_key(key_id)
+    except Exception:  # moto's NotFoundException  # noqa: BLE001
+        return []
+    return [(str(g.grantee_principal), list(g.operations)) for g in key.grants.values()]

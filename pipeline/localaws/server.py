@@ -338,6 +338,12 @@ class LocalAws:
         # moto otherwise finds the account by looking the access key up in IAM, which builds the
         # IAM backends of all five partitions (1,500 managed policies each, ~0.85 s after a reset).
         environ.setdefault("HTTP_X_MOTO_ACCOUNT_ID", self.account_id)
+        try:
+            with self.emulation.lock:
+                self.emulation.ebs.check(request, str(environ["HTTP_X_MOTO_ACCOUNT_ID"]))
+        except ServiceError as err:  # what AWS refuses and moto would accept (ebs_keys)
+            refused = wire.error(request.protocol, request.service, err, request.request_id)
+            return self._answer(request, refused, "emulation", start_response)
         body = self._moto(environ, capture)
         hook = self.emulation.after_moto.get((request.service or "", request.operation or ""))
         if hook is not None and statuses and statuses[0] < 300:

@@ -228,6 +228,8 @@ def build_or_reuse(
             run_id=run_id,
             policy_dir=settings.policy_dir,
             extra_vars=dict(settings.build_vars),
+            release_accounts=settings.release.accounts if settings.release else (),
+            kms_keys=settings.release.kms_keys if settings.release else None,
         )
         built += [b.ami_id for b in builds]
     return (*built, *reused), decisions

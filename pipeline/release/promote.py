@@ -29,6 +29,7 @@ from pipeline.evidence.trust import (
     signed_platform,
 )
 from pipeline.evidence.verify import key_fingerprint, verify_ami
+from pipeline.release import keys
 from pipeline.tags import (
     CHANNEL_TAG_PREFIX,
     COPIED_FROM_TAG,
@@ -69,6 +70,8 @@ class RegionOutcome:
     updated: bool  # the parameter was (or, dry run, would be) set to this image
     version: int | None  # the new parameter version (None when unchanged or in a dry run)
     shared_with: tuple[str, ...]  # accounts newly granted (launch or snapshot) here
+    # accounts that, after sharing, EC2 does not show the image and its snapshots to
+    unseen: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -153,7 +156,7 @@ def run_promote(
         request.regions or release.regions or (home,),
         known_regions if known_regions is not None else aws.known_regions(),
     )
-    accounts = channels.split_accounts(request.accounts)
+    accounts = channels.split_accounts(request.accounts or release.accounts)
     verify = verify or default_verifier(request)
     with boundary("promote"):
         source = aws.owned_image(clients, ami)
@@ -205,7 +208,17 @@ def run_promote(
         name = channels.parameter_name(release.parameter_prefix, platform, arch, k8s, channel.name)
         who = aws.caller_arn(clients)
         step = _Step(request, release, source, channel.name, name, who, now, echo)
+        # Every key involved, before anything is copied or shared (dry run too).
+        targets = [(r, step.existing(clients, aws.in_region(clients, r))) for r in regions]
+        plan = keys.preflight(clients, source, targets, accounts, release)
+        if plan.problems:
+            raise GateBlocked(f"--ami {ami}: not promoted", problems=plan.problems)
+        if plan.keys:
+            echo(f"{ami}: {len(plan.keys)} KMS key(s) checked: {', '.join(sorted(plan.keys))}")
         outcomes = [step.region(clients, r, accounts) for r in regions]
+    unseen = [f"{o.region}: {', '.join(o.unseen)}" for o in outcomes if o.unseen]
+    if unseen:
+        raise AwsError(f"{ami}: shared, but EC2 does not show it to {'; '.join(unseen)}")
     result = Promotion(ami, channel.name, tuple(outcomes), request.dry_run)
     if not result.changed:
         echo(f"{ami} is already the {channel.name} image in {', '.join(regions)}: nothing to do")
@@ -256,6 +269,7 @@ class _Step:
             )
         self._refuse_if_revoked(home, rc, target.image, "after the copy")
         shared = self._share(rc, target, accounts)
+        unseen = () if dry else keys.consumer_view(rc, target, accounts, self.echo)
         current = aws.get_parameter(rc, self.parameter)
         version = None
         updated = current != target.image.id
@@ -280,8 +294,9 @@ class _Step:
         else:
             self.echo(f"{region}: {self.parameter} already {target.image.id}")
         return RegionOutcome(
-            region, target.image.id, self.parameter, copied, current, updated, version, shared
-        )
+            region, target.image.id, self.parameter, copied, current, updated, version, shared,
+            unseen,
+        )  # fmt: skip
 
     def _record_copy(self, home: AwsClients, region: str, copy_id: str) -> None:
         """Record the copy in the evidence store's release history (write-once, before it is
@@ -327,10 +342,10 @@ class _Step:
             self.echo(f"{rc.region}: {self.parameter} put back to {previous or '(deleted)'}")
             raise
 
-    def _target(self, home: AwsClients, rc: AwsClients) -> tuple[aws.OwnedImage | None, bool]:
-        """The image to publish in ``rc``'s region: the source, an existing copy or a new one."""
+    def existing(self, home: AwsClients, rc: AwsClients) -> aws.OwnedImage | None:
+        """The image already in ``rc``'s region: the source at home, else the newest copy."""
         if rc.region == home.region:
-            return self.source, False
+            return self.source
         origin = f"{home.region}/{self.ami}"
         copies = [
             c
@@ -341,8 +356,15 @@ class _Step:
             # copy: tags, name and description are anyone's with ec2:RegisterImage/CreateTags.
             and is_copy_of(c.image, origin)
         ]
-        if copies:
-            copy = sorted(copies, key=lambda c: c.image.creation_date or "")[-1]
+        return sorted(copies, key=lambda c: c.image.creation_date or "")[-1] if copies else None
+
+    def _target(self, home: AwsClients, rc: AwsClients) -> tuple[aws.OwnedImage | None, bool]:
+        """The image to publish in ``rc``'s region: the source, an existing copy or a new one."""
+        if rc.region == home.region:
+            return self.source, False
+        origin = f"{home.region}/{self.ami}"
+        copy = self.existing(home, rc)
+        if copy is not None:
             aws.wait_available(rc, [copy.image.id], echo=self.echo)
             self.echo(f"{rc.region}: copy {copy.image.id} of {self.ami} exists")
             return aws.owned_image(rc, copy.image.id) or copy, False

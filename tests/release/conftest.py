@@ -16,6 +16,7 @@ from pipeline.catalog import Platform
 from pipeline.channels import ReleaseSettings, release_settings
 from pipeline.evidence import store
 from pipeline.evidence.verify import Verification
+from pipeline.key_setup import run_image_keys
 from pipeline.localaws import LocalAws
 from pipeline.packer import Arch
 from pipeline.release.promote import PromoteRequest, Promotion, run_promote
@@ -124,12 +125,14 @@ def verifier_ok() -> Callable[[AwsClients, str], Verification]:
     return lambda clients, ami: verified(ami, region=clients.region)
 
 
-def promote(clients: AwsClients, request: PromoteRequest) -> Promotion:
-    """``run_promote`` as the release tests run it: the default channels, the shipped policies,
-    a verifier that accepts, now, quietly."""
+def promote(
+    clients: AwsClients, request: PromoteRequest, settings: ReleaseSettings | None = None
+) -> Promotion:
+    """``run_promote`` as the release tests run it: the default channels (or ``settings``), the
+    shipped policies, a verifier that accepts, now, quietly."""
     return run_promote(
         request,
-        release(),
+        settings or release(),
         clients,
         datetime.now(UTC),
         lambda _: None,
@@ -137,3 +140,26 @@ def promote(clients: AwsClients, request: PromoteRequest) -> Promotion:
         verify=verifier_ok(),
         known_regions=REGIONS,
     )
+
+
+def encrypted_ami(clients: AwsClients, name: str, key: str | None = None) -> str:
+    """An AMI as ``invoke build`` leaves it on the local AWS: Packer's encrypted copy of the
+    built image (``encrypt_boot``), with ``key`` or, by default, the AWS-managed EBS key."""
+    plain = pipeline_ami(clients, f"{name}-unencrypted")
+    extra = {"KmsKeyId": key} if key else {}
+    ami = clients.ec2.copy_image(
+        SourceImageId=plain, SourceRegion=clients.region, Name=name, Encrypted=True, **extra
+    )["ImageId"]
+    tags = clients.ec2.describe_images(ImageIds=[plain])["Images"][0]["Tags"]
+    clients.ec2.create_tags(Resources=[ami], Tags=tags)
+    clients.ec2.deregister_image(ImageId=plain)
+    return ami
+
+
+def image_keys(
+    clients: AwsClients, regions: tuple[str, ...], accounts: tuple[str, ...], **overrides: object
+) -> ReleaseSettings:
+    """``invoke setup --image-keys`` for ``regions`` and ``accounts``: release settings that
+    name the keys it made (as it records them in invoke.yaml)."""
+    made = run_image_keys(clients, regions, accounts, {}, echo=lambda _: None)
+    return release(kms_keys=dict(made.keys), accounts=list(accounts), **overrides)

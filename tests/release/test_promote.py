@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from pipeline.aws import AwsClients, make_clients
+from pipeline.channels import ReleaseSettings
 from pipeline.errors import ConfigError, GateBlocked
 from pipeline.evidence.trust import refusals
 from pipeline.evidence.verify import Verification
@@ -22,6 +23,7 @@ from tests.release.conftest import (
     REGIONS,
     base_ami,
     current_policy_sha,
+    image_keys,
     pipeline_ami,
     release,
     verified,
@@ -136,10 +138,16 @@ def test_bad_input_is_exit_2_naming_the_flag(clients: AwsClients) -> None:
             )  # fmt: skip
 
 
-def _promote(clients: AwsClients, request: PromoteRequest, lines: list[str]) -> promote.Promotion:
+def _promote(
+    clients: AwsClients,
+    request: PromoteRequest,
+    lines: list[str],
+    settings: ReleaseSettings | None = None,
+) -> promote.Promotion:
+    """Promote as a user does after ``invoke setup --image-keys`` (``settings``: its keys)."""
     return run_promote(
         request,
-        release(),
+        settings or release(),
         clients,
         shifted_now(),
         lines.append,
@@ -154,8 +162,9 @@ def test_promote_copies_shares_records_and_is_idempotent(
 ) -> None:
     ami = pipeline_ami(clients, "promote-me")
     request = PromoteRequest(ami=ami, regions=("us-east-1", "eu-west-1"), accounts=(ACCOUNT,))
+    keys = image_keys(clients, ("eu-west-1",), (ACCOUNT,))
     lines: list[str] = []
-    done = _promote(clients, request, lines)
+    done = _promote(clients, request, lines, keys)
     assert done.changed
     home, away = done.regions
     assert (home.image_id, home.copied) == (ami, False)
@@ -196,7 +205,7 @@ def test_promote_copies_shares_records_and_is_idempotent(
     # Again: nothing copied, no new parameter version, said so.
     copies, puts = aws.count("CopyImage"), aws.count("PutParameter")
     again: list[str] = []
-    second = _promote(clients, request, again)
+    second = _promote(clients, request, again, keys)
     assert not second.changed
     assert (aws.count("CopyImage"), aws.count("PutParameter")) == (copies, puts)
     assert clients.ssm.get_parameter(Name=PARAM)["Parameter"]["Version"] == 1
@@ -205,12 +214,14 @@ def test_promote_copies_shares_records_and_is_idempotent(
 
 def test_dry_run_prints_the_plan_and_changes_nothing(aws: LocalAws, clients: AwsClients) -> None:
     ami = pipeline_ami(clients, "dry-run")
+    keys = image_keys(clients, ("us-west-2",), (ACCOUNT,))
     lines: list[str] = []
     plan = _promote(
         clients,
         PromoteRequest(ami=ami, regions=("us-east-1", "us-west-2"), accounts=(ACCOUNT,),
                        dry_run=True),
         lines,
+        keys,
     )  # fmt: skip
     assert plan.dry_run and plan.changed
     assert any("would copy" in line and "us-west-2" in line for line in lines), lines
@@ -260,17 +271,20 @@ def test_every_call_of_promote_revoke_and_retention_is_declared(
     aws: LocalAws, clients: AwsClients
 ) -> None:
     """IAM_ACTIONS of pipeline/aws/release.py cover what these commands call, in every region."""
+    from pipeline.aws import image_keys as aws_image_keys
     from pipeline.aws import release as aws_release
     from pipeline.reap import run_reap
     from pipeline.release.revoke import RevokeRequest, run_revoke
 
     first, second = pipeline_ami(clients, "iam-1"), pipeline_ami(clients, "iam-2")
+    keys = image_keys(clients, ("eu-west-1",), (ACCOUNT,))
     before = len(aws.calls)
     for ami in (first, second):
         _promote(
             clients,
             PromoteRequest(ami=ami, regions=("us-east-1", "eu-west-1"), accounts=(ACCOUNT,)),
             [],
+            keys,
         )
     run_revoke(RevokeRequest(ami=second, reason="iam test"), release(), clients, NOW, print)
     run_reap(
@@ -282,11 +296,13 @@ def test_every_call_of_promote_revoke_and_retention_is_declared(
     mine = {
         f"{c.service}:{c.operation}"
         for c in made
-        if c.service in {"ec2", "ssm", "sts"}
+        if c.service in {"ec2", "ssm", "sts", "kms"}
         and c.operation not in {"DescribeInstances", "DescribeSecurityGroups", "DescribeKeyPairs"}
     }
     assert {"ec2:CopyImage", "ssm:PutParameter", "ssm:GetParametersByPath"} <= mine
-    assert mine <= set(aws_release.IAM_ACTIONS), mine - set(aws_release.IAM_ACTIONS)
+    assert {"kms:DescribeKey", "kms:GetKeyPolicy", "kms:ListGrants"} <= mine  # the preflight
+    declared = set(aws_release.IAM_ACTIONS) | set(aws_image_keys.IAM_ACTIONS)
+    assert mine <= declared, mine - declared
 
 
 def test_a_forged_copy_tag_in_another_region_is_not_published(clients: AwsClients) -> None:

@@ -13,6 +13,7 @@ from pipeline.release.promote import PromoteRequest
 from pipeline.release.revoke import RevokeRequest, run_revoke
 from tests.release.conftest import (
     ACCOUNT,
+    image_keys,
     pipeline_ami,
     promote,
     release,
@@ -35,6 +36,7 @@ def test_revoke_takes_away_every_share_promote_granted(clients: AwsClients) -> N
     done = promote(
         clients,
         PromoteRequest(ami=ami, regions=("us-east-1", "eu-west-1"), accounts=(ACCOUNT, OTHER)),
+        image_keys(clients, ("eu-west-1",), (ACCOUNT, OTHER)),
     )
     eu = make_clients(region="eu-west-1")
     copy = done.regions[1].image_id
