@@ -22,6 +22,7 @@ ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT))  # this checkout's pipeline/, even if another copy is installed
 
 from pipeline.cli import account, invoke_exit, stages, tools  # noqa: E402
+from pipeline.cli import audit as audit_command  # noqa: E402
 from pipeline.cli.exits import exit_codes, finish  # noqa: E402
 from pipeline.cli.help import of  # noqa: E402
 from pipeline.cli.invocation import Invocation  # noqa: E402
@@ -168,6 +169,19 @@ def channels(c: Context, channel: str | None = None, json: bool = False) -> None
     _run(account.show_channels, c, channel, json)
 
 
+@task(help=of("audit"))
+def audit(
+    c: Context,
+    channel: str | None = None,
+    dry_run: bool = False,
+    out: str | None = None,
+    enable_inspector: bool = False,
+    json: bool = False,
+) -> None:
+    """Re-validate each channel's current image and report; never revokes. Exit 0/1/2/3/4."""
+    _run(audit_command.audit, c, channel, dry_run, out, enable_inspector, json)
+
+
 @task(help=of("build"), iterable=["var"])
 def build(
     c: Context,
@@ -259,7 +273,7 @@ def catalogue_refresh(
 
 ns = Collection(
     *(build, validate, gate, build_and_validate, promote, revoke, reap, setup, verify),
-    *(channels, local_aws, hardening_coverage, iam_policy, bench, lint, test, ci),
+    *(channels, audit, local_aws, hardening_coverage, iam_policy, bench, lint, test, ci),
 )
 ns.add_collection(Collection("policy", validate=policy_validate))
 ns.add_collection(Collection("catalogue", refresh=catalogue_refresh))

@@ -1,6 +1,8 @@
 """The drift report (pure): a new verdict compared with the stored verdict of the channel's
 current image: new failures, newly passing checks, changed counts, exceptions expiring within
-30 days, exceptions that matched nothing. Goes to verdict.json (context["drift"]) and summary.md.
+30 days, exceptions that matched nothing; for an unchanged image re-validated, the findings new
+since its previous record (vulnerabilities published since it was validated). Goes to
+verdict.json (context["drift"]) and summary.md.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pipeline.gate import ExceptionNote, Verdict
+from pipeline.vulnpolicy import SEVERITIES
 
 COUNT_KEYS = ("passed", "failed", "skipped")
 _UNSAFE = re.compile(r"[^A-Za-z0-9 ._:/(),=-]")
@@ -27,6 +30,60 @@ class Baseline:
     level: str | None
     failed: frozenset[str] | None  # FAILED check IDs; None when not recorded
     counts: Mapping[str, int] | None
+
+
+@dataclass(frozen=True, slots=True)
+class PreviousFindings:
+    """The vulnerability IDs of a re-validated image's previous record (its signed
+    ``evidence/findings.json``), or why they are not known."""
+
+    record: str | None  # the previous record's URI
+    ids: frozenset[str] | None  # None: not known (``why``)
+    why: str | None = None
+
+
+def vulnerability_ids(document: Any, target: str) -> frozenset[str] | None:
+    """The vulnerability IDs of ``target``'s findings in a stored ``evidence/findings.json``
+    (``{instance: [ListFindings pages]}``); None when the document has no pages for it."""
+    pages = document.get(target) if isinstance(document, Mapping) else None
+    if not isinstance(pages, list):
+        return None
+    ids = set()
+    for page in (p for p in pages if isinstance(p, Mapping)):
+        for raw in page.get("findings") or []:
+            details = raw.get("packageVulnerabilityDetails") if isinstance(raw, Mapping) else None
+            vid = details.get("vulnerabilityId") if isinstance(details, Mapping) else None
+            if isinstance(vid, str) and vid:
+                ids.add(vid)
+    return frozenset(ids)
+
+
+def observed_findings(verdict: Verdict, target: str) -> dict[str, str]:
+    """Each vulnerability ID found on ``target`` in the new verdict, with its highest severity."""
+    found = verdict.vulnerabilities
+    if found is None:
+        return {}
+    every = [j.finding for j in (*found.blocking, *found.excepted)] + list(found.below)
+    out: dict[str, str] = {}
+    for f in sorted(every, key=lambda f: _SEVERITY_RANK.get(f.severity, 0)):
+        if f.target == target:
+            out[f.vulnerability_id] = f.severity
+    return out
+
+
+_SEVERITY_RANK = {s: -i for i, s in enumerate(SEVERITIES)}
+
+
+def new_findings(previous: PreviousFindings, now: Mapping[str, str]) -> dict[str, Any]:
+    """The findings present now but not in the previous record (JSON-ready)."""
+    if previous.ids is None:
+        return {"since": previous.record, "findings": None, "note": previous.why}
+    new = sorted(set(now) - previous.ids)
+    return {
+        "since": previous.record,
+        "findings": [{"vulnerability_id": v, "severity": now[v]} for v in new],
+        "note": None,
+    }
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,10 +154,21 @@ def _notes(notes: Sequence[ExceptionNote]) -> list[dict[str, str]]:
 
 
 def compare(
-    ami: str, channel: str, baseline: Baseline | None, now: Observed, verdict: Verdict
+    ami: str,
+    channel: str,
+    baseline: Baseline | None,
+    now: Observed,
+    verdict: Verdict,
+    previous: PreviousFindings | None = None,
+    target: str | None = None,
 ) -> dict[str, Any]:
-    """The drift of ``ami`` against ``baseline`` (JSON-ready)."""
+    """The drift of ``ami`` against ``baseline`` (JSON-ready); ``previous``: the findings of
+    ``ami``'s own previous record when it was re-validated unchanged (``target``: its instance
+    in ``verdict``)."""
     out: dict[str, Any] = {
+        "new_findings": None
+        if previous is None
+        else new_findings(previous, observed_findings(verdict, target or "")),
         "ami": ami,
         "channel": channel,
         "baseline": None,
@@ -163,6 +231,7 @@ def render_markdown(drift: object, esc: Callable[[str], str] = inert) -> list[st
             value = item.get(key)
             if isinstance(value, list):
                 lines.append(f"- {label}: {esc(', '.join(map(str, value))) if value else 'none'}")
+        lines += _findings_lines(item.get("new_findings"), esc)
         for key, label in (
             ("expiring_within_30_days", "exceptions expiring within 30 days"),
             ("unused_exceptions", "exceptions that matched nothing"),
@@ -174,6 +243,21 @@ def render_markdown(drift: object, esc: Callable[[str], str] = inert) -> list[st
             lines.append(f"- note: {esc(str(note))}")
         lines.append("")
     return lines
+
+
+def _findings_lines(value: object, esc: Callable[[str], str]) -> list[str]:
+    if not isinstance(value, Mapping):
+        return []
+    since = esc(str(value.get("since") or "the previous record"))
+    found = value.get("findings")
+    if not isinstance(found, list):
+        return [f"- findings new since {since}: not known ({esc(str(value.get('note')))})"]
+    shown = [
+        f"{f.get('vulnerability_id')} ({f.get('severity')})"
+        for f in found
+        if isinstance(f, Mapping)
+    ]
+    return [f"- findings new since {since}: {esc(', '.join(shown)) if shown else 'none'}"]
 
 
 def _counts(value: object) -> str:

@@ -102,8 +102,9 @@ JOBS: Mapping[str, Mapping[str, tuple[str, ...]]] = {
         # the node probe (SSM Run Command) and Inspector's package scan of the test instances
         "pipeline.aws.runcommand": (),
         "pipeline.aws.packages": (),
-        # the nightly chain's drift report reads the channel's current image
-        "pipeline.aws.release": ("ssm:GetParameter",),
+        # the nightly chain's drift report reads the channel's current image; `invoke audit`
+        # reads the channels it re-validates (pipeline.orchestration.audit)
+        "pipeline.aws.release": ("ssm:GetParameter", "ssm:GetParametersByPath"),
         # the evidence store and the signed record (pipeline.evidence)
         "pipeline.aws.s3": (
             "s3:ListBucket",

@@ -111,6 +111,13 @@ HELP: dict[str, dict[str, str]] = {
         "channel": "Only this channel (default: every channel found under the prefix).",
         "json": JSON,
     },
+    "audit": {
+        "channel": "Only this channel (default: every channel found under the prefix).",
+        "dry_run": "List the channel images it would re-validate; validate nothing.",
+        "out": OUT,
+        "enable_inspector": "Enable Inspector EC2 scanning first if it is off (as validate).",
+        "json": JSON,
+    },
     "local-aws": {
         "port": "Port on 127.0.0.1 (default: a free one).",
         "scenario": "A failure scenario to rehearse (YAML/JSON; see pipeline/localaws/README.md).",

@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from pipeline import gate
-from pipeline.evidence import dsse, statement, store
+from pipeline.evidence import dsse, statement, store, verdicts
 
 # The AMI tags that merely repeat the record; a disagreement means someone changed one of them.
 MAX_ENVELOPE_BYTES = 1 << 20  # a record is a few KiB; a planted giant is refused unread
@@ -138,6 +138,7 @@ def check_record(found: Found, signature_ok: SignatureCheck, read: ObjectReader)
         checks.add("statement", False, problem)
     _check_subject(found, claims, checks)
     inputs = _check_inputs(claims, uri, read, checks)
+    _check_sections(claims, uri, checks)
     _check_result(claims, checks)
     _check_tags(found, claims, key_id, checks)
     result = Verification(
@@ -247,6 +248,20 @@ def _check_inputs(
             f"the record names no {required} among its inputs",
         )
     return verified
+
+
+def _check_sections(claims: statement.Claims, record_uri: str, checks: _Checks) -> None:
+    """All three sections stated, combining to the stated verdict, each judged one backed by
+    its evidence among the inputs (``pipeline.evidence.verdicts``)."""
+    problems = verdicts.problems(claims.sections, claims.verdict)
+    for problem in problems:
+        checks.add("sections", False, problem)
+    if not problems:
+        checks.add("sections", True, "")
+    base = record_uri.rsplit("/", 1)[0] + "/"
+    names = {d.uri[len(base) :] for d in claims.inputs if d.uri.startswith(base)}
+    for problem in verdicts.missing_evidence(claims.sections, names):
+        checks.add("section evidence", False, problem)
 
 
 def _check_result(claims: statement.Claims, checks: _Checks) -> None:

@@ -97,10 +97,13 @@ class Record:
     version: str
     commit: str
     kubernetes_version: str | None = None  # the build's, from its provenance tag at validation
+    # The AMI's three sections (``pipeline.evidence.verdicts.for_target``): CIS, node,
+    # vulnerabilities, each with its verdict and counts; ``verdict`` is their worst.
+    sections: Mapping[str, Any] | None = None
 
     @property
     def result(self) -> str:
-        """PASSED only when the gate passed this AMI."""
+        """PASSED only when the gate passed this AMI (all three sections)."""
         return PASSED if self.verdict == "PASS" else FAILED
 
 
@@ -144,6 +147,7 @@ def build(record: Record) -> dict[str, Any]:
                 "account": record.account,
                 "local": record.local,
                 "extraPolicies": [_descriptor(d) for d in record.extra_policies],
+                "sections": dict(record.sections) if record.sections is not None else None,
             },
         },
     }
@@ -176,6 +180,7 @@ class Claims:
     local: bool
     platform: str | None
     kubernetes_version: str | None
+    sections: Mapping[str, Any] | None = None  # as signed; ``verdicts.problems`` judges it
 
 
 def read(statement: Mapping[str, Any]) -> tuple[Claims, list[str]]:
@@ -214,6 +219,7 @@ def read(statement: Mapping[str, Any]) -> tuple[Claims, list[str]]:
         local=notes.get("local") is not False,  # anything but an explicit false is local
         platform=_str(notes.get("platform")),
         kubernetes_version=_str(notes.get("kubernetesVersion")),
+        sections=notes.get("sections") if isinstance(notes.get("sections"), dict) else None,
     )
     return claims, problems
 

@@ -14,12 +14,12 @@ from pathlib import Path
 from typing import Any
 
 import pipeline
-from pipeline import catalog, evidence_keys, gate, sections
+from pipeline import catalog, evidence_keys, gate
 from pipeline import tags as tag_keys
 from pipeline.aws import AwsClients, kms, s3
 from pipeline.aws.images import Image
 from pipeline.errors import ConfigError
-from pipeline.evidence import dsse, statement
+from pipeline.evidence import dsse, statement, verdicts
 from pipeline.policy import ExceptionsPolicy
 
 LAYOUT = evidence_keys.LAYOUT
@@ -127,16 +127,18 @@ def plan_uploads(
 
 
 def ami_outcomes(verdict: gate.Verdict) -> dict[str, str]:
-    """The gate's outcome per AMI (PASS/FAIL/ERROR) over every section judged (CIS, node,
-    vulnerabilities: the worst of its test instance's); an untrusted run passes no AMI."""
+    """The gate's outcome per AMI (PASS/FAIL/ERROR): the worst of its test instance's three
+    sections (``pipeline.evidence.verdicts``); a section untrusted run-wide passes no AMI."""
+    return verdicts.ami_outcomes(verdict)
+
+
+def _instances(verdict: gate.Verdict) -> dict[str, str]:
     amis = verdict.context.get("amis", [])
-    found: dict[str, str] = {}
-    for entry in amis if isinstance(amis, list) else []:
-        outcome = sections.target_outcome(verdict, entry["instance"]).value
-        if verdict.verdict is gate.Outcome.ERROR and outcome == gate.Outcome.PASS.value:
-            outcome = gate.Outcome.ERROR.value  # an untrusted scan proves nothing for any AMI
-        found[str(entry["ami"])] = outcome
-    return found
+    return {
+        str(e["ami"]): str(e["instance"])
+        for e in (amis if isinstance(amis, list) else [])
+        if isinstance(e, dict)
+    }
 
 
 def publish(
@@ -164,7 +166,7 @@ def publish(
     upload is conditional (``If-None-Match: *``) either way, so nothing is ever overwritten.
     Returns the pointer tags for each AMI (``cis:attestation``, ``-sha256``, ``cis:signing-key``).
     """
-    outcomes = ami_outcomes(verdict)
+    instances = _instances(verdict)
     used = [
         policies[i.platform] for i in images if i.platform is not None and i.platform in policies
     ]
@@ -185,10 +187,13 @@ def publish(
             inputs.append(statement.Digest(s3_uri(bucket, key), sha))
         own = policies[image.platform]
         cat = catalog.load(image.platform)
+        stated = verdicts.for_target(
+            verdict, instances.get(image.id, ""), own.vulnerabilities.digest
+        )
         record = statement.Record(
             image=image_facts(image),
             time_verified=now,
-            verdict=outcomes.get(image.id, gate.Outcome.ERROR.value),
+            verdict=verdicts.combined(stated),
             level=level,
             platform=image.platform.value,
             benchmark=cat.benchmark,
@@ -205,6 +210,7 @@ def publish(
             version=pipeline.__version__,
             commit=commit,
             kubernetes_version=image.tags.get("cis-ami:kubernetes-version"),
+            sections=stated,
         )
         payload = statement.canonical_json(statement.build(record))
         unsigned = dsse.Envelope(dsse.PAYLOAD_TYPE, payload, ())

@@ -10,7 +10,7 @@ from pathlib import Path
 from pipeline import policy
 from pipeline.catalog import Platform
 from pipeline.errors import ConfigError
-from pipeline.evidence import statement
+from pipeline.evidence import statement, verdicts
 from pipeline.evidence.record import Verification
 
 K8S_TAG = "cis-ami:kubernetes-version"
@@ -60,13 +60,15 @@ def trust_refusals(
     revoked: str | None,
 ) -> list[str]:
     """Why the record cannot be trusted for this image and level at all (pure): not verified,
-    about another image, no or a future verification time, too low a level, local against a
-    real account, revoked. Nothing relaxes these, a rollback included."""
+    a section (CIS, node, vulnerabilities) missing or not PASS, about another image, no or a
+    future verification time, too low a level, local against a real account, revoked. Nothing
+    relaxes these, a rollback included."""
     out: list[str] = []
     if not verification.ok:
         out += [f"record does not verify: {r}" for r in verification.reasons] or [
             "record does not verify"
         ]
+    out += section_refusals(verification)
     if verification.ami_id != ami or verification.region != region:
         out.append(f"record is for {verification.region}/{verification.ami_id}, not {region}/{ami}")
     when = verification.time_verified
@@ -85,6 +87,15 @@ def trust_refusals(
     if revoked is not None:
         out.append(f"revoked: {revoked}")
     return out
+
+
+def section_refusals(verification: Verification) -> list[str]:
+    """Every section of the signed record that is missing or not PASS (pure): an image whose
+    node cannot run Kubernetes, or that ships a blocking vulnerability, is never released."""
+    if verification.statement is None:
+        return []  # no statement: ``record does not verify`` already says why
+    claims, _ = statement.read(verification.statement)
+    return verdicts.refusals(claims.sections)
 
 
 def freshness_refusals(

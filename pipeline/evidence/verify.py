@@ -19,7 +19,7 @@ from pipeline.aws.account import caller_account
 from pipeline.aws.images import Image, describe_image
 from pipeline.channels import DEFAULT_PREFIX
 from pipeline.errors import AwsError, ConfigError, GateBlocked
-from pipeline.evidence import dsse, statement, store
+from pipeline.evidence import dsse, statement, store, verdicts
 from pipeline.evidence.newest import Signed, newest_record, prove
 from pipeline.evidence.record import (
     MAX_ENVELOPE_BYTES,
@@ -233,10 +233,12 @@ def run_verify(
             reasons.append(f"validated at {result.level}, LEVEL_{expected_level} is expected")
         again = regate(result) if rerun_gate and result.statement is not None else None
     if again is not None and not again.reproduced:
-        reasons.append(
-            f"re-gating the stored evidence gives {again.recomputed}, the record says "
-            f"{again.stored}" + "".join(f"; {p}" for p in again.problems)
-        )
+        if again.stored != again.recomputed or again.problems or not again.sections:
+            reasons.append(
+                f"re-gating the stored evidence gives {again.recomputed}, the record says "
+                f"{again.stored}" + "".join(f"; {p}" for p in again.problems)
+            )
+        reasons += [f"re-gate {line}" for line in again.mismatches]  # one per section
     policy_note = _policy_note(result, policy_dir)
     offline = key_fingerprint(pem) if pem is not None else None  # an offline check's trust root
     if as_json:
@@ -306,7 +308,20 @@ def _as_json(
         "checks": [{"check": n, "ok": ok, "detail": "" if ok else d} for n, ok, d in result.checks],
         "regate": None
         if again is None
-        else {"stored": again.stored, "recomputed": again.recomputed, "problems": again.problems},
+        else {
+            "stored": again.stored,
+            "recomputed": again.recomputed,
+            "problems": again.problems,
+            "sections": [
+                {
+                    "section": s.name,
+                    "reproduced": s.reproduced,
+                    "stored": s.stored,
+                    "recomputed": s.recomputed,
+                }
+                for s in again.sections
+            ],
+        },
         "statement": result.statement,
     }
 
@@ -326,6 +341,11 @@ def _echo_human(
         echo(policy_note)
     if again is not None:
         echo(f"re-gate: stored {again.stored}, recomputed {again.recomputed}")
+        for part in again.sections:
+            state = "reproduced" if part.reproduced else "NOT REPRODUCED"
+            echo(
+                f"  {verdicts.LABEL[part.name]}: {verdicts.describe(dict(part.recomputed))} {state}"
+            )
     if not reasons:
         local = " (made on a local AWS)" if result.local else ""
         when = result.time_verified.isoformat() if result.time_verified else "?"

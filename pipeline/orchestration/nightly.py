@@ -10,7 +10,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from pipeline import drift, github, outputs, results
+from pipeline import drift, findings, github, outputs, results
 from pipeline.aws import AwsClients, boundary, is_aws_endpoint
 from pipeline.aws import release as aws
 from pipeline.aws.images import Image, resolve_eks_base_ami
@@ -19,6 +19,7 @@ from pipeline.catalog import Platform
 from pipeline.channels import ReleaseSettings, parameter_name
 from pipeline.errors import ConfigError, PipelineError
 from pipeline.evidence import statement
+from pipeline.evidence.record import Verification
 from pipeline.evidence.verify import verify_ami
 from pipeline.fingerprint import inputs_fingerprint
 from pipeline.gate import Outcome, Verdict
@@ -50,6 +51,8 @@ class Decision:
     fingerprint: str
     reuse: str | None  # the AMI to re-validate instead of building
     why: str
+    # The findings of the reused AMI's previous record, for the drift report's new findings.
+    previous: drift.PreviousFindings | None = None
 
     def as_dict(self) -> dict[str, str | None]:
         return {
@@ -80,18 +83,24 @@ MAX_REUSE_CANDIDATES = 5  # the newest pipeline-tagged AMIs looked at before bui
 Proof = Callable[[AwsClients, Image, Platform, Arch, str], "str | None"]
 
 
-def built_by_pipeline(evidence: tuple[str | None, str | None] = (None, None)) -> Proof:
+def built_by_pipeline(
+    evidence: tuple[str | None, str | None] = (None, None),
+    seen: dict[str, Verification] | None = None,
+) -> Proof:
     """The proof the nightly asks of an image before reusing it: the pipeline's signed record
     (``evidence`` = bucket, signing key) is about exactly this image (its subject digest covers
     the ID, owner, snapshot IDs and creation date EC2 reports now), and signs its platform and
     Kubernetes version; EC2 gives its architecture. Tags prove nothing: anyone with
     ``ec2:CreateTags`` and ``ec2:RegisterImage`` can make an image that carries all of them.
-    Returns None when proven, else why not."""
+    Returns None when proven, else why not. ``seen`` collects each verification (AMI → it),
+    so the previous record's findings are read from what was proven, not fetched again."""
 
     def proof(
         clients: AwsClients, image: Image, platform: Platform, arch: Arch, k8s: str
     ) -> str | None:
         result = verify_ami(clients, image.id, evidence_bucket=evidence[0], signing_key=evidence[1])
+        if seen is not None:
+            seen[image.id] = result
         failed = [d for name, ok, d in result.checks if not ok and name in _PROVENANCE]
         if failed or result.statement is None:
             return "; ".join(failed) or "no signed record of its build"
@@ -148,7 +157,10 @@ def decide(
     """For each image of the matrix: re-validate the newest pipeline AMI whose build the signed
     record proves (``built_by_pipeline``) when its fingerprint equals the inputs' fingerprint
     now, else build. Calls ssm:GetParameter, ec2:DescribeImages and what verify calls."""
-    proof = proven or built_by_pipeline((settings.evidence.bucket, settings.evidence.signing_key))
+    seen: dict[str, Verification] = {}
+    proof = proven or built_by_pipeline(
+        (settings.evidence.bucket, settings.evidence.signing_key), seen
+    )
     out = []
     with boundary("build-and-validate --skip-unchanged"):
         for name in settings.platforms:
@@ -169,6 +181,10 @@ def decide(
                 )
                 newest, refused = newest_pipeline_image(clients, platform, arch, k8s, proof)
                 decision = _decision(platform, arch, k8s, value, base, newest)
+                if decision.reuse is not None:
+                    decision = replace(
+                        decision, previous=previous_findings(seen.get(decision.reuse))
+                    )
                 if refused:
                     decision = replace(decision, why="; ".join([decision.why, *refused]))
                 out.append(decision)
@@ -196,6 +212,36 @@ def _decision(
     else:
         why = f"inputs changed since {image.id} (scripts, template, variables, level or policy)"
     return Decision(platform, arch, k8s, value, None, why)
+
+
+def previous_findings(verification: Verification | None) -> drift.PreviousFindings:
+    """The vulnerability IDs of the reused AMI's own previous record: its signed
+    ``evidence/findings.json`` as verify read it and matched it against the signed digest, for
+    its instance in the stored ``verdict.json``. Pure."""
+    if verification is None or verification.record_uri is None:
+        return drift.PreviousFindings(None, None, "its previous record was not read")
+    uri = verification.record_uri
+    found = verification.inputs.get(f"evidence/{findings.FINDINGS_FILE}")
+    stored = verification.inputs.get("verdict.json")
+    if found is None or stored is None:
+        return drift.PreviousFindings(uri, None, "its previous record has no findings evidence")
+    try:
+        amis = json.loads(stored).get("context", {}).get("amis", [])
+        document = json.loads(found)
+    except (ValueError, AttributeError):
+        return drift.PreviousFindings(uri, None, "its previous findings evidence is not JSON")
+    instance = next(
+        (
+            e.get("instance")
+            for e in amis
+            if isinstance(e, dict) and e.get("ami") == verification.ami_id
+        ),
+        None,
+    )
+    ids = drift.vulnerability_ids(document, str(instance)) if instance else None
+    if ids is None:
+        return drift.PreviousFindings(uri, None, "its previous record lists no findings for it")
+    return drift.PreviousFindings(uri, ids)
 
 
 def build_or_reuse(
@@ -258,6 +304,7 @@ def record_and_compare(
     amis = verdict.context.get("amis")
     entries = [e for e in amis if isinstance(e, dict)] if isinstance(amis, list) else []
     judged = verdict.verdict in (Outcome.PASS, Outcome.FAIL)  # an ERROR scan proves nothing
+    previous = {d.reuse: d.previous for d in decisions if d.reuse and d.previous is not None}
     report: list[dict[str, Any]] = []
     try:
         with boundary("drift report"):
@@ -268,7 +315,17 @@ def record_and_compare(
                     continue
                 now = drift.observed(verdict, target)
                 baseline = _baseline(clients, release, owned.image, evidence)
-                report.append(drift.compare(ami, release.drift_channel, baseline, now, verdict))
+                report.append(
+                    drift.compare(
+                        ami,
+                        release.drift_channel,
+                        baseline,
+                        now,
+                        verdict,
+                        previous.get(ami),
+                        target,
+                    )
+                )
                 recorded = {
                     FAILED_TAG: drift.encode_failed(now.failed),
                     COUNTS_TAG: drift.encode_counts(now.counts),

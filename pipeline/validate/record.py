@@ -174,15 +174,9 @@ def _tag_amis(
     rt: Runtime,
     pointers: Mapping[str, Mapping[str, str]],
 ) -> None:
-    by_ami: dict[str, str] = {}
-    amis = verdict.context.get("amis", [])
-    outcome = {t.target: t.verdict.value for t in verdict.targets}
-    for entry in amis if isinstance(amis, list) else []:
-        by_ami[entry["ami"]] = outcome.get(entry["instance"], gate.Outcome.ERROR.value)
+    by_ami = evidence_store.ami_outcomes(verdict)  # what the signed record says: all sections
     for image in images:
         result = by_ami.get(image.id, gate.Outcome.ERROR.value)
-        if verdict.verdict is gate.Outcome.ERROR and result == gate.Outcome.PASS.value:
-            result = gate.Outcome.ERROR.value  # an untrusted scan proves nothing for any AMI
         tags = {
             "cis:verdict": result,
             "cis:scan-arn": str(verdict.context.get("scan_arn", "none")),

@@ -200,6 +200,11 @@ def test_regate_reproduces_and_notices_a_policy_that_would_not(world: World) -> 
         "evidence/scan.json",
         "evidence/targets.json",
         "evidence/run.json",
+        "evidence/node-probe.json",
+        "evidence/coverage.json",
+        "evidence/findings.json",
+        "evidence/finding-counts.json",
+        "evidence/launched.json",
         "verdict.json",
         "policies/amazon-linux-2023.yaml",
     ):
@@ -207,10 +212,11 @@ def test_regate_reproduces_and_notices_a_policy_that_would_not(world: World) -> 
         assert body is not None
         stored[key] = body
     assert result.time_verified is not None
-    assert regate_bytes(stored, world.ami, result.time_verified, "PASS").reproduced
+    sections = statement.read(result.statement or {})[0].sections
+    assert regate_bytes(stored, world.ami, result.time_verified, "PASS", sections).reproduced
     # judged long after every exception expired, the same evidence would not pass
     later = result.time_verified.replace(year=result.time_verified.year + 20)
-    assert regate_bytes(stored, world.ami, later, "PASS").recomputed == "FAIL"
+    assert regate_bytes(stored, world.ami, later, "PASS", sections).recomputed == "FAIL"
 
 
 def test_regate_cross_checks_the_rows_with_the_stored_views(world: World) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -103,14 +104,17 @@ def verified(
     policy_sha256: tuple[str, ...] | None = None,
     time_verified: datetime | None = None,
     local: bool = True,
+    sections: dict[str, Any] | None = None,
 ) -> Verification:
-    """A Verification as pipeline.evidence.verify returns it for a good record (overridable)."""
+    """A Verification as pipeline.evidence.verify returns it for a good record (overridable):
+    its statement states the three sections (``sections``: default all PASS)."""
+    stated = passing_sections() if sections is None else sections
     return Verification(
         ami_id=ami,
         region=region,
         ok=ok,
         reasons=reasons,
-        statement={},
+        statement={"predicate": {"annotations": {"sections": stated}}},
         level=level,
         policy_sha256=policy_sha256 if policy_sha256 is not None else (current_policy_sha(),),
         time_verified=time_verified or shifted_now(),
@@ -118,6 +122,28 @@ def verified(
         record_uri="s3://evidence/x",
         key_id="key",
     )
+
+
+def passing_sections() -> dict[str, Any]:
+    """The ``sections`` annotation of a record whose three gates passed."""
+    return {
+        "cis": {"verdict": "PASS", "passed": 200, "failed": 0, "excepted": 9, "skipped": 21},
+        "node": {
+            "verdict": "PASS",
+            "passed": 14,
+            "failed": 0,
+            "probeSha256": "1" * 64,
+            "catalogueSha256": "2" * 64,
+        },
+        "vulnerabilities": {
+            "verdict": "PASS",
+            "counts": {"CRITICAL": 0, "HIGH": 0, "MEDIUM": 2, "LOW": 1},
+            "blocking": 0,
+            "excepted": 0,
+            "suppressed": 0,
+            "policySha256": "3" * 64,
+        },
+    }
 
 
 def verifier_ok() -> Callable[[AwsClients, str], Verification]:

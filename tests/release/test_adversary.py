@@ -137,12 +137,11 @@ def test_a_version_tag_changed_before_validation_cannot_pick_the_channel(
     from dataclasses import replace
 
     from pipeline.errors import GateBlocked
-    from tests.release.conftest import verified
+    from tests.release.conftest import passing_sections, verified
 
     ami = pipeline_ami(clients, f"eks-cis-al2023-x86_64-k8s{name_k8s}-l2-run-1", k8s="1.32")
-    signed = {
-        "predicate": {"annotations": {"kubernetesVersion": "1.32", "platform": "AMAZON_LINUX_2023"}}
-    }
+    notes = {"kubernetesVersion": "1.32", "platform": "AMAZON_LINUX_2023"}
+    signed = {"predicate": {"annotations": {**notes, "sections": passing_sections()}}}
 
     def verify(c: AwsClients, a: str) -> Verification:
         return replace(verified(a, region=c.region), statement=signed)
