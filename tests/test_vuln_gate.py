@@ -372,9 +372,9 @@ POLICY_PROBLEMS = [
 def test_an_invalid_vulnerabilities_section_is_refused_naming_the_path(
     section: Any, needle: str
 ) -> None:
-    text = Path("policies/exceptions/amazon-linux-2023.yaml").read_text() + yaml.safe_dump(
-        {"vulnerabilities": section}
-    )
+    data = yaml.safe_load(Path("policies/exceptions/amazon-linux-2023.yaml").read_text())
+    data["vulnerabilities"] = section
+    text = yaml.safe_dump(data)
     with pytest.raises(PolicyError) as err:
         policy.parse(text, "p.yaml")
     assert any(needle in line and line.startswith("p.yaml: ") for line in err.value.lines())

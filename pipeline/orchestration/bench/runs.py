@@ -6,25 +6,30 @@ from __future__ import annotations
 import statistics
 import tempfile
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pipeline import heartbeat
+from pipeline import findings, heartbeat, node
 from pipeline.aws import AwsClients, make_clients
 from pipeline.aws.images import eks_ami_parameter
 from pipeline.catalog import Platform
 from pipeline.orchestration.bench.latency import (
     BOOT_AND_SSM_S,
     FOUR_AMIS,
+    PACKAGE_SCAN_RANGE_S,
+    PACKAGE_SCAN_S,
     POLL_OPERATIONS,
+    PROBE_S,
     SAMPLE_SEED,
     SCAN_RANGE_S,
     SCAN_S,
     SCENARIO,
     SSM_RANGE_S,
     WINDOW_S,
+    Latencies,
     confirmation_points,
     distribution,
     latency_sample,
@@ -36,7 +41,7 @@ from pipeline.orchestration.bench.latency import (
 )
 from pipeline.orchestration.chain import environ
 from pipeline.packer import Arch
-from pipeline.validate import Runtime, ValidateSettings, run_validate
+from pipeline.validate import Runtime, ValidateSettings, readiness, run_validate
 
 ROOT = Path(__file__).resolve().parents[3]
 Echo = Callable[[str], None]
@@ -66,16 +71,31 @@ class CallLog:
 
     clock: Callable[[], float]
     calls: list[tuple[float, str]] = field(default_factory=list)
+    in_stages: bool = False  # inside the node and CVE stages (``timed_stages``)
+    stage_calls: list[str] = field(default_factory=list)  # theirs, and their evidence uploads
+    stages_s: float = 0.0  # what their steps and uploads took (time.perf_counter)
+    _upload_started: float | None = None
 
-    def __call__(self, event_name: str, **_: Any) -> None:
+    def __call__(self, event_name: str, **kwargs: Any) -> None:
         service, operation = event_name.split(".", 2)[1:]
         self.calls.append((self.clock(), f"{service}:{operation}"))
+        if self.in_stages:
+            self.stage_calls.append(f"{service}:{operation}")
+        elif operation == "PutObject" and _stage_evidence(kwargs.get("params")):
+            self.stage_calls.append(f"{service}:{operation}")
+            self._upload_started = time.perf_counter()
+
+    def after(self, **_: Any) -> None:
+        if self._upload_started is not None:
+            self.stages_s += time.perf_counter() - self._upload_started
+            self._upload_started = None
 
     def attach(self, clients: AwsClients) -> CallLog:
         for name in ("ec2", "iam", "inspector2", "ssm", "sts", "s3", "kms"):
             client = getattr(clients, name)
             if client is not None:
                 client.meta.events.register("before-call.*.*", self)
+                client.meta.events.register("after-call.*.*", self.after)
         return self
 
     def polling_phases(self) -> list[tuple[float, float]]:
@@ -91,6 +111,56 @@ class CallLog:
         """When the calls made during a polling phase (its polls and anything else) happened."""
         phases = self.polling_phases()
         return [t for t, _ in self.calls if any(a <= t <= b for a, b in phases)]
+
+    def poll_times(self) -> list[float]:
+        """When the run polled: one time for the calls of one poll (the scan loop's poll calls
+        up to three operations at once; they are less than a second apart)."""
+        times: list[float] = []
+        for at in sorted(t for t, op in self.calls if op in POLL_OPERATIONS):
+            if not times or at - times[-1] >= 1.0:
+                times.append(at)
+        return times
+
+
+STAGE_EVIDENCE = (
+    node.EVIDENCE_FILE,
+    findings.COVERAGE_FILE,
+    findings.FINDINGS_FILE,
+    findings.COUNTS_FILE,
+    findings.LAUNCHED_FILE,
+)
+
+
+def _stage_evidence(params: Any) -> bool:
+    """Whether a PutObject request uploads the node or CVE stages' evidence."""
+    path = str(params.get("url_path", "")) if isinstance(params, dict) else ""
+    return path.rsplit("/", 1)[-1].split("?", 1)[0] in STAGE_EVIDENCE
+
+
+@contextmanager
+def timed_stages(log: CallLog) -> Iterator[None]:
+    """Time the node and CVE stages' steps (``readiness.start``, each ``tick`` of the scan loop,
+    ``collect``) and mark their AWS calls, for what the same run costs without them."""
+    saved = {name: getattr(readiness, name) for name in ("start", "tick", "collect")}
+
+    def timed(step: Callable[..., Any]) -> Callable[..., Any]:
+        def run(*args: Any, **kwargs: Any) -> Any:
+            began, log.in_stages = time.perf_counter(), True
+            try:
+                return step(*args, **kwargs)
+            finally:
+                log.in_stages = False
+                log.stages_s += time.perf_counter() - began
+
+        return run
+
+    for name, step in saved.items():
+        setattr(readiness, name, timed(step))
+    try:
+        yield
+    finally:
+        for name, step in saved.items():
+            setattr(readiness, name, step)
 
 
 def hardened_ami(clients: AwsClients, plat: Platform, arch: Arch, n: int) -> str:
@@ -114,39 +184,51 @@ def hardened_ami(clients: AwsClients, plat: Platform, arch: Arch, n: int) -> str
 
 
 def measure_validate(
-    aws: Any, amis: list[str], out: Path, latencies: tuple[float, float] = (BOOT_AND_SSM_S, SCAN_S)
+    aws: Any,
+    amis: list[str],
+    out: Path,
+    latencies: Latencies = (BOOT_AND_SSM_S, SCAN_S, PACKAGE_SCAN_S),
 ) -> dict[str, Any]:
     """One ``run_validate`` of ``amis`` on the local AWS ``aws`` (manual clock, its scenario set
-    to ``latencies``: SSM registration and scan seconds), polling on real AWS's schedules: its
-    verdict, modelled wall time, ratio, AWS calls by operation and call rate."""
+    to ``latencies``: SSM registration, CIS scan and package scan seconds), polling on real
+    AWS's schedules: its verdict, modelled wall time, ratio, AWS calls by operation, call rate,
+    and what its node and CVE stages cost (calls, computing)."""
     clients = make_clients()
     virtual = VirtualTime(aws.advance)
     log = CallLog(virtual.clock).attach(clients)
-    verdict = run_validate(
-        ValidateSettings(
-            amis=tuple(amis),
-            out_dir=out,
-            policy_dir=ROOT / "policies/exceptions",
-            enable_inspector=True,
-            instance_types={"x86_64": "t3.medium", "arm64": "t4g.medium"},
-            real_aws_polling=True,  # the latencies are real AWS's, so are the polling schedules
-        ),
-        clients,
-        Runtime(echo=lambda _: None, sleep=virtual.sleep, clock=virtual.clock),
-    )
+    with timed_stages(log):
+        verdict = run_validate(
+            ValidateSettings(
+                amis=tuple(amis),
+                out_dir=out,
+                policy_dir=ROOT / "policies/exceptions",
+                enable_inspector=True,
+                instance_types={"x86_64": "t3.medium", "arm64": "t4g.medium"},
+                real_aws_polling=True,  # the latencies are real AWS's, so are the schedules
+            ),
+            clients,
+            Runtime(echo=lambda _: None, sleep=virtual.sleep, clock=virtual.clock),
+        )
     computed = time.perf_counter() - virtual.started
     wall = virtual.slept + computed
-    aws_s = sum(latencies)
+    expected = predict(*latencies)
+    aws_s = expected.aws_s
     worst = aws_s + worst_phase_delay_s(*latencies) + computed
     # The heartbeat beats on the real clock, which a virtual-time run never lets tick: on AWS
     # it re-tags the instance and security group (one ec2:CreateTags) every INTERVAL.
     beats = int(virtual.slept // heartbeat.INTERVAL.total_seconds())
     calls = clients.calls.as_dict()
-    polls = sum(calls.get(op, 0) for op in POLL_OPERATIONS)
+    polls = {op: calls.get(op, 0) for op in POLL_OPERATIONS}
+    stage_calls: dict[str, int] = {}
+    for op in log.stage_calls:
+        stage_calls[op] = stage_calls.get(op, 0) + 1
+    # Without the node and CVE stages: the loop ends when the scan is seen to end, and neither
+    # their steps nor their calls are made (the rest of the run is the same code).
+    cis_only_wall = expected.cis_only_waited_s + computed - log.stages_s
     return {
         "amis": len(amis),
         "verdict": verdict.verdict.value,
-        "latencies_s": {"ssm": latencies[0], "scan": latencies[1]},
+        "latencies_s": {"ssm": latencies[0], "scan": latencies[1], "package_scan": latencies[2]},
         "emulated_aws_s": round(aws_s, 3),
         "waited_s": round(virtual.slept, 3),
         "computed_s": round(computed, 2),
@@ -155,41 +237,58 @@ def measure_validate(
         "ratio_worst_phase": round(worst / aws_s, 3),
         "aws_calls": clients.calls.total,
         "aws_calls_by_operation": calls,
-        "polls": polls,
+        "polls": sum(polls.values()),
+        "polls_by_operation": polls,
+        "node_and_cve": {
+            "computed_s": round(log.stages_s, 3),
+            "waited_s": round(virtual.slept - expected.cis_only_waited_s, 3),
+            "aws_calls": len(log.stage_calls),
+            "aws_calls_per_ami": round(len(log.stage_calls) / len(amis), 2),
+            "aws_calls_by_operation": dict(sorted(stage_calls.items())),
+            "cis_only_wall_s": round(cis_only_wall, 3),
+            "added_wall_s": round(wall - cis_only_wall, 3),
+            "added_wall_ratio": round(wall / cis_only_wall, 4),
+        },
         "heartbeat_calls_on_a_real_clock": beats,
         "aws_calls_on_a_real_clock": clients.calls.total + beats,
         "aws_calls_per_5s_on_a_real_clock": round(
             (clients.calls.total + beats) * WINDOW_S / wall, 2
         ),
+        "polls_peak_per_5s": most_in_window(log.poll_times()),
         "polling_calls_peak_per_5s": most_in_window(log.in_polling_phases()),
-        "other_calls_while_polling": len(log.in_polling_phases()) - polls,
+        "other_calls_while_polling": len(log.in_polling_phases()) - sum(polls.values()),
         "calls_peak_per_5s": most_in_window(t for t, _ in log.calls),
     }
 
 
 def confirm(measured: Mapping[str, Any]) -> dict[str, Any]:
-    """A measured run against what the schedules predict for its latencies: the same polls and
-    the same waiting (to the millisecond), and a PASS."""
+    """A measured run against what the schedules predict for its latencies: the same polls of
+    each operation and the same waiting (to the millisecond), and a PASS."""
     latencies = measured["latencies_s"]
-    expected = predict(latencies["ssm"], latencies["scan"])
+    expected = predict(latencies["ssm"], latencies["scan"], latencies["package_scan"])
     as_predicted = (
         measured["verdict"] == "PASS"
         and measured["polls"] == expected.polls
+        and measured.get("polls_by_operation", expected.polls_by_operation())
+        == expected.polls_by_operation()
         and abs(measured["waited_s"] - expected.waited_s) < 1e-3
     )
     return {
         "amis": measured["amis"],
         "ssm_s": latencies["ssm"],
         "scan_s": latencies["scan"],
+        "package_scan_s": latencies["package_scan"],
         "verdict": measured["verdict"],
         "polls": measured["polls"],
         "predicted_polls": expected.polls,
+        "predicted_polls_by_operation": expected.polls_by_operation(),
         "waited_s": measured["waited_s"],
         "predicted_waited_s": round(expected.waited_s, 3),
         "computed_s": measured["computed_s"],
         "ratio": measured["ratio"],
         "predicted_ratio": round(expected.ratio(measured["computed_s"]), 3),
         "aws_calls": measured["aws_calls"],
+        "polls_peak_per_5s": measured.get("polls_peak_per_5s", 1),
         "polling_calls_peak_per_5s": measured["polling_calls_peak_per_5s"],
         "as_predicted": as_predicted,
     }
@@ -197,9 +296,9 @@ def confirm(measured: Mapping[str, Any]) -> dict[str, Any]:
 
 def pipeline_overhead(echo: Echo) -> dict[str, Any]:
     """(a) and (b): validate runs on the local AWS (manual clock). The benchmark's fixed point
-    (boot + SSM registration 90 s, a 5-minute scan: 1 AMI in a fresh account, 1 AMI, 4 AMIs),
-    then 1 and 4 AMIs at sampled points, which confirm the distribution computed from the
-    schedules over the whole sample."""
+    (boot + SSM registration 90 s, a 5-minute scan, the package scan 3 minutes after
+    registration: 1 AMI in a fresh account, 1 AMI, 4 AMIs), then 1 and 4 AMIs at sampled points,
+    which confirm the distribution computed from the schedules over the whole sample."""
     from pipeline.localaws import LocalAws  # the optional `local` extra (moto)
     from pipeline.localaws.clock import ManualClock  # the optional `local` extra
 
@@ -214,7 +313,7 @@ def pipeline_overhead(echo: Echo) -> dict[str, Any]:
             made = 0
 
             def run(
-                combos: Sequence[tuple[Platform, Arch]], latencies: tuple[float, float]
+                combos: Sequence[tuple[Platform, Arch]], latencies: Latencies
             ) -> dict[str, Any]:
                 nonlocal made
                 amis = [hardened_ami(clients, p, a, n) for n, (p, a) in enumerate(combos, made)]
@@ -227,15 +326,15 @@ def pipeline_overhead(echo: Echo) -> dict[str, Any]:
                 ("4_amis", FOUR_AMIS),
             ):
                 echo(f"bench: validate {len(combos)} AMI(s) on the local AWS ({label}) ...")
-                runs[label] = run(combos, (BOOT_AND_SSM_S, SCAN_S))
-            for ssm_s, scan_s in confirmation_points(sample):
-                aws.load_scenario(scenario(ssm_s, scan_s))
+                runs[label] = run(combos, (BOOT_AND_SSM_S, SCAN_S, PACKAGE_SCAN_S))
+            for latencies in confirmation_points(sample):
+                aws.load_scenario(scenario(*latencies))
                 for combos in (FOUR_AMIS[:1], FOUR_AMIS):
                     echo(
-                        f"bench: validate {len(combos)} AMI(s), SSM {ssm_s:.1f} s, "
-                        f"scan {scan_s:.1f} s ..."
+                        f"bench: validate {len(combos)} AMI(s), SSM {latencies[0]:.1f} s, "
+                        f"scan {latencies[1]:.1f} s, package scan {latencies[2]:.1f} s ..."
                     )
-                    confirmations.append(confirm(run(combos, (ssm_s, scan_s))))
+                    confirmations.append(confirm(run(combos, latencies)))
     finally:
         aws.stop()
     return summarize_overhead(runs, confirmations, sample)
@@ -244,7 +343,7 @@ def pipeline_overhead(echo: Echo) -> dict[str, Any]:
 def summarize_overhead(
     runs: Mapping[str, Mapping[str, Any]],
     confirmations: Sequence[Mapping[str, Any]],
-    sample: Sequence[tuple[float, float]],
+    sample: Sequence[Latencies],
 ) -> dict[str, Any]:
     """The report's pipeline section: the fixed point's runs, the distribution over ``sample``
     and the figures the goals judge. A run of n AMIs computes for the median of the steady runs
@@ -256,10 +355,17 @@ def summarize_overhead(
         n: statistics.median(float(r["computed_s"]) for r in steady if r["amis"] == n)
         for n in (1, 4)
     }
+    # The stages' computing is measured in the fixed point's runs (confirmations keep less).
+    stages = {n: float(r["node_and_cve"]["computed_s"]) for n, r in ((1, one), (4, four))}
     fixed = {n: max(r["aws_calls"] - r["polls"] for r in steady if r["amis"] == n) for n in (1, 4)}
-    dist = distribution(sample, computed, fixed)
+    dist = distribution(sample, computed, fixed, stages)
     return {
-        "scripted_latencies_s": {"boot_and_ssm": BOOT_AND_SSM_S, "scan": SCAN_S},
+        "scripted_latencies_s": {
+            "boot_and_ssm": BOOT_AND_SSM_S,
+            "scan": SCAN_S,
+            "package_scan": PACKAGE_SCAN_S,
+            "node_probe": PROBE_S,
+        },
         "runs": dict(runs),
         "overhead_ratio_1_ami": one["ratio"],
         "overhead_ratio_4_amis": four["ratio"],
@@ -270,8 +376,20 @@ def summarize_overhead(
         "aws_calls_1_ami_first_run": runs["1_ami_first_run"]["aws_calls"],
         "aws_calls_4_amis": four["aws_calls"],
         "aws_calls_per_5s_1_ami_on_a_real_clock": one["aws_calls_per_5s_on_a_real_clock"],
+        "node_and_cve_added_wall_ratio": max(
+            one["node_and_cve"]["added_wall_ratio"], four["node_and_cve"]["added_wall_ratio"]
+        ),
+        "node_and_cve_added_wall_s_1_ami": one["node_and_cve"]["added_wall_s"],
+        "node_and_cve_added_wall_s_4_amis": four["node_and_cve"]["added_wall_s"],
+        "node_and_cve_aws_calls_per_ami_1_ami": one["node_and_cve"]["aws_calls_per_ami"],
+        "node_and_cve_aws_calls_per_ami_4_amis": four["node_and_cve"]["aws_calls_per_ami"],
         "distribution": {
-            "ranges_s": {"ssm": list(SSM_RANGE_S), "scan": list(SCAN_RANGE_S)},
+            "ranges_s": {
+                "ssm": list(SSM_RANGE_S),
+                "scan": list(SCAN_RANGE_S),
+                "package_scan": list(PACKAGE_SCAN_RANGE_S),
+            },
+            "node_probe_s": PROBE_S,
             "sample": {"size": len(sample), "seed": SAMPLE_SEED, "drawn": "uniform"},
             **dist,
             "confirmations": list(confirmations),
@@ -281,6 +399,9 @@ def summarize_overhead(
         "overhead_ratio_worst_1_ami": dist["1_ami"]["overhead_ratio_worst_possible"],
         "overhead_ratio_p90_4_amis": dist["4_amis"]["overhead_ratio"]["p90"],
         "overhead_ratio_worst_4_amis": dist["4_amis"]["overhead_ratio_worst_possible"],
+        "polls_peak_per_5s": max(
+            polling_peak_by_schedule(), *(r["polls_peak_per_5s"] for r in steady)
+        ),
         "polling_calls_peak_per_5s": max(
             polling_peak_by_schedule(),
             *(r["polling_calls_peak_per_5s"] for r in steady),
