@@ -171,12 +171,12 @@ def readiness_answered(knobs: Knobs | None = None) -> Iterator[Knobs]:
     def collect(
         _clients: Any,
         state: readiness.Readiness,
-        _run_id: str,
         evidence: Path,
         *,
         policies: Mapping[str, ExceptionsPolicy],
         architectures: Mapping[str, str],
         today: date,
+        **_: Any,
     ) -> tuple[node.NodeVerdict, vulns.VulnVerdict]:
         k.calls.append("collect")
         docs = stored(state.instances, k)

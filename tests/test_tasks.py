@@ -13,6 +13,7 @@ from invoke import Exit, MockContext, Result
 
 import tasks
 from pipeline.cli import account, exits, stages, tools
+from pipeline.cli import audit as audit_command
 
 # Every task but the developer ones (lint, test, ci) calls one command of pipeline/cli.
 COMMANDS: dict[str, Callable[..., Any]] = {
@@ -28,6 +29,7 @@ COMMANDS: dict[str, Callable[..., Any]] = {
     "reap": account.reap,
     "catalogue.refresh": account.catalogue_refresh,
     "channels": account.show_channels,
+    "audit": audit_command.audit,
     "local-aws": tools.local_aws,
     "hardening-coverage": tools.hardening_coverage,
     "iam-policy": tools.iam_policy,

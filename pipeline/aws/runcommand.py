@@ -6,13 +6,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from pipeline.aws import AwsClients, ClientError, aws_error
-from pipeline.aws._paginate import pages
 
-IAM_ACTIONS: tuple[str, ...] = (
-    "ssm:SendCommand",
-    "ssm:ListCommandInvocations",
-    "ssm:GetCommandInvocation",
-)
+IAM_ACTIONS: tuple[str, ...] = ("ssm:SendCommand", "ssm:GetCommandInvocation")
 DOCUMENT = "AWS-RunShellScript"
 DONE = frozenset({"Success", "Cancelled", "TimedOut", "Failed"})
 
@@ -35,18 +30,6 @@ def send_script(
     except ClientError as exc:
         raise aws_error(f"ssm:SendCommand {DOCUMENT}", exc) from exc
     return str(resp["Command"]["CommandId"])
-
-
-def statuses(clients: AwsClients, command_id: str) -> dict[str, str]:
-    """Each instance's invocation status (Pending, InProgress, Delayed, Success, ...)."""
-    try:
-        return {
-            str(item["InstanceId"]): str(item.get("Status", "Pending"))
-            for page in pages(clients.ssm, "list_command_invocations", CommandId=command_id)
-            for item in page.get("CommandInvocations", [])
-        }
-    except ClientError as exc:
-        raise aws_error(f"ssm:ListCommandInvocations {command_id}", exc) from exc
 
 
 def invocation(clients: AwsClients, command_id: str, instance_id: str) -> dict[str, Any]:

@@ -25,6 +25,7 @@ class Collected:
     rows: tuple[results.CheckResult, ...]
     facts: results.ScanFacts | None
     problems: list[str]
+    launched: dict[str, str]  # instance → when it launched (ISO 8601), as EC2 says
 
 
 def collect(
@@ -58,7 +59,8 @@ def collect(
         },
     )
     problems = scan_problems(scan, settings)
-    problems += interference(clients, run.run_id, instances, config_arn)
+    changed, launched = interference(clients, run.run_id, instances, config_arn)
+    problems += changed
     terminal = scan.status in TERMINAL
     targets = inspector.scan_targets(clients, scan.scan_arn) if terminal else []
     outputs.write_json(evidence / "targets.json", [t.raw for t in targets])
@@ -81,7 +83,7 @@ def collect(
         outputs.write_bytes(evidence / crosscheck.REPORT_FILE, report)
     parsed = results.parse_document(pages, str(evidence / "results.json"))
     facts, fact_problems = _scan_facts(scan, targets, checks, report, evidence)
-    return Collected(parsed.rows, facts, problems + fact_problems + list(parsed.problems))
+    return Collected(parsed.rows, facts, problems + fact_problems + list(parsed.problems), launched)
 
 
 def _report(clients: AwsClients, run: Run, rt: Runtime, scan_arn: str) -> bytes:

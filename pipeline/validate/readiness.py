@@ -1,6 +1,7 @@
-"""Node readiness and package vulnerabilities, on the same test instances and in the same
-polling loop as the CIS scan: the node probe runs through SSM Run Command while Inspector scans,
-and Inspector's package scan of each instance is awaited beside it. Their evidence goes into
+"""Node readiness and package vulnerabilities, on the same test instances and while the CIS
+scan runs: the node probe is sent through SSM Run Command before the scan starts (it takes
+seconds; its output is read once the scan's loop ends), and Inspector's package scan of each
+instance is awaited in the scan's own polling loop (``scan.wait_scan``). Their evidence goes into
 ``--out/evidence`` for the node and vulnerability gates (``pipeline.node``, ``pipeline.vulns``).
 """
 
@@ -12,10 +13,11 @@ from pathlib import Path
 from typing import Any
 
 from pipeline import findings, node, outputs, vulns
-from pipeline.aws import AwsClients, ec2, packages, runcommand
+from pipeline.aws import AwsClients, packages, runcommand
 from pipeline.errors import PipelineError
 from pipeline.policy import ExceptionsPolicy
-from pipeline.validate.settings import Runtime
+from pipeline.validate.settings import Runtime, ValidateSettings
+from pipeline.validate.wait import poll
 
 PROBE_TIMEOUT_S = 300  # the probe reads a few files; SSM kills it after this
 
@@ -28,14 +30,7 @@ class Readiness:
     script_sha256: str
     command_id: str | None = None
     send_error: str | None = None
-    statuses: dict[str, str] = field(default_factory=dict)
     coverage: list[dict[str, Any]] = field(default_factory=list)
-
-    @property
-    def probe_done(self) -> bool:
-        return self.command_id is None or all(
-            self.statuses.get(i) in runcommand.DONE for i in self.instances
-        )
 
     @property
     def scanned(self) -> int:
@@ -43,12 +38,11 @@ class Readiness:
 
     @property
     def done(self) -> bool:
-        return self.probe_done and self.scanned == len(self.instances)
+        """Every instance's package scan has ended (how it ended, the gate judges)."""
+        return self.scanned == len(self.instances)
 
     def describe(self) -> str:
-        finished = sum(self.statuses.get(i) in runcommand.DONE for i in self.instances)
-        probe = "not sent" if self.command_id is None else f"{finished}/{len(self.instances)} done"
-        return f"node probe {probe}, package scan {self.scanned}/{len(self.instances)}"
+        return f"package scan {self.scanned}/{len(self.instances)}"
 
 
 def _scanned(pages: list[dict[str, Any]], instance: str) -> bool:
@@ -77,39 +71,33 @@ def start(clients: AwsClients, rt: Runtime, instances: list[str], run_id: str) -
 
 
 def tick(clients: AwsClients, state: Readiness) -> None:
-    """One poll: the probe's statuses and the package coverage, each until it is done."""
-    if not state.probe_done and state.command_id is not None:
-        state.statuses = runcommand.statuses(clients, state.command_id)
-    if state.scanned < len(state.instances):
+    """One look at the package scan of every instance (one ListCoverage), until it is done."""
+    if not state.done:
         state.coverage = packages.coverage(clients, state.instances)
 
 
 def collect(
     clients: AwsClients,
     state: Readiness,
-    run_id: str,
     evidence: Path,
     *,
+    settings: ValidateSettings,
+    rt: Runtime,
+    launched: dict[str, str],
     policies: dict[str, ExceptionsPolicy],
     architectures: dict[str, str],
     today: date,
 ) -> tuple[node.NodeVerdict, vulns.VulnVerdict]:
-    """Read the probe's output and the findings, write them as evidence, judge both sections."""
-    invocations: dict[str, Any] = {}
-    for instance in state.instances:
-        if state.command_id is None:
-            invocations[instance] = {"error": state.send_error or "not sent"}
-        else:
-            invocations[instance] = runcommand.invocation(clients, state.command_id, instance)
+    """Read the probe's output and the findings, write them as evidence, judge both sections.
+
+    ``launched``: when each instance launched (``scan.interference`` read it)."""
+    invocations = {i: _invocation(clients, state, i, settings, rt) for i in state.instances}
     probe = {
         "probe": {"path": str(node.PROBE_SCRIPT), "sha256": state.script_sha256},
         "command_id": state.command_id,
         "invocations": invocations,
     }
     outputs.write_json(evidence / node.EVIDENCE_FILE, probe)
-    launched = {
-        i.id: i.launched.isoformat() for i in ec2.run_instances(clients, run_id) if i.launched
-    }
     found = {i: packages.findings(clients, i) for i in state.instances}
     counted = {i: packages.counts(clients, i) for i in state.instances}
     outputs.write_json(evidence / findings.COVERAGE_FILE, state.coverage)
@@ -127,3 +115,28 @@ def collect(
         today=today,
     )
     return node_verdict, vuln_verdict
+
+
+def _invocation(
+    clients: AwsClients, state: Readiness, instance: str, settings: ValidateSettings, rt: Runtime
+) -> dict[str, Any]:
+    """The probe's invocation on ``instance`` once it has ended (it normally has: it takes
+    seconds, the CIS scan minutes); asked again until then, at most ``PROBE_TIMEOUT_S``."""
+    if state.command_id is None:
+        return {"error": state.send_error or "not sent"}
+    command = state.command_id
+    answer: dict[str, Any] = poll(
+        lambda: runcommand.invocation(clients, command, instance),
+        lambda a: a.get("Status") in runcommand.DONE or _refused(a),
+        PROBE_TIMEOUT_S,
+        lambda a: f"node probe on {instance}: {a.get('Status', 'not listed yet')}",
+        settings,
+        rt,
+    )
+    return answer
+
+
+def _refused(answer: dict[str, Any]) -> bool:
+    """An error other than the documented moment before the invocation exists."""
+    error = answer.get("error")
+    return isinstance(error, str) and "InvocationDoesNotExist" not in error

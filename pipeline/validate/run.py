@@ -99,8 +99,10 @@ def _scan_and_gate(
     node, vulns = readiness.collect(
         clients,
         side,
-        run.run_id,
         Path(settings.out_dir) / "evidence",
+        settings=settings,
+        rt=rt,
+        launched=found.launched,
         policies=chosen,
         architectures=architectures,
         today=today,

@@ -4,6 +4,7 @@ cleanup), the wait for its scan, and the checks that say whether the scan can be
 from __future__ import annotations
 
 from contextlib import ExitStack
+from dataclasses import replace
 
 from pipeline.aws import AwsClients, ec2, iam, inspector
 from pipeline.polling import SCAN_WAIT
@@ -46,6 +47,11 @@ def scan_configuration(
     return arn
 
 
+# No two calls of the loop closer than this: the package scan is looked at halfway through a
+# wait of at least twice this, or in place of the scan once the scan has ended.
+MIN_GAP_S = 5.0
+
+
 def wait_scan(
     clients: AwsClients,
     settings: ValidateSettings,
@@ -55,17 +61,30 @@ def wait_scan(
 ) -> inspector.CisScan | None:
     """The configuration's scan once it ends (or as it stands at the timeout); None: none yet.
 
-    ``side``: the node probe and the package scan, polled in the same loop until they are done
-    too (the scan's timeout bounds all three): they overlap the scan instead of following it.
+    ``side``: Inspector's package scan of the instances, awaited in the same loop (the scan's
+    timeout bounds both), so it overlaps the CIS scan instead of following it. One call at a
+    time: ``ListCisScans`` on the scan's schedule, ``ListCoverage`` halfway through each wait
+    long enough to keep both ``MIN_GAP_S`` apart, and in the scan's place once it has ended.
     """
     last: list[inspector.CisScan | None] = [None]
 
+    def ended() -> bool:
+        return last[0] is not None and last[0].status in TERMINAL
+
     def fetch() -> inspector.CisScan | None:
-        if last[0] is None or last[0].status not in TERMINAL:
+        if not ended():
             last[0] = inspector.find_scan(clients, config_arn)
-        if side is not None:
+        elif side is not None and not side.done:
             readiness.tick(clients, side)
         return last[0]
+
+    def sleep(seconds: float) -> None:
+        if side is None or side.done or ended() or seconds < 2 * MIN_GAP_S:
+            rt.sleep(seconds)
+            return
+        rt.sleep(seconds / 2)
+        readiness.tick(clients, side)
+        rt.sleep(seconds - seconds / 2)
 
     def describe(scan: inspector.CisScan | None) -> str:
         shown = f"scan {scan.status}" if scan else "scan not listed yet"
@@ -77,7 +96,7 @@ def wait_scan(
         settings.scan_timeout_s,
         describe,
         settings,
-        rt,
+        replace(rt, sleep=sleep),
         schedule(settings, SCAN_WAIT),
     )
     return found
@@ -99,11 +118,14 @@ def scan_problems(scan: inspector.CisScan, settings: ValidateSettings) -> list[s
 
 def interference(
     clients: AwsClients, run_id: str, instances: list[str], config_arn: str
-) -> list[str]:
+) -> tuple[list[str], dict[str, str]]:
     """What was changed from outside while the scan ran (fail closed: exit 4). A test instance
     that stopped or went away, or a deleted scan configuration, leaves results nobody can
-    vouch for (ec2:DescribeInstances, inspector2:ListCisScanConfigurations)."""
-    running = {i.id for i in ec2.run_instances(clients, run_id) if i.state == "running"}
+    vouch for (ec2:DescribeInstances, inspector2:ListCisScanConfigurations). Also when each
+    instance launched, for the package scan's evidence (one DescribeInstances serves both)."""
+    found = ec2.run_instances(clients, run_id)
+    running = {i.id for i in found if i.state == "running"}
+    launched = {i.id: i.launched.isoformat() for i in found if i.launched and i.id in instances}
     problems = [
         f"{i}: no longer running after the scan (terminated or stopped from outside?): its "
         "results cannot be trusted"
@@ -112,7 +134,7 @@ def interference(
     ]
     if config_arn not in inspector.find_configurations(clients, f"cis-validate-{run_id}"):
         problems.append(f"scan configuration {config_arn} was deleted from outside during the scan")
-    return problems
+    return problems, launched
 
 
 _REASON_HINT = {
