@@ -63,8 +63,9 @@ def wait_scan(
 
     ``side``: Inspector's package scan of the instances, awaited in the same loop (the scan's
     timeout bounds both), so it overlaps the CIS scan instead of following it. One call at a
-    time: ``ListCisScans`` on the scan's schedule, ``ListCoverage`` halfway through each wait
-    long enough to keep both ``MIN_GAP_S`` apart, and in the scan's place once it has ended.
+    time but once: ``ListCisScans`` on the scan's schedule, ``ListCoverage`` halfway through each
+    wait long enough to keep both ``MIN_GAP_S`` apart, right after the poll that sees the scan
+    end (if the package scan is still pending then), and then in the scan's place.
     """
     last: list[inspector.CisScan | None] = [None]
 
@@ -74,6 +75,10 @@ def wait_scan(
     def fetch() -> inspector.CisScan | None:
         if not ended():
             last[0] = inspector.find_scan(clients, config_arn)
+            if ended() and side is not None and not side.done:
+                # the scan just ended: look at the package scan now, not a wait later (the
+                # loop's one moment of two calls: it would otherwise add up to an interval)
+                readiness.tick(clients, side)
         elif side is not None and not side.done:
             readiness.tick(clients, side)
         return last[0]

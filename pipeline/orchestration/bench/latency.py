@@ -3,10 +3,13 @@
 statistics.
 
 After SSM registration validate sends the node probe (SSM Run Command) and creates the CIS scan,
-then polls one loop on ``SCAN_WAIT``'s schedule: ``ListCisScans`` until the scan ends,
-``ListCommandInvocations`` until the probe is done, ``ListCoverage`` until Inspector's package
-scan of every instance is ACTIVE (``pipeline/validate/scan.py``, ``readiness.py``). The loop
-ends at the first poll that sees all three done."""
+then polls one loop on ``SCAN_WAIT``'s schedule, one call at a time (``pipeline/validate/
+scan.py``): ``ListCisScans`` at each poll until the scan ends; ``ListCoverage`` halfway through
+each wait of at least ``2 * MIN_GAP_S`` before that, right after the poll that sees the scan end
+(the one moment of two calls), and in the scan's place at each poll after it, until Inspector's
+package scan of every instance is ACTIVE. The loop ends at the first poll
+that sees both done; the probe's output is read then (``GetCommandInvocation``: it has long
+ended)."""
 
 from __future__ import annotations
 
@@ -77,13 +80,12 @@ WINDOW_S = 5.0  # the call rate is counted in windows of this many seconds
 SSM_POLL = "ssm:DescribeInstanceInformation"
 SCAN_POLL = "inspector2:ListCisScans"
 COVERAGE_POLL = "inspector2:ListCoverage"
-PROBE_POLL = "ssm:ListCommandInvocations"
-POLL_OPERATIONS = (SSM_POLL, SCAN_POLL, COVERAGE_POLL, PROBE_POLL)
+POLL_OPERATIONS = (SSM_POLL, SCAN_POLL, COVERAGE_POLL)
+MIN_GAP_S = 5.0  # pipeline.validate.scan.MIN_GAP_S (a stage the benchmark may not import)
 # What the node and CVE stages call (pipeline/validate/readiness.py), beside the evidence they
-# upload: the probe sent, polled and read; coverage polled; findings and counts read.
+# upload: the probe sent and read; coverage polled; findings and counts read.
 NODE_AND_CVE_OPERATIONS = (
     "ssm:SendCommand",
-    PROBE_POLL,
     "ssm:GetCommandInvocation",
     COVERAGE_POLL,
     "inspector2:ListFindings",
@@ -148,7 +150,6 @@ class Prediction:
     ssm_polls: int
     scan_polls: int  # ListCisScans: the loop's polls until one sees the scan end
     coverage_polls: int  # ListCoverage: until one sees every package scan ACTIVE
-    probe_polls: int  # ListCommandInvocations: until one sees the probe done
     loop_end_s: float  # when the last of the three ends, after the loop began
     waited_s: float  # what the run sleeps: until a poll sees each end
     cis_only_waited_s: float  # what it would sleep without the node and CVE stages
@@ -165,7 +166,7 @@ class Prediction:
 
     @property
     def polls(self) -> int:
-        return self.ssm_polls + self.scan_polls + self.coverage_polls + self.probe_polls
+        return self.ssm_polls + self.scan_polls + self.coverage_polls
 
     @property
     def cis_only_polls(self) -> int:
@@ -176,7 +177,6 @@ class Prediction:
             SSM_POLL: self.ssm_polls,
             SCAN_POLL: self.scan_polls,
             COVERAGE_POLL: self.coverage_polls,
-            PROBE_POLL: self.probe_polls,
         }
 
     def ratio(self, computed_s: float) -> float:
@@ -198,21 +198,46 @@ def predict(
     ssm = SSM_WAIT.offsets(ssm_s)
     # The loop begins when the node is seen Online; the package scan counts from registration.
     package_in_loop = ssm_s + package_s - ssm[-1]
-    loop_end = max(scan_s, package_in_loop, probe_s)
-    scan = SCAN_WAIT.offsets(scan_s)
+    scan_polls, coverage_polls, loop_end = loop_calls(scan_s, package_in_loop)
     return Prediction(
         ssm_s,
         scan_s,
         package_s,
         probe_s,
         ssm_polls=len(ssm),
-        scan_polls=len(scan),
-        coverage_polls=len(SCAN_WAIT.offsets(package_in_loop)),
-        probe_polls=len(SCAN_WAIT.offsets(probe_s)),
-        loop_end_s=loop_end,
-        waited_s=ssm[-1] + SCAN_WAIT.offsets(loop_end)[-1],
-        cis_only_waited_s=ssm[-1] + scan[-1],
+        scan_polls=scan_polls,
+        coverage_polls=coverage_polls,
+        loop_end_s=max(scan_s, package_in_loop),
+        waited_s=ssm[-1] + loop_end,
+        cis_only_waited_s=ssm[-1] + SCAN_WAIT.offsets(scan_s)[-1],
     )
+
+
+def loop_calls(scan_s: float, package_s: float) -> tuple[int, int, float]:
+    """(ListCisScans calls, ListCoverage calls, when the loop ends) for a scan that ends
+    ``scan_s`` and a package scan ``package_s`` after the loop began, as ``wait_scan`` polls:
+    coverage halfway through each wait of at least ``2 * MIN_GAP_S`` while the scan runs,
+    right after the poll that sees it end, then at each poll."""
+    polls = SCAN_WAIT.offsets(max(scan_s, package_s) + 2 * SCAN_WAIT.max_interval_s)
+    previous, scan_seen, covered = 0.0, False, False
+    scans = coverages = 0
+    for at in polls:
+        if not scan_seen and not covered and at - previous >= 2 * MIN_GAP_S:
+            coverages += 1  # halfway through the wait
+            covered = previous + (at - previous) / 2 >= package_s
+        if not scan_seen:
+            scans += 1
+            scan_seen = at >= scan_s
+            if scan_seen and not covered:  # looked at right after
+                coverages += 1
+                covered = at >= package_s
+        elif not covered:
+            coverages += 1  # in the scan's place
+            covered = at >= package_s
+        if scan_seen and covered:
+            return scans, coverages, at
+        previous = at
+    raise AssertionError("the schedule's horizon is too short")  # pragma: no cover
 
 
 def _latest_ends(schedule: Schedule, low: float, high: float) -> list[tuple[float, float]]:
@@ -224,24 +249,48 @@ def _latest_ends(schedule: Schedule, low: float, high: float) -> list[tuple[floa
 
 
 def worst_in_ranges(computed_s: float) -> tuple[float, float, float, float]:
-    """(ratio, SSM s, scan s, package scan s): the highest ratio any latencies in the ranges can
-    give (a bound, not a sample: each wait ending just after a poll, seen a whole interval late).
-
-    The loop ends with the CIS scan (a package scan at the low end of its range is done by
-    then: the AWS time is SSM + scan) or with the package scan (then the AWS time is SSM +
-    package scan, and the SSM wait's lateness is inside it: the package scan does not wait for
-    the pipeline). The probe is done before the loop's first poll (``PROBE_S``)."""
+    """(ratio, SSM s, scan s, package scan s): the highest ratio latencies in the ranges give,
+    searched where it can be highest: each end just after a look that could have seen it (the
+    SSM wait's polls; the scan loop's polls, its looks at the package scan halfway through a
+    wait, right after the scan's end and in the scan's place), or at a range's start.
+    Between two looks the ratio only falls as an end moves later, so these points bound it."""
+    eps = 1e-6
     worst = (0.0, 0.0, 0.0, 0.0)
-    low_scan, low_package = SCAN_RANGE_S[0], PACKAGE_SCAN_RANGE_S[0]
+    low_package, high_package = PACKAGE_SCAN_RANGE_S
     for s, ls in _latest_ends(SSM_WAIT, *SSM_RANGE_S):
-        for c, lc in _latest_ends(SCAN_WAIT, *SCAN_RANGE_S):
-            worst = max(worst, ((s + ls + c + lc + computed_s) / (s + c), s, c, low_package))
-        # the package scan ends u after the loop began, no earlier than any scan could
-        low = max(low_scan, PACKAGE_SCAN_RANGE_S[0] - ls)
-        for u, lu in _latest_ends(SCAN_WAIT, low, PACKAGE_SCAN_RANGE_S[1] - ls):
-            ratio = (s + ls + u + lu + computed_s) / (s + ls + u)
-            worst = max(worst, (ratio, s, min(low_scan, u), u + ls))
+        s_end = s + eps if ls > 0 and s > SSM_RANGE_S[0] else s
+        seen = SSM_WAIT.offsets(s_end)[-1]
+        for c, _ in _latest_ends(SCAN_WAIT, *SCAN_RANGE_S):
+            c_end = c + eps if c > SCAN_RANGE_S[0] else c
+            # the package scan counts from registration, the loop from when a poll saw it
+            for u in _looks(c_end, low_package + s_end - seen, high_package + s_end - seen):
+                package = min(max(u + seen - s_end, low_package), high_package)
+                ratio = predict(s_end, c_end, package).ratio(computed_s)
+                worst = max(worst, (ratio, s_end, c_end, package))
     return worst
+
+
+def _looks(scan_s: float, low: float, high: float) -> list[float]:
+    """Package-scan ends (after the loop began) worth trying for a scan ending ``scan_s``: the
+    range's start, and just after each time the loop looks at the package scan in the range."""
+    ends = [low]
+    polls = SCAN_WAIT.offsets(max(scan_s, high) + 2 * SCAN_WAIT.max_interval_s)
+    previous, scan_seen = 0.0, False
+    for at in polls:
+        looks = []
+        if not scan_seen and at - previous >= 2 * MIN_GAP_S:
+            looks.append(previous + (at - previous) / 2)
+        if not scan_seen:
+            scan_seen = at >= scan_s
+            if scan_seen:
+                looks.append(at)
+        else:
+            looks.append(at)
+        ends += [t + 1e-6 for t in looks if low <= t < high]
+        previous = at
+        if at > high:
+            break
+    return ends
 
 
 def summarize(values: Sequence[float]) -> dict[str, float]:
