@@ -79,11 +79,14 @@ def validate(
     ssm_timeout: str | None = None,
     scan_timeout: str | None = None,
     evidence_bucket: str | None = None,
+    security_group_id: str | None = None,
+    public_ip: str | None = None,
     json: bool = False,
 ) -> None:
     """Launch test instances from AMIs, run one Inspector CIS scan, gate. Exit 0/1/2/3/4."""
     flags = (ami, level, out, run_id, instance_profile, subnet_id, enable_inspector, keep)
-    _run(stages.validate, c, *flags, ssm_timeout, scan_timeout, evidence_bucket, json)
+    network = (security_group_id, public_ip)
+    _run(stages.validate, c, *flags, ssm_timeout, scan_timeout, evidence_bucket, *network, json)
 
 
 @task(help=of("promote"))
@@ -192,10 +195,14 @@ def build(
     local: bool = False,
     out: str | None = None,
     var: list[str] | None = None,
+    subnet_id: str | None = None,
+    security_group_id: str | None = None,
+    public_ip: str | None = None,
     json: bool = False,
 ) -> None:
     """Build CIS-hardened EKS node AMIs with Packer; print the AMI IDs. Exit 0/1/2."""
-    _run(stages.build, c, platform, arch, k8s_version, level, local, out, var, json)
+    network = (subnet_id, security_group_id, public_ip)
+    _run(stages.build, c, platform, arch, k8s_version, level, local, out, var, *network, json)
 
 
 @task(help=of("build-and-validate"), iterable=["var"])
@@ -211,11 +218,15 @@ def build_and_validate(
     enable_inspector: bool = False,
     skip_unchanged: bool = False,
     var: list[str] | None = None,
+    subnet_id: str | None = None,
+    security_group_id: str | None = None,
+    public_ip: str | None = None,
     json: bool = False,
 ) -> None:
     """Build the images, validate them all in one Inspector CIS scan, gate. Exit 0/1/2/3/4."""
     flags = (platform, arch, k8s_version, level, out, local, scenario, enable_inspector)
-    _run(stages.build_and_validate, c, *flags, skip_unchanged, var, json)
+    network = (subnet_id, security_group_id, public_ip)
+    _run(stages.build_and_validate, c, *flags, skip_unchanged, var, *network, json)
 
 
 @task(help=of("local-aws"))

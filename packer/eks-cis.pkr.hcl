@@ -1,8 +1,8 @@
 # CIS-hardened Amazon EKS worker-node AMI, built from the EKS-optimized AMI (var.source_ami).
 #
 # The build instance is reached through Session Manager (no inbound port), requires IMDSv2 and
-# has encrypted volumes; the AMI is encrypted, IMDSv2-only and deprecated after
-# var.ami_deprecation_days. Provenance is written as AMI tags (local.provenance_tags) and as the
+# has encrypted volumes (var.kms_key_id); the AMI's snapshots are taken of those volumes and keep
+# their encryption; the AMI is IMDSv2-only and deprecated after var.ami_deprecation_days. Provenance is written as AMI tags (local.provenance_tags) and as the
 # manifest's custom_data; the pipeline reads the AMI ID from the manifest, never from logs.
 # packer/local/eks-cis-local.pkr.hcl repeats the tags for the build against the local AWS;
 # tests/build/test_templates.py keeps the two in step.
@@ -66,26 +66,30 @@ locals {
 }
 
 source "amazon-ebs" "eks-cis" {
-  region             = var.region
-  source_ami         = var.source_ami
-  instance_type      = var.instance_type
-  ami_name           = local.ami_name
-  ami_description    = "EKS ${var.kubernetes_version} node, ${local.benchmarks[var.platform]} Level ${var.hardening_level}, ${var.architecture}, from ${var.source_ami}"
-  ami_regions        = var.ami_regions
-  region_kms_key_ids = var.region_kms_key_ids
-  ena_support        = true
+  region          = var.region
+  source_ami      = var.source_ami
+  instance_type   = var.instance_type
+  ami_name        = local.ami_name
+  ami_description = "EKS ${var.kubernetes_version} node, ${local.benchmarks[var.platform]} Level ${var.hardening_level}, ${var.architecture}, from ${var.source_ami}"
+  ena_support     = true
 
-  # The AMI: encrypted, IMDSv2 only for instances launched from it, deprecated after N days.
-  encrypt_boot  = true
-  kms_key_id    = var.kms_key_id
+  # The AMI: IMDSv2 only for instances launched from it, deprecated after N days. No
+  # encrypt_boot/kms_key_id and no ami_regions here: the snapshots of the encrypted launch volumes
+  # are encrypted with the same key, and either setting makes the plugin copy the AMI without
+  # request tags and tag the copy's snapshots afterwards, which policies/iam/build.json does not
+  # allow (pipeline/aws/packer.py COPY_CALLS). Copies to other regions are `invoke promote
+  # --regions` (tagged on create, encrypted with pipeline.release.kms_keys).
   imds_support  = "v2.0"
   deprecate_at  = local.deprecate_at
   tags          = local.provenance_tags
   snapshot_tags = local.provenance_tags
 
-  # The build instance: private, IMDSv2 required, tagged with the run ID.
+  # The build instance: in the subnet the pipeline chose and checked (a zone offering the
+  # instance type, a route to SSM: pipeline/aws/network.py), IMDSv2 required, tagged with the run
+  # ID. An empty security_group_id lets Packer create a temporary group (no ingress with SSM).
   subnet_id                   = var.subnet_id
   associate_public_ip_address = var.associate_public_ip_address
+  security_group_ids          = compact([var.security_group_id])
   metadata_options {
     http_endpoint               = "enabled"
     http_tokens                 = "required"
@@ -147,8 +151,8 @@ source "amazon-ebs" "eks-cis" {
   }
   # No kms_key_id here: the plugin documents it for launch_block_device_mappings only, and a key
   # in an AMI mapping is sent with the image registration, which EC2 rejects
-  # (https://github.com/hashicorp/packer/issues/6212). The AMI's snapshots are encrypted with
-  # var.kms_key_id by encrypt_boot/kms_key_id above (the launch volumes already are).
+  # (https://github.com/hashicorp/packer/issues/6212). The AMI's snapshots are taken of the
+  # launch volumes, encrypted with var.kms_key_id, and keep that key.
   ami_block_device_mappings {
     device_name           = "/dev/xvdb"
     volume_size           = var.data_volume_size

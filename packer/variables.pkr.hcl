@@ -82,7 +82,7 @@ variable "region" {
 
 variable "ami_regions" {
   type        = list(string)
-  description = "Extra regions to copy the finished AMI to."
+  description = "Not used: the pipeline refuses it (copies to other regions are `invoke promote --regions`)."
   default     = []
 }
 
@@ -149,13 +149,13 @@ variable "ssh_username" {
 
 variable "kms_key_id" {
   type        = string
-  description = "KMS key (ID, ARN or alias) for the volumes and the AMI. Empty: the account's default EBS key."
+  description = "KMS key (ID, ARN or alias) of the launch volumes, whose snapshots the AMI keeps. Empty: the account's default EBS key."
   default     = ""
 }
 
 variable "region_kms_key_ids" {
   type        = map(string)
-  description = "KMS key per region in ami_regions (required there when kms_key_id is set)."
+  description = "Not used: the pipeline refuses it (the copies' keys are pipeline.release.kms_keys)."
   default     = {}
 }
 
@@ -219,4 +219,10 @@ variable "security_updates_releasever" {
     condition     = var.security_updates_releasever == "latest" || can(regex("^2023\\.[0-9]+\\.[0-9]{8}$", var.security_updates_releasever))
     error_message = "The security_updates_releasever must be latest or an AL2023 release like 2023.9.20251117."
   }
+# --- Network (set by the pipeline: --subnet-id, --security-group-id, --public-ip) ---------------
+
+variable "security_group_id" {
+  type        = string
+  description = "Security group of the build instance; it must carry cis-pipeline:managed=true. Empty: Packer's temporary group."
+  default     = ""
 }

@@ -102,7 +102,8 @@ class BuildSpec:
 
     ``source_ami`` is filled in by the build step from the EKS SSM parameter (``replace``).
     ``local`` selects the 1.6.6-valid local template and needs ``endpoint`` (the local EC2 URL).
-    ``extra_vars`` are passed through as ``-var`` (e.g. ``subnet_id``, ``kms_key_id``).
+    ``extra_vars`` are passed through as ``-var`` (e.g. ``kms_key_id``; the network's
+    ``subnet_id``... are added by the build after its preflight).
     """
 
     platform: Platform

@@ -155,3 +155,68 @@ def evidence_settings(
     if bucket is not None and not _BUCKET.fullmatch(bucket):
         raise ConfigError(f"--evidence-bucket {bucket!r}: not a valid S3 bucket name")
     return EvidenceSettings(bucket, found["signing_key"])
+
+
+# flag -> its invoke.yaml setting: the network of every command that launches (build, validate)
+NETWORK_FLAGS = {
+    "--subnet-id": "pipeline.network.subnet_id",
+    "--security-group-id": "pipeline.network.security_group_id",
+    "--public-ip": "pipeline.network.public_ip",
+}
+_NETWORK_KEYS = ("subnet_id", "security_group_id", "public_ip")
+
+
+@dataclass(frozen=True, slots=True)
+class NetworkSettings:
+    """Where instances are launched, as asked (None: ``pipeline.aws.network.prepare`` chooses)."""
+
+    subnet_id: str | None = None
+    security_group_id: str | None = None  # None: the run's own group (validate) or Packer's
+    public_ip: bool | None = None  # None: what the subnet does on launch (MapPublicIpOnLaunch)
+
+
+def as_bool(value: Any, flag: str) -> bool:
+    """true/false (yes/no, 1/0) from a flag's text or a YAML boolean; else ConfigError."""
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in {"true", "yes", "1"}:
+        return True
+    if text in {"false", "no", "0"}:
+        return False
+    raise ConfigError(f"{flag} {value!r}: choose true or false")
+
+
+def network_settings(
+    config: Mapping[str, Any],
+    *,
+    subnet_id: str | None = None,
+    security_group_id: str | None = None,
+    public_ip: Any = None,
+) -> NetworkSettings:
+    """The flags, else ``pipeline.network`` of invoke.yaml (one section: build and validate read
+    it alike), else ``pipeline.validate``'s keys of the same names (where they were before)."""
+    section = config.get("network") or {}
+    legacy = config.get("validate") or {}
+    if not isinstance(section, Mapping):
+        raise ConfigError(f"invoke.yaml: $.pipeline.network: expected a map, got {section!r}")
+    both = [k for k in _NETWORK_KEYS if section.get(k) is not None and k in legacy]
+    if both:
+        raise ConfigError(
+            f"invoke.yaml: $.pipeline.validate.{both[0]}: also set in $.pipeline.network; "
+            "keep it in pipeline.network only"
+        )
+    merged = {**{k: legacy.get(k) for k in _NETWORK_KEYS}, **section}
+    flags = dict(zip(_NETWORK_KEYS, NETWORK_FLAGS, strict=True))
+    raw_ip = pick(public_ip, merged, "public_ip")
+    raw_ip = None if str(raw_ip).strip().lower() in {"none", "auto"} else raw_ip
+    given = {"subnet_id": subnet_id, "security_group_id": security_group_id}
+    values = {k: pick(v, merged, k) for k, v in given.items()}
+    for key, value in values.items():
+        if value is not None and not isinstance(value, str):
+            raise ConfigError(f"{flags[key]} {value!r}: expected an ID (text)")
+    return NetworkSettings(
+        subnet_id=values["subnet_id"] or None,
+        security_group_id=values["security_group_id"] or None,
+        public_ip=None if raw_ip is None else as_bool(raw_ip, flags["public_ip"]),
+    )

@@ -49,6 +49,8 @@ CALLS: dict[str, tuple[int, str]] = {
     "inspector2:BatchGetAccountStatus": (1, "Inspector EC2 scanning is enabled"),
     "ec2:CreateTags": (2, "PENDING before the scan, the verdict after"),
     "ec2:DescribeSubnets": (1, "the default subnet (default-for-az)"),
+    "ec2:DescribeInstanceTypeOfferings": (1, "a subnet in a zone offering the instance type"),
+    "ec2:DescribeRouteTables": (1, "the subnet reaches SSM: the VPC's route tables"),
     "ec2:CreateSecurityGroup": (1, "the run's own group, no ingress"),
     "ec2:RunInstances": (1, "the test instance"),
     "ec2:DescribeInstances": (

@@ -115,13 +115,13 @@ def test_build_passes_invoke_yaml_vars_overlaid_by_var_flags(
     config = {
         **PROJECT,
         "out": str(tmp_path),
-        "build": {"vars": {"subnet_id": "subnet-yaml", "kms_key_id": "alias/yaml", "x": 1}},
+        "build": {"vars": {"instance_type": "m6i.large", "kms_key_id": "alias/yaml", "x": 1}},
     }
-    flags = ["subnet_id=subnet-flag", "iam_instance_profile=packer-builder"]
+    flags = ["instance_type=m6i.xlarge", "iam_instance_profile=packer-builder"]
     stages.build(Invocation(config, ROOT), None, None, None, None, False, None, flags)
     assert seen == [
         {
-            "subnet_id": "subnet-flag",
+            "instance_type": "m6i.xlarge",
             "kms_key_id": "alias/yaml",
             "x": "1",
             "iam_instance_profile": "packer-builder",
@@ -137,8 +137,8 @@ def test_build_and_validate_carries_the_vars_to_the_chain(
     config = {**PROJECT, "out": str(tmp_path), "build": {"vars": {"kms_key_id": "alias/k"}}}
     inv = Invocation(config, ROOT)
     args = (None, None, None, None, None, False, None, False, False)
-    stages.build_and_validate(inv, *args, ["subnet_id=subnet-1"])
-    assert seen[0].build_vars == (("kms_key_id", "alias/k"), ("subnet_id", "subnet-1"))
+    stages.build_and_validate(inv, *args, ["instance_type=m6i.xlarge"])
+    assert seen[0].build_vars == (("instance_type", "m6i.xlarge"), ("kms_key_id", "alias/k"))
 
 
 @pytest.mark.parametrize(
@@ -189,7 +189,7 @@ def test_the_chain_refuses_an_unknown_var_before_building(tmp_path: Path) -> Non
 def test_invoke_build_names_an_unknown_var_with_exit_2(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     proc = subprocess.run(
-        [INVOKE, "build", "--var", "subnet_id=subnet-1", "--var", "no_such_var=1"]
+        [INVOKE, "build", "--var", "kms_key_id=alias/k", "--var", "no_such_var=1"]
         + ["--out", str(tmp_path)],
         cwd=ROOT,
         env=env,
@@ -283,7 +283,7 @@ def test_build_json_lists_the_amis(
     )
     monkeypatch.setattr(stages, "run_build", lambda *a, **k: [built])
     config = {**PROJECT, "out": str(tmp_path)}
-    stages.build(Invocation(config, ROOT), None, None, None, None, False, None, [], True)
+    stages.build(Invocation(config, ROOT), None, None, None, None, False, None, [], json=True)
     (ami,) = json.loads(capsys.readouterr().out)["amis"]
     assert ami["ami_id"] == "ami-0123456789abcdef0" and ami["platform"] == "AMAZON_LINUX_2023"
 

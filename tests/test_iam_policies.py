@@ -452,11 +452,10 @@ def _writes_of(job: str) -> list[Request]:
         out = [
             r
             for action, kinds in (
-                ("RunInstances", ("instance", "volume")),
+                ("RunInstances", ("instance", "network-interface", "volume")),
                 ("CreateSecurityGroup", ("security-group",)),
                 ("CreateKeyPair", ("key-pair",)),
                 ("CreateImage", ("image", "snapshot")),  # Packer's TagSpecifications
-                ("CopyImage", ("image", "snapshot")),  # CopyImageTags: the source's run tags
             )
             for kind in kinds
             for r in tag_on_create(action, RESOURCES[kind], packer_tags)

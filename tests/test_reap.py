@@ -114,7 +114,7 @@ def test_a_failed_heartbeat_is_reported_never_raised() -> None:
     beat.add(["i-1"])
     assert beat.beat() is False
     assert lines == [
-        "WARNING  heartbeat not written: ec2:CreateTags i-1: RequestLimitExceeded: slow down"
+        "WARNING  heartbeat not written (1/2): ec2:CreateTags i-1: RequestLimitExceeded: slow down"
     ]
 
 

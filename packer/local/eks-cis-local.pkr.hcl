@@ -75,6 +75,23 @@ variable "kms_key_id" {
   default = ""
 }
 
+# The network the pipeline chose and checked (pipeline/aws/network.py), as for the production
+# template.
+variable "subnet_id" {
+  type    = string
+  default = ""
+}
+
+variable "associate_public_ip_address" {
+  type    = bool
+  default = false
+}
+
+variable "security_group_id" {
+  type    = string
+  default = ""
+}
+
 variable "root_volume_size" {
   type    = number
   default = 20
@@ -156,12 +173,13 @@ source "amazon-ebs" "eks-cis" {
   # Nothing connects to the instance; keep Packer's temporary group closed all the same.
   temporary_security_group_source_cidrs = ["127.0.0.1/32"]
 
-  encrypt_boot  = true
-  kms_key_id    = var.kms_key_id
+  # No encrypt_boot: the AMI's snapshots keep the launch volumes' encryption (as in production).
   tags          = local.provenance_tags
   snapshot_tags = local.provenance_tags
 
-  associate_public_ip_address = false
+  subnet_id                   = var.subnet_id
+  associate_public_ip_address = var.associate_public_ip_address
+  security_group_ids          = compact([var.security_group_id])
   run_tags                    = local.run_tags
   run_volume_tags             = local.run_tags
 

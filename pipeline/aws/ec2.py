@@ -108,32 +108,6 @@ def default_subnet(clients: AwsClients) -> tuple[str, str]:
     return vpc_id, str(subnets[0]["SubnetId"])
 
 
-def subnet_vpc(clients: AwsClients, subnet_id: str) -> str:
-    """The VPC of a subnet; an unknown subnet is a ConfigError naming the flag."""
-    try:
-        subnets = clients.ec2.describe_subnets(SubnetIds=[subnet_id])["Subnets"]
-    except ClientError as exc:
-        if error_code(exc) in {"InvalidSubnetID.NotFound", "InvalidSubnetID.Malformed"}:
-            raise ConfigError(f"--subnet-id {subnet_id}: no such subnet") from exc
-        raise aws_error(f"ec2:DescribeSubnets {subnet_id}", exc) from exc
-    return str(subnets[0]["VpcId"])
-
-
-def security_group_vpc(clients: AwsClients, group_id: str) -> str:
-    """The VPC of a security group; an unknown group is a ConfigError naming the setting."""
-    try:
-        groups = clients.ec2.describe_security_groups(GroupIds=[group_id])["SecurityGroups"]
-    except ClientError as exc:
-        if error_code(exc) in {"InvalidGroup.NotFound", "InvalidGroupId.Malformed"}:
-            raise ConfigError(
-                f"validate.security_group_id {group_id}: no such security group"
-            ) from exc
-        raise aws_error(f"ec2:DescribeSecurityGroups {group_id}", exc) from exc
-    if not groups:
-        raise ConfigError(f"validate.security_group_id {group_id}: no such security group")
-    return str(groups[0]["VpcId"])
-
-
 def find_security_group(clients: AwsClients, vpc_id: str, name: str) -> str | None:
     groups = collect(
         clients.ec2,

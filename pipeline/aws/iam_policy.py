@@ -38,6 +38,7 @@ PACKER = "pipeline.aws.packer"
 MODULES = (
     "pipeline.aws.account",
     "pipeline.aws.ec2",
+    "pipeline.aws.network",
     "pipeline.aws.iam",
     "pipeline.aws.images",
     "pipeline.aws.inspector",
@@ -59,6 +60,15 @@ POLICY_DIR = Path(__file__).resolve().parents[2] / "policies" / "iam"
 JOBS: Mapping[str, Mapping[str, tuple[str, ...]]] = {
     "build": {
         "pipeline.aws.images": ("ssm:GetParameter", "ec2:DescribeImages"),
+        # the heartbeat on Packer's resources (pipeline.build.beat)
+        "pipeline.aws.ec2": (
+            "ec2:CreateTags",
+            "ec2:DescribeInstances",
+            "ec2:DescribeSecurityGroups",
+            "ec2:DescribeKeyPairs",
+        ),
+        # the build instance's subnet, zone, public IP, group and route to SSM (preflight)
+        "pipeline.aws.network": (),
         PACKER: (),  # all of them: filled in by job_actions()
     },
     "validate": {
@@ -76,6 +86,8 @@ JOBS: Mapping[str, Mapping[str, tuple[str, ...]]] = {
             "ec2:DescribeInstances",
             "ec2:TerminateInstances",
         ),
+        # the test instances' subnet, zone, public IP, group and route to SSM (preflight)
+        "pipeline.aws.network": (),
         "pipeline.aws.iam": (
             "iam:GetInstanceProfile",
             "iam:ListAttachedRolePolicies",
@@ -216,6 +228,7 @@ JOBS: Mapping[str, Mapping[str, tuple[str, ...]]] = {
 EC2_ARNS: Mapping[str, str] = {
     "instance": "arn:aws:ec2:*:*:instance/*",
     "volume": "arn:aws:ec2:*:*:volume/*",
+    "network-interface": "arn:aws:ec2:*:*:network-interface/*",
     "security-group": "arn:aws:ec2:*:*:security-group/*",
     "key-pair": "arn:aws:ec2:*:*:key-pair/*",
     "image": "arn:aws:ec2:*::image/*",
@@ -297,6 +310,8 @@ def _allow(
 PIPELINE_KEYS = (MANAGED_TAG, HEARTBEAT_TAG)  # ownership and liveness, on what a job creates
 BUILD_KEYS = (NAME_TAG, f"{AMI_TAG_PREFIX}*", *PIPELINE_KEYS)  # Packer's tags, tag_builds
 BUILT = ("instance", "volume", "security-group", "key-pair", "image", "snapshot")
+# RunInstances also tags the build instance's network interface (Packer's run_tags)
+BUILT_ON_CREATE = ("instance", "network-interface", *BUILT[1:])
 RELEASE_KEYS = (  # promote's channel record and copy pointers, revoke's revocation
     f"{CHANNEL_TAG_PREFIX}*",
     f"{COPY_TAG_PREFIX}*",
@@ -308,19 +323,14 @@ RELEASE_KEYS = (  # promote's channel record and copy pointers, revoke's revocat
 WRITES: Mapping[str, Writes] = {
     "build": Writes(
         tags=(
-            # Packer's run_tags on its instance, volumes, group, key pair; the AMI's and its
-            # snapshots' tags at CreateImage / CopyImage (Packer's CopyImageTags)
+            # Packer's run_tags on its instance, network interface, volumes, group, key pair; the
+            # AMI's and its snapshots' at CreateImage (pipeline.aws.packer.CALLS). No CopyImage:
+            # the build copies nothing (no encrypt_boot, no ami_regions: promote copies, tagged)
             TagWrite(
                 "TagOnCreate",
                 BUILD_KEYS,
-                BUILT,
-                (
-                    "RunInstances",
-                    "CreateSecurityGroup",
-                    "CreateKeyPair",
-                    "CreateImage",
-                    "CopyImage",
-                ),
+                BUILT_ON_CREATE,
+                ("RunInstances", "CreateSecurityGroup", "CreateKeyPair", "CreateImage"),
             ),
             # Packer's provenance tags (StepCreateTags), tag_builds' fingerprint, the heartbeat
             TagWrite("TagOwnBuildResourcesWithBuildKeys", BUILD_KEYS, BUILT),

@@ -18,8 +18,10 @@ from pipeline import support
 from pipeline.aws import AwsClients, boundary, ec2, is_aws_endpoint, make_clients
 from pipeline.aws import release as aws_release
 from pipeline.aws.images import describe_image, resolve_eks_base_ami
+from pipeline.build.network import packer_network
 from pipeline.build.process import (
     PACKER_INSTALL_HINT,
+    LiveProcesses,
     Out,
     Outcome,
     Runner,
@@ -32,7 +34,7 @@ from pipeline.build.process import (
 )
 from pipeline.build.variables import check_vars, image_key_vars
 from pipeline.catalog import Platform
-from pipeline.errors import ConfigError, PipelineError, ToolError
+from pipeline.errors import AwsError, ConfigError, PipelineError, ToolError
 from pipeline.fingerprint import inputs_fingerprint
 from pipeline.heartbeat import Heartbeat
 from pipeline.packer import (
@@ -51,6 +53,7 @@ from pipeline.packer import (
     provenance_tags,
 )
 from pipeline.runs import git_commit, new_run_id
+from pipeline.settings import NetworkSettings
 from pipeline.tags import BUILD_RUN_TAG, FINGERPRINT_TAG, MANAGED_TAG, MANAGED_VALUE
 
 _LOOPBACK = {"127.0.0.1", "localhost", "::1"}
@@ -164,13 +167,22 @@ def build_images(
         text = _read(spec.manifest_path)
         previous[spec.name] = last_run_uuid(text) if text is not None else None
 
+    live = LiveProcesses()
+    if runner is run_process:
+        runner = partial(run_process, live=live)
+    beat = _heartbeat(clients, resolved, say, live)
+    if not beat.beat():  # before packer runs: a heartbeat that cannot work fails in seconds
+        raise AwsError(
+            f"heartbeat: {beat.error}: without it `invoke reap` would take this build's "
+            "resources for abandoned; nothing was launched"
+        )
     outcomes: list[Outcome] = []
     errors: list[PipelineError] = []
     with (
         ThreadPoolExecutor(
             max_workers=max_workers or len(resolved), thread_name_prefix="packer"
         ) as pool,
-        _heartbeat(clients, resolved, say),
+        beat,
     ):
         futures = [pool.submit(run_packer, s, runner, env, say, packer) for s in resolved]
         for future in futures:
@@ -178,6 +190,8 @@ def build_images(
                 outcomes.append(future.result())
             except PipelineError as exc:
                 errors.append(exc)
+    if beat.lost:
+        raise AwsError(f"build stopped: {beat.lost}; packer was interrupted to clean up")
     if errors:
         raise errors[0]
     failed = [o for o in outcomes if o.returncode != 0]
@@ -204,14 +218,24 @@ def build_images(
     return builds
 
 
-def _heartbeat(clients: AwsClients, specs: Sequence[BuildSpec], say: Out) -> Heartbeat:
+def _heartbeat(
+    clients: AwsClients, specs: Sequence[BuildSpec], say: Out, live: LiveProcesses
+) -> Heartbeat:
     """Keeps Packer's temporary resources of these builds alive for ``invoke reap`` while
-    packer runs (they carry the build's run ID and the ownership tag through run_tags)."""
+    packer runs (they carry the build's run ID and the ownership tag through run_tags). Lost
+    (``heartbeat.MAX_FAILURES`` failed beats in a row), it interrupts every packer, which then
+    deletes what it created, and the build fails (exit 1) naming the cause."""
     run_ids = sorted({s.run_id for s in specs})
+
+    def on_lost(reason: str) -> None:
+        say(f"ERROR  {reason}: interrupting packer so it deletes its instance, group and key")
+        live.interrupt()
+
     return Heartbeat(
         partial(ec2.write_tags, clients),
         find=partial(ec2.run_resource_ids, clients, BUILD_RUN_TAG, run_ids),
         echo=say,
+        on_lost=on_lost,
     )
 
 
@@ -329,6 +353,7 @@ def run_build(
     policy_dir: Path | None = None,
     release_accounts: Sequence[str] = (),
     kms_keys: Mapping[str, str] | None = None,
+    network: NetworkSettings | None = None,
 ) -> list[AmiBuild]:
     """Build the CIS-hardened AMIs of ``platforms`` x ``archs``, print their IDs (``invoke build``).
 
@@ -339,9 +364,11 @@ def run_build(
     ``clients`` point at (``clients.endpoint_url``), never against real AWS. Packer writes one
     manifest per image into ``out_dir`` (``al2023-x86_64.manifest.json``; appended across runs,
     read by ``pipeline.packer.parse_manifest``). ``clients`` default to ``make_clients(region)``;
-    ``run_id`` defaults to a time-stamped ID from ``clock``. Raises ConfigError (exit 2),
-    ToolError and AwsError (exit 1). ``kms_key_id`` defaults to ``kms_keys[region]``; with
-    ``release_accounts`` the default EBS key is refused (``image_key_vars``).
+    ``run_id`` defaults to a time-stamped ID from ``clock``. ``network``: the subnet, security
+    group and public IP asked for (``pipeline.build.network``: checked, then Packer's variables).
+    ``kms_key_id`` defaults to ``kms_keys[region]``; with ``release_accounts`` the default EBS
+    key is refused (``image_key_vars``). Raises ConfigError (exit 2), ToolError and AwsError
+    (exit 1).
     """
     try:
         plats = [Platform.parse(p) for p in _unique(platforms)]
@@ -380,6 +407,12 @@ def run_build(
     )
     kind = "local template against " + str(clients.endpoint_url) if local else "production template"
     out(f"run {run}: building {', '.join(s.name for s in specs)} ({kind})")
+    # where Packer launches: checked (a zone offering the type, a route to SSM), then its vars
+    placed = packer_network(clients, specs, network or NetworkSettings(), extra_vars or {}, out)
+    specs = [
+        replace(s, extra_vars=tuple(sorted({**dict(s.extra_vars), **placed}.items())))
+        for s in specs
+    ]
     builds = build_images(specs, clients, runner=runner, out=out, environ=environ)
     # The pipeline's ownership tag and the input fingerprint (--skip-unchanged, retention).
     tag_builds(

@@ -5,6 +5,7 @@ changes and errors to the console; ``packer version`` checked for the production
 from __future__ import annotations
 
 import re
+import signal
 import subprocess
 import threading
 import time
@@ -36,13 +37,46 @@ PACKER_INSTALL_HINT = (
 TAIL_LINES = 25
 
 
+class LiveProcesses:
+    """The processes one build runs, so a lost heartbeat can stop them all (``interrupt``)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._procs: set[subprocess.Popen[str]] = set()
+        self.interrupted = False
+
+    def add(self, proc: subprocess.Popen[str]) -> None:
+        with self._lock:
+            self._procs.add(proc)
+            if self.interrupted:  # started after the interrupt: stop it too
+                proc.send_signal(signal.SIGINT)
+
+    def remove(self, proc: subprocess.Popen[str]) -> None:
+        with self._lock:
+            self._procs.discard(proc)
+
+    def interrupt(self) -> None:
+        """SIGINT to each: Packer then cancels its build and deletes what it created."""
+        with self._lock:
+            self.interrupted = True
+            for proc in self._procs:
+                if proc.poll() is None:
+                    proc.send_signal(signal.SIGINT)
+
+
 def run_process(
-    argv: Sequence[str], env: Mapping[str, str], on_line: Out, *, timeout: float | None = None
+    argv: Sequence[str],
+    env: Mapping[str, str],
+    on_line: Out,
+    *,
+    timeout: float | None = None,
+    live: LiveProcesses | None = None,
 ) -> int:
     """Run ``argv`` with ``env``, stream stdout+stderr lines to ``on_line``, return the exit code.
 
     With ``timeout`` (seconds) the process is killed when it runs longer (exit code then < 0).
-    Raises ToolError with the install hint when the program does not exist.
+    ``live`` holds the process while it runs. Raises ToolError with the install hint when the
+    program does not exist.
     """
     try:
         proc = subprocess.Popen(
@@ -59,6 +93,8 @@ def run_process(
     timer = threading.Timer(timeout, proc.kill) if timeout else None
     if timer:
         timer.start()
+    if live is not None:
+        live.add(proc)
     try:
         with proc:
             assert proc.stdout is not None
@@ -68,6 +104,8 @@ def run_process(
     finally:
         if timer:
             timer.cancel()
+        if live is not None:
+            live.remove(proc)
     if code < 0 and timeout:
         on_line(f"killed after the {timeout:.0f}s timeout")
     return code

@@ -34,6 +34,19 @@ PIPELINE_VARS = frozenset(
         "ec2_endpoint",
     }
 )
+# Set from the network flags and pipeline.network (one section for build and validate), after
+# the preflight chose and checked them (pipeline.aws.network).
+NETWORK_VARS = {
+    "subnet_id": "--subnet-id (pipeline.network.subnet_id)",
+    "associate_public_ip_address": "--public-ip (pipeline.network.public_ip)",
+    "security_group_id": "--security-group-id (pipeline.network.security_group_id)",
+}
+# Declared, but the production template does not use them: they made the plugin copy the AMI
+# without request tags, which policies/iam/build.json does not allow (pipeline.aws.packer).
+REFUSED_VARS = {
+    "ami_regions": "copies to other regions are `invoke promote --regions` (tagged on create)",
+    "region_kms_key_ids": "the copies' keys are pipeline.release.kms_keys (`invoke promote`)",
+}
 _DECLARED = re.compile(r'^\s*variable\s+"([A-Za-z_][A-Za-z0-9_-]*)"', re.MULTILINE)
 
 
@@ -79,6 +92,10 @@ def check_vars(values: Mapping[str, str], local: bool, packer_dir: Path = PACKER
     known = template_variables(local, packer_dir)
     template = packer_dir / LOCAL_TEMPLATE if local else packer_dir
     for name in values:
+        if name in NETWORK_VARS:
+            raise ConfigError(f"--var {name}: set by the pipeline from {NETWORK_VARS[name]}")
+        if name in REFUSED_VARS:
+            raise ConfigError(f"--var {name}: not used by the build: {REFUSED_VARS[name]}")
         if name in PIPELINE_VARS:
             raise ConfigError(
                 f"--var {name}: set by the pipeline (from its flags and the run), not passed "
@@ -87,7 +104,7 @@ def check_vars(values: Mapping[str, str], local: bool, packer_dir: Path = PACKER
         if name not in known:
             raise ConfigError(
                 f"--var {name}: {template} declares no such Packer variable "
-                f"(it declares: {', '.join(sorted(known - PIPELINE_VARS))})"
+                f"(it declares: {', '.join(sorted(known - PIPELINE_VARS - set(NETWORK_VARS)))})"
             )
 
 

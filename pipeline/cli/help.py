@@ -16,6 +16,15 @@ VAR = (
     "invoke.yaml pipeline.build.vars)."
 )
 
+NETWORK = {
+    "subnet_id": "Subnet to launch in (default: invoke.yaml pipeline.network, else a default "
+    "subnet in a zone offering the instance type); it must reach SSM.",
+    "security_group_id": "Security group tagged cis-pipeline:managed=true (default: a "
+    "temporary group, no ingress).",
+    "public_ip": "true, false or auto: a public IP for the instances (default: invoke.yaml; "
+    "auto: the subnet's own setting).",
+}
+
 _BUILD = {
     "platform": "al2023 and/or al2, comma-separated (default from invoke.yaml: al2023).",
     "arch": "x86_64 and/or arm64, comma-separated (default: x86_64).",
@@ -23,6 +32,7 @@ _BUILD = {
     "level": LEVEL,
     "local": "Run against the local AWS with Debian's packer (no AWS account needed).",
     "var": VAR,
+    **NETWORK,
     "json": JSON,
 }
 
@@ -46,12 +56,14 @@ HELP: dict[str, dict[str, str]] = {
         "out": OUT,
         "run_id": "Resume this run: reuse its instances and scan configuration.",
         "instance_profile": "Instance profile with the SSM core and Inspector CIS policies.",
-        "subnet_id": "Subnet for the test instances (default: invoke.yaml, the default VPC).",
+        "subnet_id": NETWORK["subnet_id"],
         "enable_inspector": "Enable Inspector EC2 scanning if it is not enabled.",
         "keep": "Keep the test instances after the scan (debugging).",
         "ssm_timeout": "Seconds to wait for SSM to see the instances Online (900).",
         "scan_timeout": "Seconds to wait for the scan to finish (2700).",
         "evidence_bucket": EVIDENCE_BUCKET,
+        "security_group_id": NETWORK["security_group_id"],
+        "public_ip": NETWORK["public_ip"],
         "json": JSON,
     },
     "build": {**_BUILD, "out": "Folder for the Packer manifests (default: ./out/build)."},

@@ -91,6 +91,8 @@ def validate(
     ssm_timeout: str | None,
     scan_timeout: str | None,
     evidence_bucket: str | None,
+    security_group_id: str | None = None,
+    public_ip: str | None = None,
     json: bool = False,
 ) -> ExitCode:
     cfg = validate_settings(
@@ -107,6 +109,8 @@ def validate(
         ssm_timeout=ssm_timeout,
         scan_timeout=scan_timeout,
         evidence_bucket=evidence_bucket,
+        security_group_id=security_group_id,
+        public_ip=public_ip,
     )
     verdict = run_validate(cfg, make_clients(), Runtime(echo=echo_for(json)))
     return _verdict(verdict, json)
@@ -121,10 +125,19 @@ def build(
     local: bool,
     out: str | None,
     var: list[str] | None,
+    subnet_id: str | None = None,
+    security_group_id: str | None = None,
+    public_ip: str | None = None,
     json: bool = False,
 ) -> ExitCode:
     extra_vars = build_vars(inv, var)
     release = release_config(inv.config)  # the image keys (kms_keys) and who they serve
+    network = settings.network_settings(
+        inv.config,
+        subnet_id=subnet_id,
+        security_group_id=security_group_id,
+        public_ip=public_ip,
+    )
     out_line = echo_for(json)
     with local_endpoint(local, None, out_line):
         builds = run_build(
@@ -138,6 +151,7 @@ def build(
             extra_vars=extra_vars,
             release_accounts=release.accounts,
             kms_keys=release.kms_keys,
+            network=network,
         )
     if json:
         print_json({"amis": builds})
@@ -156,8 +170,16 @@ def build_and_validate(
     enable_inspector: bool,
     skip_unchanged: bool,
     var: list[str] | None,
+    subnet_id: str | None = None,
+    security_group_id: str | None = None,
+    public_ip: str | None = None,
     json: bool = False,
 ) -> ExitCode:
+    network = {
+        "subnet_id": subnet_id,
+        "security_group_id": security_group_id,
+        "public_ip": public_ip,
+    }
     cfg = ChainSettings(
         platforms=split(platform, [str(inv.setting("platform"))]),
         archs=split(arch, [str(inv.setting("arch"))]),
@@ -168,7 +190,8 @@ def build_and_validate(
         local=local,
         scenario=Path(scenario) if scenario else None,
         enable_inspector=enable_inspector,
-        validate=run_settings(inv.config, inv.root),  # the settings `invoke validate` uses
+        # the settings `invoke validate` uses; its network is the build's too
+        validate=run_settings(inv.config, inv.root, **network),
         skip_unchanged=skip_unchanged,
         build_vars=tuple(sorted(build_vars(inv, var).items())),
         release=release_config(inv.config),

@@ -465,3 +465,29 @@ def key_grants(account: str, region: str, key_id: str) -> list[tuple[str, list[s
     except Exception:  # moto's NotFoundException  # noqa: BLE001
         return []
     return [(str(g.grantee_principal), list(g.operations)) for g in key.grants.values()]
+def seed_network(account: str, region: str, isolated_name: str) -> None:
+    """Make the region's network look like a real account's (idempotent): the default VPC's main
+    route table sends 0.0.0.0/0 to an attached internet gateway, and a VPC named
+    ``isolated_name`` has one subnet (same name) with no route out and no VPC endpoint."""
+    backend = ec2(account, region)
+    vpcs = backend.describe_vpcs(filters={"is-default": ["true"]})
+    if vpcs:
+        vpc_id = vpcs[0].id
+        (main,) = backend.describe_route_tables(
+            filters={"vpc-id": [vpc_id], "association.main": ["true"]}
+        )
+        routes = main.routes.values() if isinstance(main.routes, dict) else main.routes
+        if not any(getattr(r, "destination_cidr_block", None) == "0.0.0.0/0" for r in routes):
+            igw = backend.create_internet_gateway()
+            backend.attach_internet_gateway(igw.id, vpc_id)
+            backend.create_route(main.id, "0.0.0.0/0", gateway_id=igw.id)
+    if backend.describe_vpcs(filters={"tag:Name": [isolated_name]}):
+        return
+    vpc = backend.create_vpc("10.99.0.0/16", tags=[{"Key": "Name", "Value": isolated_name}])
+    subnet = backend.create_subnet(vpc.id, "10.99.0.0/24", availability_zone=f"{region}a")
+    backend.create_tags([subnet.id], {"Name": isolated_name})
+
+
+def resource_tags(account: str, region: str, resource_id: str) -> dict[str, str]:
+    """The tags an EC2 resource carries now (moto's tag store), for IAM's aws:ResourceTag."""
+    return dict(ec2(account, region).tags.get(resource_id, {}))

@@ -118,6 +118,11 @@ SCHEMA: dict[str, Any] = {
                 "report_status": _CHECK_STATUS_MAP,
             },
         },
+        "iam": {  # EC2's tag authorization under a job policy (pipeline/localaws/iam_gate.py)
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {"ec2_policy": {"type": "string", "minLength": 1}},
+        },
         "pipeline": {  # hints for the pipeline run that rehearses this scenario (chain --local)
             "type": "object",
             "additionalProperties": False,
@@ -229,6 +234,7 @@ class Scenario:
     scan_timeout_s: float | None = None  # pipeline hint: the scan (and coverage) wait
     node: NodeKnobs = field(default_factory=NodeKnobs)
     vulnerabilities: VulnKnobs = field(default_factory=VulnKnobs)
+    ec2_policy: str | None = None  # judge EC2's create and tag calls under this policy file
     source: str = "<default scenario>"
 
 
@@ -384,6 +390,7 @@ def _build(raw: Mapping[str, Any], source: str) -> Scenario:
         scan_timeout_s=_optional_float((raw.get("pipeline") or {}).get("scan_timeout_s")),
         node=scenario_sections.node_knobs(raw),
         vulnerabilities=scenario_sections.vuln_knobs(raw),
+        ec2_policy=(raw.get("iam") or {}).get("ec2_policy"),
         source=source,
     )
 

@@ -110,8 +110,16 @@ def marker(region: str) -> str:
     return BASE_IMAGES[0].image_id(region)
 
 
+# A VPC and subnet (tag Name) with no route to Systems Manager: `--subnet-id` of it is refused
+# by the network preflight of build and validate (pipeline.aws.network).
+NO_SSM_ROUTE = "cis-no-ssm-route"
+
+
 def seed_region(account: str, region: str) -> None:
-    """Register the base AMIs and their public SSM parameters in ``region`` (idempotent)."""
+    """Register the base AMIs and their public SSM parameters in ``region`` and give it a real
+    account's network: an internet gateway route in the default VPC, and the NO_SSM_ROUTE
+    subnet (idempotent)."""
+    moto_state.seed_network(account, region, NO_SSM_ROUTE)
     for image in BASE_IMAGES:
         spec = image.spec(region)
         if not moto_state.has_image(account, region, spec.image_id):

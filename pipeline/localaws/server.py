@@ -15,13 +15,14 @@ import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from werkzeug.serving import BaseWSGIServer, make_server
 
 from pipeline.errors import ConfigError
-from pipeline.localaws import model, moto_state, seed, wire
+from pipeline.localaws import iam_gate, model, moto_state, seed, wire
 from pipeline.localaws import scenario as scenarios
 from pipeline.localaws.clock import Clock, SystemClock
 from pipeline.localaws.context import Ctx, Handler
@@ -261,12 +262,25 @@ class LocalAws:
             error = ServiceError(
                 "InternalFailure", "moto internals changed: " + "; ".join(self._broken)
             )
+        elif (denied := self._ec2_iam(request)) is not None:
+            error = ServiceError("UnauthorizedOperation", denied, status=403)
         else:
             fault = self.emulation.faults.take(request.service, request.operation)
             if fault is None:
                 return None
             error = wire.fault_error(request.service, request.operation, fault.error, fault.message)
         return wire.error(request.protocol, request.service, error, request.request_id)
+
+    def _ec2_iam(self, request: AwsRequest) -> str | None:
+        """EC2's UnauthorizedOperation under the scenario's ``iam.ec2_policy`` (iam_gate)."""
+        policy = self.emulation.scenario().ec2_policy
+        if policy is None or request.service != "ec2":
+            return None
+        region = request.region or self.region
+        tags = partial(moto_state.resource_tags, self.account_id, region)
+        return iam_gate.refusal(
+            policy, request.operation, request.body, region, self.account_id, tags
+        )
 
     def _answer(
         self, request: AwsRequest, response: HttpResponse, by: str, start_response: Any

@@ -25,6 +25,7 @@ from pipeline.fingerprint import inputs_fingerprint
 from pipeline.gate import Outcome, Verdict
 from pipeline.orchestration.settings import ChainSettings
 from pipeline.packer import DEFAULT_K8S_VERSION, PACKER_DIR, Arch, check_k8s_version
+from pipeline.settings import NetworkSettings
 from pipeline.tags import (
     BUILD_RUN_TAG,
     DRIFT_COUNTS_TAG,
@@ -276,6 +277,11 @@ def build_or_reuse(
             extra_vars=dict(settings.build_vars),
             release_accounts=settings.release.accounts if settings.release else (),
             kms_keys=settings.release.kms_keys if settings.release else None,
+            network=NetworkSettings(
+                settings.validate.subnet_id,
+                settings.validate.security_group_id,
+                settings.validate.public_ip,
+            ),
         )
         built += [b.ami_id for b in builds]
     return (*built, *reused), decisions

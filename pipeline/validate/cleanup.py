@@ -3,6 +3,7 @@ run's heartbeat, its signal handling, the cleanup steps and what they could not 
 
 from __future__ import annotations
 
+import _thread
 import signal
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
@@ -11,7 +12,7 @@ from types import FrameType
 
 from pipeline import heartbeat
 from pipeline.aws import AwsClients, ec2, inspector
-from pipeline.errors import ExitCode, PipelineError
+from pipeline.errors import AwsError, ExitCode, PipelineError
 from pipeline.validate.settings import Runtime
 
 
@@ -34,20 +35,44 @@ class Signalled(BaseException):
         self.signum = signum
 
 
+class HeartbeatLost(AwsError):
+    """The run's heartbeat could not be written (``heartbeat.MAX_FAILURES`` times in a row): the
+    run stopped and cleaned up before ``invoke reap`` could take it for abandoned (exit 1)."""
+
+
 @contextmanager
 def cleaning_up(
     clients: AwsClients, rt: Runtime, *, keep: bool
 ) -> Iterator[tuple[ExitStack, heartbeat.Heartbeat]]:
     """The run's cleanup stack and heartbeat: the block registers what it creates on the stack,
     which deletes it on every way out, signals included; ``keep`` leaves it after a normal end.
+
+    A lost heartbeat interrupts the run as SIGTERM would (the cleanup runs) and ends it with
+    HeartbeatLost naming the cause; ``keep`` is then ignored (the resources would be reaped).
     """
+    installed: list[bool] = []
+
+    def on_lost(reason: str) -> None:
+        rt.echo(f"ERROR  {reason}: stopping the run and cleaning up")
+        if installed:  # the run's main thread handles SIGTERM: stop it there
+            _thread.interrupt_main(signal.SIGTERM)
+
     # The heartbeat stops first (innermost), then cleanup deletes what it kept alive.
-    beat = heartbeat.Heartbeat(partial(ec2.write_tags, clients), now=rt.now, echo=rt.echo)
-    with ExitStack() as cleanup, _signals_raise(), _beating(beat):
-        yield cleanup, beat
-        if keep:
-            rt.echo("--keep: leaving the instances, security group and scan configuration")
-            cleanup.pop_all()
+    beat = heartbeat.Heartbeat(
+        partial(ec2.write_tags, clients), now=rt.now, echo=rt.echo, on_lost=on_lost
+    )
+    try:
+        with ExitStack() as cleanup, _signals_raise(installed), _beating(beat):
+            yield cleanup, beat
+            if beat.lost:
+                raise HeartbeatLost(f"validate stopped: {beat.lost}")
+            if keep:
+                rt.echo("--keep: leaving the instances, security group and scan configuration")
+                cleanup.pop_all()
+    except Signalled:
+        if beat.lost:
+            raise HeartbeatLost(f"validate stopped: {beat.lost}; cleaned up") from None
+        raise
 
 
 def terminate(clients: AwsClients, rt: Runtime, ids: list[str]) -> None:
@@ -83,9 +108,10 @@ def _beating(beat: heartbeat.Heartbeat) -> Iterator[None]:
 
 
 @contextmanager
-def _signals_raise() -> Iterator[None]:
+def _signals_raise(installed: list[bool]) -> Iterator[None]:
     """Turn SIGINT/SIGTERM into Signalled so ``finally``/ExitStack cleanup runs; further
-    signals are ignored until cleanup is done (a second Ctrl-C must not leak the instances)."""
+    signals are ignored until cleanup is done (a second Ctrl-C must not leak the instances).
+    ``installed`` gets True while the handlers are in place (the main thread only)."""
     signals = (signal.SIGINT, signal.SIGTERM)
 
     def handler(signum: int, _: FrameType | None) -> None:
@@ -98,8 +124,10 @@ def _signals_raise() -> Iterator[None]:
     except ValueError:  # not the main thread: signals cannot be handled here
         yield
         return
+    installed.append(True)
     try:
         yield
     finally:
+        installed.clear()
         for sig, old in previous.items():
             signal.signal(sig, old)

@@ -45,7 +45,8 @@ def launch_all(
     The heartbeat then beats every ``heartbeat.INTERVAL`` once the instances exist.
     """
     settings, run_id = run.settings, run.run_id
-    vpc_id, subnet_id = run.network  # preflight checked the subnet and the security group
+    placed = run.network  # preflight checked the subnet, the security group and the route to SSM
+    vpc_id, subnet_id = placed.vpc_id, placed.subnet_id
     tags = run_tags(run_id, rt.now())
     # A run ID made by this run names nothing yet: look for an earlier run's resources only
     # when the ID came from outside (--run-id, the chain's build).
@@ -81,7 +82,7 @@ def launch_all(
                     "Name": f"cis-validate {image.id}",
                 },
                 ttl_minutes=settings.ttl_minutes,
-                public_ip=settings.public_ip,
+                public_ip=placed.public_ip,
                 root_device=(image.root_device_name, image.root_volume_size),
             )
             instance_id = ec2.launch(clients, spec)

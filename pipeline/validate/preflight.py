@@ -10,7 +10,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from pipeline import node, outputs, policy, support
-from pipeline.aws import AwsClients, ec2, iam, inspector, is_aws_endpoint
+from pipeline.aws import AwsClients, iam, inspector, is_aws_endpoint, network
 from pipeline.aws.account import caller_account
 from pipeline.aws.images import Image, describe_image
 from pipeline.catalog import Platform
@@ -18,6 +18,7 @@ from pipeline.errors import AwsError, ConfigError, ScanError
 from pipeline.evidence import store as evidence_store
 from pipeline.packer import check_level
 from pipeline.runs import check_run_id, new_run_id
+from pipeline.settings import NetworkSettings
 from pipeline.setup import MANAGED_PROFILE, SetupSettings, run_setup
 from pipeline.validate.resume import check_resumable, clear_previous_run
 from pipeline.validate.settings import Runtime, ValidateSettings
@@ -37,7 +38,7 @@ class Run:
     bucket: str  # the evidence bucket
     key_id: str  # the signing key's ARN
     profile: iam.InstanceProfile  # the test instances'
-    network: tuple[str, str]  # (VPC, subnet) of the test instances
+    network: network.Network  # the test instances' subnet, public IP, group; SSM reachable
 
 
 def preflight(settings: ValidateSettings, clients: AwsClients, rt: Runtime) -> Run:
@@ -62,32 +63,32 @@ def preflight(settings: ValidateSettings, clients: AwsClients, rt: Runtime) -> R
     for image in images:
         if image.platform not in policies:
             raise ConfigError(f"{image.id}: no exceptions policy for {image.platform}")
+    placed = _network(clients, settings, images, rt)  # before setup or Inspector change anything
     bucket, key_id, described = _evidence_store(clients, settings, account, rt)
     _ensure_inspector(clients, account, settings, rt)
     profile = _instance_profile(clients, settings, described)
-    network = _network(clients, settings)
     if settings.resume:
         check_resumable(clients, settings, run_id, images, rt)
     node.probe_script()  # the node probe ships with the checkout: refuse before launching
     clear_previous_run(out, rt)
-    return Run(settings, run_id, account, out, images, policies, bucket, key_id, profile, network)
+    return Run(settings, run_id, account, out, images, policies, bucket, key_id, profile, placed)
 
 
-def _network(clients: AwsClients, settings: ValidateSettings) -> tuple[str, str]:
-    """(VPC, subnet) of the test instances: the subnet and security group given must exist (and
-    share a VPC) before any tag changes, so a mistyped one costs nothing."""
-    if settings.subnet_id:
-        vpc_id, subnet_id = ec2.subnet_vpc(clients, settings.subnet_id), settings.subnet_id
-    else:
-        vpc_id, subnet_id = ec2.default_subnet(clients)
-    if settings.security_group_id:
-        group_vpc = ec2.security_group_vpc(clients, settings.security_group_id)
-        if group_vpc != vpc_id:
-            raise ConfigError(
-                f"validate.security_group_id {settings.security_group_id}: in {group_vpc}, not "
-                f"in the test instances' VPC {vpc_id} (subnet {subnet_id})"
-            )
-    return vpc_id, subnet_id
+def _network(
+    clients: AwsClients, settings: ValidateSettings, images: list[Image], rt: Runtime
+) -> network.Network:
+    """The test instances' subnet (in a zone offering their instance types), public IP and
+    security group, checked before any tag changes, so a mistyped one costs nothing; refused when
+    an instance there could not reach Systems Manager (pipeline.aws.network.prepare)."""
+    types = [settings.instance_types[str(image.architecture)] for image in images]
+    asked = NetworkSettings(settings.subnet_id, settings.security_group_id, settings.public_ip)
+    placed = network.prepare(clients, asked, types)
+    ip = "a public IP" if placed.public_ip else "no public IP"
+    rt.echo(
+        f"network: subnet {placed.subnet_id} ({placed.zone}, {placed.vpc_id}), {ip}; SSM through "
+        f"{placed.route}"
+    )
+    return placed
 
 
 def _preflight_image(clients: AwsClients, ami_id: str) -> Image:

@@ -12,7 +12,15 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.errors import ConfigError
-from pipeline.settings import as_count, as_level, as_seconds, evidence_settings, pick, writable_dir
+from pipeline.settings import (
+    as_count,
+    as_level,
+    as_seconds,
+    evidence_settings,
+    network_settings,
+    pick,
+    writable_dir,
+)
 
 DEFAULT_INSTANCE_TYPES = {"x86_64": "m6i.large", "arm64": "m7g.large"}
 
@@ -30,7 +38,7 @@ class ValidateSettings:
     security_group_id: str | None = None  # default: a per-run group with no ingress
     enable_inspector: bool = False
     keep: bool = False
-    public_ip: bool = False
+    public_ip: bool | None = None  # None: the subnet's own choice (pipeline.aws.network)
     local: bool = False  # the endpoint is the project's local AWS: reports and tags say so
     instance_types: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_INSTANCE_TYPES))
     ssm_timeout_s: float = 900
@@ -83,6 +91,12 @@ def run_settings(config: Mapping[str, Any], root: Path, **flags: Any) -> Validat
     types = {**DEFAULT_INSTANCE_TYPES, **(section.get("instance_types", {}) or {})}
     out_dir = Path(str(pick(flags.get("out"), config, "out", "out")))
     evidence = evidence_settings(config, os.environ, evidence_bucket=flags.get("evidence_bucket"))
+    network = network_settings(
+        config,
+        subnet_id=flags.get("subnet_id"),
+        security_group_id=flags.get("security_group_id"),
+        public_ip=flags.get("public_ip"),
+    )
     return ValidateSettings(
         amis=(),
         level=as_level(pick(flags.get("level"), config, "level", 2)),
@@ -91,9 +105,9 @@ def run_settings(config: Mapping[str, Any], root: Path, **flags: Any) -> Validat
         run_id=flags.get("run_id") or None,
         resume=bool(flags.get("run_id")),
         instance_profile=pick(flags.get("instance_profile"), section, "instance_profile"),
-        subnet_id=pick(flags.get("subnet_id"), section, "subnet_id"),
-        security_group_id=pick(None, section, "security_group_id"),
-        public_ip=bool(pick(None, section, "public_ip", False)),
+        subnet_id=network.subnet_id,
+        security_group_id=network.security_group_id,
+        public_ip=network.public_ip,
         enable_inspector=bool(flags.get("enable_inspector")),
         keep=bool(flags.get("keep")),
         instance_types=types,

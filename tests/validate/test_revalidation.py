@@ -39,7 +39,8 @@ BAD_INPUT: list[tuple[str, Callable[[AwsClients], dict[str, Any]], str]] = [
     (
         "security group",
         lambda _: {"security_group_id": "sg-0000000000000bad0"},
-        "security_group_id sg-0000000000000bad0: no such security group",
+        "--security-group-id sg-0000000000000bad0 (pipeline.network.security_group_id): no "
+        "such security group",
     ),
     ("group in another VPC", lambda c: {"security_group_id": _other_vpc_group(c)}, "not in the"),
     ("profile", lambda _: {"instance_profile": "no-such-profile"}, "--instance-profile"),
