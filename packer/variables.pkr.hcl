@@ -219,6 +219,8 @@ variable "security_updates_releasever" {
     condition     = var.security_updates_releasever == "latest" || can(regex("^2023\\.[0-9]+\\.[0-9]{8}$", var.security_updates_releasever))
     error_message = "The security_updates_releasever must be latest or an AL2023 release like 2023.9.20251117."
   }
+}
+
 # --- Network (set by the pipeline: --subnet-id, --security-group-id, --public-ip) ---------------
 
 variable "security_group_id" {

@@ -57,7 +57,9 @@ def test_the_test_instance_launch_request(
     assert req["MetadataOptions"]["HttpPutResponseHopLimit"] == 1  # no container reaches IMDS
     assert "KeyName" not in req and "KeyName" not in str(req)  # no SSH key at all
     (nic,) = req["NetworkInterfaces"]
-    assert nic["AssociatePublicIpAddress"] is False
+    # --public-ip auto (the default): the subnet's own choice; a default subnet maps public IPs,
+    # the route to SSM the network preflight checked (pipeline.aws.network)
+    assert nic["AssociatePublicIpAddress"] is True
     assert "SecurityGroupIds" not in req and "SecurityGroups" not in req
     (root,) = req["BlockDeviceMappings"]
     assert root["Ebs"]["Encrypted"] is True and root["Ebs"]["DeleteOnTermination"] is True

@@ -465,6 +465,8 @@ def key_grants(account: str, region: str, key_id: str) -> list[tuple[str, list[s
     except Exception:  # moto's NotFoundException  # noqa: BLE001
         return []
     return [(str(g.grantee_principal), list(g.operations)) for g in key.grants.values()]
+
+
 def seed_network(account: str, region: str, isolated_name: str) -> None:
     """Make the region's network look like a real account's (idempotent): the default VPC's main
     route table sends 0.0.0.0/0 to an attached internet gateway, and a VPC named
