@@ -93,6 +93,7 @@ class Scan:
     final_status: str
     results: tuple[Target, ...] = field(default_factory=tuple)
     lies: Results = field(default_factory=Results)  # the scenario's ``results`` at scan start
+    report_after_s: float = 0.0  # the CIS report is IN_PROGRESS this long after the scan ends
 
     def status(self, now: float) -> str:
         return self.final_status if now >= self.ends_at else "IN_PROGRESS"

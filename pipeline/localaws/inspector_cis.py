@@ -178,6 +178,7 @@ class CisService:
             started_at=ctx.now,
             ends_at=ctx.now + scenario.scan_duration_s,
             final_status=scenario.final_status,
+            report_after_s=scenario.report_after_s,
             lies=scenario.results,
         )
         results = tuple(
@@ -306,6 +307,8 @@ class CisService:
         status = scan.status(ctx.now)
         if status != "COMPLETED":
             return {"status": "IN_PROGRESS" if status == "IN_PROGRESS" else "FAILED"}
+        if ctx.now < scan.ends_at + scan.report_after_s:  # the report is still being made
+            return {"status": "IN_PROGRESS"}
         accounts = params.get("targetAccounts") or [ctx.account_id]
         rows = [f for f in scan.findings(ctx.now) if f["accountId"] in accounts]
         fmt = params.get("reportFormat", "PDF")

@@ -62,6 +62,7 @@ SCHEMA: dict[str, Any] = {
             "properties": {
                 "final_status": {"enum": list(FINAL_SCAN_STATUSES)},
                 "duration_s": _SECONDS,
+                "report_after_s": _SECONDS,
                 "zero_checks": {"type": "boolean"},
                 "unreported_target": {"enum": ["TIMED_OUT", "SCAN_IN_PROGRESS"]},
             },
@@ -221,6 +222,9 @@ class Scenario:
     checks: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     final_status: str = "COMPLETED"
     scan_duration_s: float = 3.0
+    # GetCisScanReport answers IN_PROGRESS this long after the scan COMPLETED (AWS makes the
+    # report asynchronously); 0: ready with the scan.
+    report_after_s: float = 0.0
     zero_checks: bool = False
     # A target nothing reported on (no CIS actions / EC2 scanning off): TIMED_OUT or
     # SCAN_IN_PROGRESS (never completes); users report both.
@@ -377,6 +381,7 @@ def _build(raw: Mapping[str, Any], source: str) -> Scenario:
         checks=MappingProxyType(dict(raw.get("checks") or {})),
         final_status=scan.get("final_status", DEFAULT.final_status),
         scan_duration_s=float(scan.get("duration_s", DEFAULT.scan_duration_s)),
+        report_after_s=float(scan.get("report_after_s", DEFAULT.report_after_s)),
         zero_checks=bool(scan.get("zero_checks", DEFAULT.zero_checks)),
         unreported_target=scan.get("unreported_target", DEFAULT.unreported_target),
         ssm_online_after_s=None if online in (NEVER, None) else float(online),

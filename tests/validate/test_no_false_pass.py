@@ -277,3 +277,32 @@ def test_resume_never_reuses_a_scan_of_another_level(
         settings(tmp_path / "d", ami, run_id=run_id, level=1, resume=True), clients, runtime()
     )
     assert last.verdict is Outcome.PASS, last.errors
+
+
+@pytest.mark.parametrize(("report_after_s", "asked"), [(0.0, 1), (20.0, 5)])
+def test_the_cis_report_is_asked_for_again_while_it_is_in_progress(
+    aws: LocalAws,
+    clients: AwsClients,
+    runtime: Callable[..., Runtime],
+    tmp_path: Path,
+    report_after_s: float,
+    asked: int,
+) -> None:
+    """Inspector makes the report asynchronously: IN_PROGRESS is not a failure (issue 21)."""
+    aws.load_scenario({"scan": {"report_after_s": report_after_s}})
+    ami = make_ami(clients)
+    before = clients.calls.counts.get("inspector2:GetCisScanReport", 0)
+    verdict = run_validate(settings(tmp_path, ami), clients, runtime())
+    assert verdict.verdict is Outcome.PASS
+    assert (tmp_path / "out/evidence/cis-report.csv").is_file()
+    assert clients.calls.counts["inspector2:GetCisScanReport"] - before == asked
+
+
+def test_a_report_still_in_progress_at_the_timeout_is_no_pass(
+    aws: LocalAws, clients: AwsClients, runtime: Callable[..., Runtime], tmp_path: Path
+) -> None:
+    aws.load_scenario({"scan": {"report_after_s": 100_000}})
+    ami = make_ami(clients)
+    verdict = run_validate(replace(settings(tmp_path, ami), scan_timeout_s=60), clients, runtime())
+    assert verdict.verdict is Outcome.ERROR
+    assert any("CIS report not downloaded" in e and "IN_PROGRESS" in e for e in verdict.errors)
