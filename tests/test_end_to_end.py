@@ -87,10 +87,16 @@ def chains(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Chain
     """The two runs, started together: each has its own local AWS (on a free port) and mostly
     waits for that local AWS's scripted latencies (SSM registration, the scan)."""
     scenario = ROOT / "examples/scenarios/unexcepted-failure.yaml"
-    started = {
-        "default": start(tmp_path_factory.mktemp("default")),
-        "failure": start(tmp_path_factory.mktemp("failure"), "--scenario", str(scenario)),
-    }
+    yield from finished(
+        {
+            "default": start(tmp_path_factory.mktemp("default")),
+            "failure": start(tmp_path_factory.mktemp("failure"), "--scenario", str(scenario)),
+        }
+    )
+
+
+def finished(started: dict[str, Chain]) -> Iterator[dict[str, Chain]]:
+    """Wait for runs started together, yield them, and kill any still running at the end."""
     try:
         for run in started.values():
             run.proc.wait(timeout=300)

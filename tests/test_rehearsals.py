@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 import yaml
 
-from tests.test_end_to_end import ROOT, Chain, start
+from tests.test_end_to_end import ROOT, Chain, finished, start
 
 pytestmark = pytest.mark.slow
 
@@ -28,15 +28,7 @@ def rehearsals(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, C
     for name, (config, _, _) in REHEARSALS.items():
         scenario = str(ROOT / f"examples/scenarios/{name}.yaml")
         started[name] = start(tmp_path_factory.mktemp(name), "--scenario", scenario, config=config)
-    try:
-        for run in started.values():
-            run.proc.wait(timeout=300)
-        yield started
-    finally:
-        for run in started.values():
-            if run.proc.poll() is None:
-                run.proc.kill()
-                run.proc.wait()
+    yield from finished(started)
 
 
 @pytest.mark.parametrize("name", list(REHEARSALS))
