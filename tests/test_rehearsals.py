@@ -40,6 +40,8 @@ def test_each_rehearsal_gives_its_documented_exit_code(
     assert line in run.stdout
     verdict = json.loads((run.out / "verdict.json").read_text())
     assert verdict["exit_code"] == code
+    if code == 4:  # an ERROR verdict says why at the top, whichever section it came from
+        assert any(e.startswith("vulnerabilities: ") for e in verdict["errors"])
     readme = (ROOT / "README.md").read_text()
     assert f"{name}.yaml" in readme
 

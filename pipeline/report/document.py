@@ -73,10 +73,21 @@ def to_json(verdict: Verdict) -> dict[str, Any]:
         "unused_exceptions": [_note(n) for n in verdict.unused_exceptions],
         "expiring_soon": [_note(n) for n in verdict.expiring_soon],
         "skipped": [_finding(f) for f in verdict.skipped],
-        "errors": list(verdict.errors),
+        "errors": all_errors(verdict),
         "warnings": list(verdict.warnings),
         "context": dict(verdict.context),
     }
+
+
+def all_errors(verdict: Verdict) -> list[str]:
+    """Every section's reasons the run proves nothing, the node's and the package scan's named
+    (each section's own are under ``sections``): an ERROR verdict always says why here."""
+    found = list(verdict.errors)
+    if verdict.node is not None:
+        found += [f"node: {e}" for e in verdict.node.errors]
+    if verdict.vulnerabilities is not None:
+        found += [f"vulnerabilities: {e}" for e in verdict.vulnerabilities.errors]
+    return found
 
 
 # ---------------------------------------------------------------- CIS
