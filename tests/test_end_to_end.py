@@ -9,10 +9,14 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from pipeline import commands
+from pipeline.errors import ConfigError
 from tests._dates import subprocess_env
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -162,3 +166,35 @@ def test_the_pass_covers_all_three_sections(chains: dict[str, Chain]) -> None:
     for name in ("node-probe.json", "coverage.json", "findings.json", "finding-counts.json"):
         assert (run.out / "evidence" / name).is_file(), name
     assert "| Section | Verdict |" in (run.out / "summary.md").read_text()
+
+
+def test_invoke_gate_judges_all_three_sections_from_the_stored_evidence(
+    chains: dict[str, Chain], tmp_path: Path
+) -> None:
+    """``invoke gate`` on a run's evidence folder reaches the run's verdict in every section,
+    and a package-scan file missing beside the others is bad input, never a skipped section."""
+    evidence = tmp_path / "evidence"
+    shutil.copytree(chains["default"].out / "evidence", evidence)
+    verdict = json.loads((chains["default"].out / "verdict.json").read_text())
+    judged_on = date.fromisoformat(verdict["date"])
+
+    def gate(out: str) -> Any:
+        return commands.run_gate(
+            str(evidence / "results.json"), [], judged_on, str(tmp_path / out),
+            ROOT / "policies/exceptions", lambda _: None,
+        )  # fmt: skip
+
+    again = gate("again")
+    assert again.node is not None and again.vulnerabilities is not None
+    assert (again.verdict.value, again.node.verdict.value) == ("PASS", "PASS")
+    assert again.vulnerabilities.verdict.value == "PASS"
+    probe = json.loads((evidence / "node-probe.json").read_text())
+    for invocation in probe["invocations"].values():  # the node says kubelet is gone
+        invocation["StandardOutputContent"] = invocation["StandardOutputContent"].replace(
+            "NODE|node.kubelet.installed|PASS|", "NODE|node.kubelet.installed|FAIL|"
+        )
+    (evidence / "node-probe.json").write_text(json.dumps(probe))
+    assert gate("failed").verdict.value == "FAIL"
+    (evidence / "findings.json").unlink()
+    with pytest.raises(ConfigError, match="findings.json: missing beside"):
+        gate("incomplete")
