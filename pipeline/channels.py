@@ -216,3 +216,30 @@ def parameter_path(prefix: str, name: str) -> tuple[str, str, str, str] | None:
         return None
     platform, arch, k8s = name.removeprefix(prefix + "/").split("/")[:3]
     return platform, arch, k8s, channel
+
+
+@dataclass(frozen=True, slots=True)
+class Published:
+    """A channel parameter named by the scheme and the image it serves."""
+
+    channel: str
+    platform: str  # short name (al2023)
+    arch: str
+    k8s_version: str
+    parameter: str
+    image: str
+
+
+def published(
+    parameters: Mapping[str, str], prefix: str, channel: str | None = None
+) -> list[Published]:
+    """The channel parameters among ``parameters`` (name → value, as read under ``prefix``),
+    only ``channel``'s when given, sorted by channel, platform, architecture and version."""
+    found = []
+    for name, value in parameters.items():
+        path = parameter_path(prefix, name)
+        if path is None or (channel is not None and path[3] != channel):
+            continue
+        platform, arch, k8s, chan = path
+        found.append(Published(chan, platform, arch, k8s, name, value))
+    return sorted(found, key=lambda c: (c.channel, c.platform, c.arch, c.k8s_version))

@@ -313,47 +313,6 @@ def test_a_run_refuses_a_missing_evidence_bucket_after_one_call(aws: LocalAws) -
     assert "sts:GetCallerIdentity" not in clients.calls.counts  # the account was given
 
 
-def test_the_default_subnet_falls_back_to_the_default_vpc_without_default_subnets() -> None:
-    """One DescribeSubnets (default-for-az) when default subnets exist; else the old two calls."""
-    import boto3
-    from botocore.stub import Stubber
-
-    from pipeline.aws import ec2
-
-    client = boto3.client("ec2", region_name="us-east-1")
-    stub = Stubber(client)
-    default_for_az = {"Filters": [{"Name": "default-for-az", "Values": ["true"]}]}
-    stub.add_response("describe_subnets", {"Subnets": []}, default_for_az)
-    stub.add_response(
-        "describe_vpcs",
-        {"Vpcs": [{"VpcId": "vpc-1"}]},
-        {"Filters": [{"Name": "is-default", "Values": ["true"]}]},
-    )
-    stub.add_response(
-        "describe_subnets",
-        {"Subnets": [{"SubnetId": "subnet-b", "VpcId": "vpc-1"}]},
-        {"Filters": [{"Name": "vpc-id", "Values": ["vpc-1"]}]},
-    )
-    stub.add_response(
-        "describe_subnets",
-        {
-            "Subnets": [
-                {"SubnetId": "subnet-z", "VpcId": "vpc-9", "DefaultForAz": True},
-                {"SubnetId": "subnet-c", "VpcId": "vpc-9", "DefaultForAz": True},
-            ]
-        },
-        default_for_az,
-    )
-
-    class Clients:
-        ec2 = client
-
-    with stub:
-        assert ec2.default_subnet(Clients()) == ("vpc-1", "subnet-b")  # type: ignore[arg-type]
-        assert ec2.default_subnet(Clients()) == ("vpc-9", "subnet-c")  # type: ignore[arg-type]
-    stub.assert_no_pending_responses()
-
-
 @pytest.mark.parametrize(
     ("run_id", "resume", "new", "fresh"),
     [

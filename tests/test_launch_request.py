@@ -12,8 +12,9 @@ from typing import Any
 import pytest
 
 from pipeline import heartbeat
-from pipeline.aws import AwsClients, ec2, make_clients
+from pipeline.aws import AwsClients, ec2, make_clients, network
 from pipeline.localaws import LocalAws
+from pipeline.settings import NetworkSettings
 from pipeline.tags import HEARTBEAT_TAG, MANAGED_TAG, RUN_TAG
 from pipeline.validate import Runtime, run_validate
 from tests._dates import shifted_now
@@ -93,7 +94,8 @@ def test_the_run_security_group_has_no_ingress(aws: LocalAws, clients: AwsClient
 def test_public_ip_only_when_asked(aws: LocalAws, clients: AwsClients, public_ip: bool) -> None:
     ami = make_ami(clients)
     runs = capture(clients, "RunInstances")
-    vpc, subnet = ec2.default_subnet(clients)
+    placed = network.prepare(clients, NetworkSettings(), ["t3.medium"])
+    vpc, subnet = placed.vpc_id, placed.subnet_id
     group = ec2.create_security_group(clients, vpc, "g", {MANAGED_TAG: "true"})
     clients.iam.create_instance_profile(InstanceProfileName="p")
     spec = ec2.LaunchSpec(

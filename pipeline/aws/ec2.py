@@ -12,14 +12,13 @@ from botocore.exceptions import WaiterError
 
 from pipeline.aws import AwsClients, ClientError, aws_error, error_code
 from pipeline.aws._paginate import collect
-from pipeline.errors import AwsError, ConfigError
+from pipeline.errors import AwsError
 from pipeline.tags import MANAGED_TAG, MANAGED_VALUE
 
 if TYPE_CHECKING:
     from types_boto3_ec2.type_defs import EbsBlockDeviceTypeDef, FilterTypeDef, TagTypeDef
 
 IAM_ACTIONS: tuple[str, ...] = (
-    "ec2:DescribeVpcs",
     "ec2:DescribeSubnets",
     "ec2:CreateSecurityGroup",
     "ec2:DeleteSecurityGroup",
@@ -72,40 +71,6 @@ def _instance(item: Mapping[str, Any]) -> Instance:
         tags={t["Key"]: t["Value"] for t in item.get("Tags", [])},
         launched=launched if isinstance(launched, datetime) else None,
     )
-
-
-def default_subnet(clients: AwsClients) -> tuple[str, str]:
-    """(vpc_id, subnet_id) of the default VPC's first default subnet. None → ConfigError.
-
-    Default subnets exist only in the default VPC, so one ec2:DescribeSubnets filtered on
-    ``default-for-az`` answers both; without one, the default VPC's other subnets (DescribeVpcs).
-    https://docs.aws.amazon.com/vpc/latest/userguide/default-subnet.html
-    """
-    defaults = collect(
-        clients.ec2,
-        "describe_subnets",
-        "Subnets",
-        Filters=[{"Name": "default-for-az", "Values": ["true"]}],
-    )
-    if defaults:
-        first = min(defaults, key=lambda s: str(s["SubnetId"]))
-        return str(first["VpcId"]), str(first["SubnetId"])
-    vpcs = collect(
-        clients.ec2, "describe_vpcs", "Vpcs", Filters=[{"Name": "is-default", "Values": ["true"]}]
-    )
-    if not vpcs:
-        raise ConfigError("no default VPC in this region: pass --subnet-id")
-    vpc_id = str(vpcs[0]["VpcId"])
-    subnets = collect(
-        clients.ec2,
-        "describe_subnets",
-        "Subnets",
-        Filters=[{"Name": "vpc-id", "Values": [vpc_id]}],
-    )
-    if not subnets:
-        raise ConfigError(f"default VPC {vpc_id} has no subnet: pass --subnet-id")
-    subnets.sort(key=lambda s: (not s.get("DefaultForAz", False), str(s["SubnetId"])))
-    return vpc_id, str(subnets[0]["SubnetId"])
 
 
 def find_security_group(clients: AwsClients, vpc_id: str, name: str) -> str | None:

@@ -75,7 +75,6 @@ JOBS: Mapping[str, Mapping[str, tuple[str, ...]]] = {
         "pipeline.aws.account": ("sts:GetCallerIdentity",),
         "pipeline.aws.images": ("ec2:DescribeImages", "ec2:CreateTags", "ec2:DeleteTags"),
         "pipeline.aws.ec2": (
-            "ec2:DescribeVpcs",
             "ec2:DescribeSubnets",
             "ec2:DescribeSecurityGroups",
             "ec2:CreateSecurityGroup",

@@ -31,22 +31,10 @@ MAX_REASONS = 5  # per channel image: the first blocking lines; verdict.json has
 
 
 @dataclass(frozen=True, slots=True)
-class ChannelImage:
-    """One channel parameter of the home region and the image it serves."""
-
-    channel: str
-    platform: str
-    arch: str
-    k8s_version: str
-    parameter: str
-    image: str
-
-
-@dataclass(frozen=True, slots=True)
 class Audited:
     """A channel's image and what re-validating it gave (None: not validated, a dry run)."""
 
-    entry: ChannelImage
+    entry: channels.Published
     verdict: str | None
     sections: dict[str, str] = field(default_factory=dict)  # section → PASS/FAIL/ERROR
     reasons: tuple[str, ...] = ()
@@ -91,19 +79,13 @@ class Audit:
 
 def channel_images(
     release: channels.ReleaseSettings, clients: AwsClients, channel: str | None = None
-) -> list[ChannelImage]:
+) -> list[channels.Published]:
     """Every channel parameter under the prefix in the clients' region (``--channel``: one),
     sorted by channel, platform, architecture and version. Calls ssm:GetParametersByPath."""
     if channel is not None:
         release.channel(channel)
-    found = []
-    for name, value in sorted(aws.parameters_under(clients, release.parameter_prefix).items()):
-        path = channels.parameter_path(release.parameter_prefix, name)
-        if path is None or (channel is not None and path[3] != channel):
-            continue
-        platform, arch, k8s, chan = path
-        found.append(ChannelImage(chan, platform, arch, k8s, name, value))
-    return sorted(found, key=lambda c: (c.channel, c.platform, c.arch, c.k8s_version))
+    found = aws.parameters_under(clients, release.parameter_prefix)
+    return channels.published(found, release.parameter_prefix, channel)
 
 
 def run_audit(
@@ -162,11 +144,11 @@ def _absent(clients: AwsClients, image: str) -> bool:
     return aws.owned_image(clients, image) is None
 
 
-def _what(e: ChannelImage) -> str:
+def _what(e: channels.Published) -> str:
     return f"{e.platform}/{e.arch}/{e.k8s_version}"
 
 
-def _judged(entry: ChannelImage, verdict: Verdict) -> Audited:
+def _judged(entry: channels.Published, verdict: Verdict) -> Audited:
     amis = verdict.context.get("amis", [])
     target = next(
         (

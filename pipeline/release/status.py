@@ -64,24 +64,22 @@ def channel_status(
     found: list[ChannelImage] = []
     for region in regions:
         rc = home if region == home.region else aws.in_region(home, region)
-        for name, value in sorted(aws.parameters_under(rc, settings.parameter_prefix).items()):
-            path = channels.parameter_path(settings.parameter_prefix, name)
-            if path is None or (channel is not None and path[3] != channel):
-                continue
-            refused, stale = judge.reasons(rc, name, value)
+        under = aws.parameters_under(rc, settings.parameter_prefix)
+        for p in channels.published(under, settings.parameter_prefix, channel):
+            refused, stale = judge.reasons(rc, p.parameter, p.image)
             history = tuple(
-                Version(v.version, v.value, v.description) for v in aws.parameter_history(rc, name)
+                Version(v.version, v.value, v.description)
+                for v in aws.parameter_history(rc, p.parameter)
             )
-            platform, arch, k8s, chan = path
             found.append(
                 ChannelImage(
                     region,
-                    chan,
-                    platform,
-                    arch,
-                    k8s,
-                    name,
-                    value,
+                    p.channel,
+                    p.platform,
+                    p.arch,
+                    p.k8s_version,
+                    p.parameter,
+                    p.image,
                     not (refused or stale),
                     (*refused, *stale),
                     history,
