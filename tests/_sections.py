@@ -162,7 +162,9 @@ def readiness_answered(knobs: Knobs | None = None) -> Iterator[Knobs]:
     read from memory) for the duration: the rest of the validate run is the real one."""
     k = knobs or Knobs()
 
-    def start(_clients: Any, _rt: Any, instances: list[str], _run_id: str) -> readiness.Readiness:
+    def start(
+        _clients: Any, _rt: Any, instances: list[str], _run_id: str, _probe: Any
+    ) -> readiness.Readiness:
         k.calls.append("start")
         state = readiness.Readiness(list(instances), PROBE_SHA)
         state.coverage = coverage_document(instances)

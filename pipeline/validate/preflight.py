@@ -39,6 +39,7 @@ class Run:
     key_id: str  # the signing key's ARN
     profile: iam.InstanceProfile  # the test instances'
     network: network.Network  # the test instances' subnet, public IP, group; SSM reachable
+    probe: tuple[str, str]  # the node probe shipped with the checkout: (script, its sha256)
 
 
 def preflight(settings: ValidateSettings, clients: AwsClients, rt: Runtime) -> Run:
@@ -69,9 +70,11 @@ def preflight(settings: ValidateSettings, clients: AwsClients, rt: Runtime) -> R
     profile = _instance_profile(clients, settings, described)
     if settings.resume:
         check_resumable(clients, settings, run_id, images, rt)
-    node.probe_script()  # the node probe ships with the checkout: refuse before launching
+    probe = node.probe_script()  # it ships with the checkout: refuse before launching
     clear_previous_run(out, rt)
-    return Run(settings, run_id, account, out, images, policies, bucket, key_id, profile, placed)
+    return Run(
+        settings, run_id, account, out, images, policies, bucket, key_id, profile, placed, probe
+    )
 
 
 def _network(

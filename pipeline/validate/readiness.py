@@ -55,9 +55,12 @@ def _scanned(pages: list[dict[str, Any]], instance: str) -> bool:
     )
 
 
-def start(clients: AwsClients, rt: Runtime, instances: list[str], run_id: str) -> Readiness:
-    """Send the node probe to every instance (read-only on the node; no port, no SSH)."""
-    script, sha = node.probe_script()
+def start(
+    clients: AwsClients, rt: Runtime, instances: list[str], run_id: str, probe: tuple[str, str]
+) -> Readiness:
+    """Send the node probe (``probe``: its script and sha256, as preflight read it) to every
+    instance (read-only on the node; no port, no SSH)."""
+    script, sha = probe
     state = Readiness(list(instances), sha)
     try:
         state.command_id = runcommand.send_script(

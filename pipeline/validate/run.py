@@ -84,7 +84,7 @@ def _scan_and_gate(
             [], chosen, _judged(rt, context), level=settings.level, problems=problems
         )
 
-    side = readiness.start(clients, rt, list(instances), run.run_id)
+    side = readiness.start(clients, rt, list(instances), run.run_id, run.probe)
     config_arn = scan_configuration(clients, settings, rt, run.run_id, cleanup)
     context["scan_configuration_arn"] = config_arn
     scan = wait_scan(clients, settings, rt, config_arn, side)
