@@ -142,10 +142,6 @@ class NodeVerdict:
     passed: tuple[NodeResult, ...]
     errors: tuple[str, ...] = ()
 
-    def outcome_of(self, target: str) -> Outcome:
-        found = [t.verdict for t in self.targets if t.target == target]
-        return found[0] if found else Outcome.ERROR
-
 
 def evaluate(
     document: Any,

@@ -30,8 +30,3 @@ def worst(outcomes: Iterable[Outcome]) -> Outcome:
     """ERROR over FAIL over PASS; nothing at all is ERROR (nothing was proven)."""
     found = list(outcomes)
     return max(found, key=_RANK.__getitem__) if found else Outcome.ERROR
-
-
-def of(errors: object, blocking: object) -> Outcome:
-    """ERROR when there are errors, else FAIL when anything blocks, else PASS."""
-    return Outcome.ERROR if errors else Outcome.FAIL if blocking else Outcome.PASS

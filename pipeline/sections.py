@@ -1,7 +1,7 @@
 """One verdict of three sections (pure): CIS, node readiness and package vulnerabilities.
 
 The overall outcome is PASS only when all three pass: ERROR over FAIL over PASS. Each AMI's
-outcome is the worst of its test instance's three.
+outcome is the worst of its test instance's three (``pipeline.evidence.verdicts``).
 """
 
 from __future__ import annotations
@@ -35,14 +35,3 @@ def section_outcomes(verdict: Verdict) -> dict[str, Outcome | None]:
         NODE: verdict.node.verdict if verdict.node else None,
         VULNERABILITIES: verdict.vulnerabilities.verdict if verdict.vulnerabilities else None,
     }
-
-
-def target_outcome(verdict: Verdict, target: str) -> Outcome:
-    """One test instance's outcome over every section judged."""
-    cis = [t.verdict for t in verdict.targets if t.target == target]
-    parts = [cis[0] if cis else Outcome.ERROR]
-    if verdict.node is not None:
-        parts.append(verdict.node.outcome_of(target))
-    if verdict.vulnerabilities is not None:
-        parts.append(verdict.vulnerabilities.outcome_of(target))
-    return worst(parts)

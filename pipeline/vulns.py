@@ -66,10 +66,6 @@ class VulnVerdict:
     errors: tuple[str, ...] = ()
     warnings: tuple[str, ...] = ()
 
-    def outcome_of(self, target: str) -> Outcome:
-        found = [t.verdict for t in self.targets if t.target == target]
-        return found[0] if found else Outcome.ERROR
-
     @property
     def counts(self) -> dict[str, int]:
         total: Counter[str] = Counter()

@@ -33,6 +33,10 @@ def _doc(*outputs: tuple[str, Any]) -> dict[str, Any]:
     return {"probe": {"sha256": "ab" * 32}, "invocations": invocations}
 
 
+def _outcomes(verdict: node.NodeVerdict) -> dict[str, Outcome]:
+    return {t.target: t.verdict for t in verdict.targets}
+
+
 def _edit(change: Callable[[list[str]], list[str]]) -> dict[str, Any]:
     return _doc((I1, change(_output())))
 
@@ -122,7 +126,7 @@ def test_probe_output_is_judged_fail_closed(
 ) -> None:
     verdict = node.evaluate(doc, [I1])
     assert verdict.verdict is outcome
-    assert verdict.outcome_of(I1) is outcome
+    assert _outcomes(verdict)[I1] is outcome
     text = " ".join([*verdict.errors, *(f"{r.check_id} {r.observed}" for r in verdict.failed)])
     assert needle in text
     if outcome is Outcome.PASS:
@@ -134,7 +138,8 @@ def test_probe_output_is_judged_fail_closed(
 def test_each_instance_is_judged_and_the_worst_wins() -> None:
     doc = _doc((I1, _output()), (I2, _output({IDS[0]: "missing"})))
     verdict = node.evaluate(doc, [I1, I2])
-    assert (verdict.outcome_of(I1), verdict.outcome_of(I2), verdict.verdict) == (
+    outcomes = _outcomes(verdict)
+    assert (outcomes[I1], outcomes[I2], verdict.verdict) == (
         Outcome.PASS,
         Outcome.FAIL,
         Outcome.FAIL,
